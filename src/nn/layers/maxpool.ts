@@ -1,0 +1,48 @@
+// Max-pool with Darknet's geometry: total padding `padding` (default size-1), window origin at
+// -padding/2, out = (in + padding - size) / stride + 1. That rounding is what makes VGG-7's
+// spatial sizes 28→14→7→4.
+import type { PoolGeometry } from '../../kernels/types.js';
+import type { MaxpoolConfig } from '../config.js';
+import { shapeSize, type Layer, type ParamTensor, type PassContext, type Shape } from '../layer.js';
+
+export class MaxpoolLayer implements Layer {
+  readonly type = 'maxpool' as const;
+  readonly outShape: Shape;
+  readonly geometry: PoolGeometry;
+  readonly output: Float32Array;
+  readonly delta: Float32Array;
+  readonly argmax: Int32Array;
+  cost = 0;
+  frozen = false;
+
+  constructor(readonly index: number, readonly config: MaxpoolConfig, readonly inShape: Shape, readonly maxBatch: number) {
+    const { size, stride, padding } = config;
+    const outH = Math.floor((inShape.h + padding - size) / stride) + 1;
+    const outW = Math.floor((inShape.w + padding - size) / stride) + 1;
+    this.outShape = { c: inShape.c, h: outH, w: outW };
+    this.geometry = {
+      channels: inShape.c, height: inShape.h, width: inShape.w,
+      size, stride, padding, outHeight: outH, outWidth: outW,
+    };
+    const outputs = maxBatch * shapeSize(this.outShape);
+    this.output = new Float32Array(outputs);
+    this.delta = new Float32Array(outputs);
+    this.argmax = new Int32Array(outputs);
+  }
+
+  params(): readonly ParamTensor[] {
+    return [];
+  }
+
+  initialise(): void {}
+
+  forward(input: Float32Array, n: number, ctx: PassContext): void {
+    ctx.kernels.maxpoolForward(this.geometry, n, input, this.output, this.argmax);
+  }
+
+  backward(_input: Float32Array, inputDelta: Float32Array | null, n: number, ctx: PassContext): void {
+    if (inputDelta) ctx.kernels.maxpoolBackward(n * shapeSize(this.outShape), this.delta, this.argmax, inputDelta);
+  }
+
+  update(): void {}
+}
