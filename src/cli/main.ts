@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// The `layerlock` command: dispatches to one module per sub-command. Any failure ends with exit
+// code 1 and one line on stderr saying what went wrong and where.
+import { readFileSync } from 'node:fs';
+import { UsageError, type CommandHelp } from './common.js';
+import * as demo from './demo.js';
+import * as evalCmd from './eval.js';
+import * as predict from './predict.js';
+import * as train from './train.js';
+
+interface Command {
+  help: CommandHelp;
+  run(argv: string[]): Promise<void>;
+}
+
+const commands: Record<string, Command> = {
+  demo,
+  train,
+  eval: evalCmd,
+  predict,
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  return [
+    'usage: layerlock <command> [options]',
+    '',
+    'Measure which DNN layers leak the most about their training data, and protect them in a TEE.',
+    '',
+    'commands:',
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.help.summary}`),
+    '',
+    'Run `layerlock <command> --help` for the options of a command.',
+    '',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(version() + '\n');
+    return;
+  }
+  const cmd = commands[name];
+  if (!cmd) throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(commands).join(', ')})`);
+  await cmd.run(rest);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const hint = e instanceof UsageError ? ' (see --help)' : '';
+  process.stderr.write(`layerlock: ${e.message.split('\n')[0]}${hint}\n`);
+  if (process.env['LAYERLOCK_DEBUG']) process.stderr.write(`${e.stack ?? ''}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,217 @@
+// A network: the layers built from a parsed cfg, run forward and backward in order, updated with
+// Darknet's SGD. Seeds are explicit: initialisation of layer i draws from Rng(seed, 'init', i), so
+// re-initialising a layer reproduces exactly the weights it had at the start of training.
+import type { Kernels } from '../kernels/types.js';
+import type { LayerConfig, NetOptions, NetworkConfig } from './config.js';
+import { CfgError } from './cfg.js';
+import { shapeSize, shapeString, type Layer, type PassContext, type Shape } from './layer.js';
+import { AvgpoolLayer } from './layers/avgpool.js';
+import { ConnectedLayer } from './layers/connected.js';
+import { ConvolutionalLayer } from './layers/convolutional.js';
+import { CostLayer } from './layers/cost.js';
+import { DropoutLayer } from './layers/dropout.js';
+import { MaxpoolLayer } from './layers/maxpool.js';
+import { SoftmaxLayer } from './layers/softmax.js';
+import { learningRateAt } from './lr.js';
+import { Rng } from './rng.js';
+import type { WeightsLayer } from './weights.js';
+
+export type TrainableLayer = ConvolutionalLayer | ConnectedLayer;
+
+export function isTrainable(l: Layer): l is TrainableLayer {
+  return l.type === 'convolutional' || l.type === 'connected';
+}
+
+export function buildLayer(index: number, cfg: LayerConfig, inShape: Shape, maxBatch: number): Layer {
+  switch (cfg.type) {
+    case 'convolutional':
+      return new ConvolutionalLayer(index, cfg, inShape, maxBatch);
+    case 'connected':
+      return new ConnectedLayer(index, cfg, inShape, maxBatch);
+    case 'maxpool':
+      return new MaxpoolLayer(index, cfg, inShape, maxBatch);
+    case 'avgpool':
+      return new AvgpoolLayer(index, cfg, inShape, maxBatch);
+    case 'dropout':
+      return new DropoutLayer(index, cfg, inShape, maxBatch);
+    case 'softmax':
+      return new SoftmaxLayer(index, cfg, inShape, maxBatch);
+    case 'cost':
+      return new CostLayer(index, cfg, inShape, maxBatch);
+  }
+}
+
+export interface NetworkOptions {
+  kernels: Kernels;
+  /** Seed for initialisation and dropout masks. */
+  seed: number;
+  /** Buffers are sized for this many images per forward; defaults to batch/subdivisions of the cfg. */
+  maxBatch?: number;
+}
+
+export class Network {
+  readonly config: NetworkConfig;
+  readonly net: NetOptions;
+  readonly layers: Layer[];
+  readonly inShape: Shape;
+  readonly maxBatch: number;
+  readonly kernels: Kernels;
+  readonly seed: number;
+  /** Images trained on so far (Darknet's `seen`), stored in the .weights header. */
+  seen = 0;
+  /** Number of SGD updates so far; drives the learning-rate policy and dropout masks. */
+  updates = 0;
+  private readonly deltaNeeded: boolean[] = [];
+
+  constructor(config: NetworkConfig, opts: NetworkOptions) {
+    this.config = config;
+    this.net = config.net;
+    this.kernels = opts.kernels;
+    this.seed = opts.seed >>> 0;
+    this.maxBatch = opts.maxBatch ?? Math.max(1, Math.floor(config.net.batch / config.net.subdivisions));
+    this.inShape = { c: config.net.channels, h: config.net.height, w: config.net.width };
+    this.layers = [];
+    let shape = this.inShape;
+    config.layers.forEach((lc, i) => {
+      const layer = buildLayer(i, lc, shape, this.maxBatch);
+      const out = layer.outShape;
+      if (out.c <= 0 || out.h <= 0 || out.w <= 0) {
+        throw new CfgError(lc.source.file, lc.source.line,
+          `[${lc.type}] layer ${i} gets input ${shapeString(shape)} and would produce an empty output ${shapeString(out)}`);
+      }
+      this.layers.push(layer);
+      shape = out;
+    });
+    if (this.layers.length === 0) throw new CfgError(config.net.source.file, config.net.source.line, 'the cfg has no layers');
+    this.refreshFreeze();
+    this.initialise();
+  }
+
+  get trainableLayers(): TrainableLayer[] {
+    return this.layers.filter(isTrainable);
+  }
+
+  /** The layer whose output is the network's prediction (Darknet skips trailing cost layers). */
+  get outputLayer(): Layer {
+    for (let i = this.layers.length - 1; i > 0; i--) if (this.layers[i]!.type !== 'cost') return this.layers[i]!;
+    return this.layers[0]!;
+  }
+
+  get outputs(): number {
+    return shapeSize(this.outputLayer.outShape);
+  }
+
+  get inputs(): number {
+    return shapeSize(this.inShape);
+  }
+
+  /** Draws every layer's training-start parameters. */
+  initialise(): void {
+    for (const l of this.layers) l.initialise(new Rng(this.seed, 'init', l.index));
+  }
+
+  /** Restores layer `index` to exactly its training-start parameters and clears its momentum. */
+  reinitialiseLayer(index: number): void {
+    const l = this.layers[index];
+    if (!l) throw new RangeError(`no layer ${index}`);
+    l.initialise(new Rng(this.seed, 'init', index));
+  }
+
+  /** Freezes every trainable layer except those listed (the exposure protocol's "train only θ_l"). */
+  trainOnly(indices: readonly number[]): void {
+    for (const l of this.layers) l.frozen = !indices.includes(l.index);
+    this.refreshFreeze();
+  }
+
+  setFrozen(index: number, frozen: boolean): void {
+    this.layers[index]!.frozen = frozen;
+    this.refreshFreeze();
+  }
+
+  /**
+   * Recomputes which layers must produce an input gradient: only those above some unfrozen
+   * trainable layer. Backward below the lowest trained layer is skipped entirely.
+   */
+  refreshFreeze(): void {
+    let anyBelow = false;
+    for (let i = 0; i < this.layers.length; i++) {
+      this.deltaNeeded[i] = anyBelow;
+      const l = this.layers[i]!;
+      if (isTrainable(l) && !l.frozen) anyBelow = true;
+    }
+  }
+
+  private context(train: boolean, truth: Float32Array | null): PassContext {
+    return { train, truth, kernels: this.kernels, seed: this.seed, iteration: this.updates };
+  }
+
+  /** Runs the layers; returns the prediction layer's output buffer (n × outputs valid). */
+  forward(input: Float32Array, n: number, train: boolean, truth: Float32Array | null = null): Float32Array {
+    if (n > this.maxBatch) throw new RangeError(`batch of ${n} exceeds the network's buffers (${this.maxBatch})`);
+    const ctx = this.context(train, truth);
+    let x = input;
+    for (const l of this.layers) {
+      l.forward(x, n, ctx);
+      x = l.output;
+    }
+    return this.outputLayer.output;
+  }
+
+  /** Backpropagates the deltas set by the last training forward (softmax/cost layers set them). */
+  backward(input: Float32Array, n: number): void {
+    const ctx = this.context(true, null);
+    const top = this.layers.length - 1;
+    // Loss layers overwrite their own delta in forward; every other delta is accumulated into.
+    for (let i = 0; i <= top; i++) {
+      const l = this.layers[i]!;
+      if (l.type !== 'softmax' && l.type !== 'cost') l.delta.fill(0, 0, n * shapeSize(l.outShape));
+    }
+    for (let i = top; i >= 0; i--) {
+      if (!this.needsBackward(i)) break;
+      const l = this.layers[i]!;
+      const prevInput = i === 0 ? input : this.layers[i - 1]!.output;
+      const prevDelta = i > 0 && this.deltaNeeded[i] ? this.layers[i - 1]!.delta : null;
+      l.backward(prevInput, prevDelta, n, ctx);
+    }
+  }
+
+  /** True if layer i or any layer below it has parameters to train. */
+  private needsBackward(i: number): boolean {
+    if (this.deltaNeeded[i]) return true;
+    const l = this.layers[i]!;
+    return isTrainable(l) && !l.frozen;
+  }
+
+  /** One SGD update with Darknet's rule, using the accumulated updates of `batch` images. */
+  update(batch: number): void {
+    const args = {
+      learningRate: learningRateAt(this.net, this.updates),
+      momentum: this.net.momentum,
+      decay: this.net.decay,
+      batch,
+    };
+    for (const l of this.layers) l.update(args);
+    this.updates++;
+  }
+
+  /** Sum of the loss layers' costs from the last forward with truth. */
+  lastCost(): number {
+    let c = 0;
+    for (const l of this.layers) if (l.type === 'softmax' || l.type === 'cost') c += l.cost;
+    return c;
+  }
+
+  /** The parameter tensors in .weights order, for the weights reader/writer. */
+  weightsLayers(): WeightsLayer[] {
+    return this.trainableLayers.map((l) => ({
+      index: l.index,
+      type: l.type,
+      batchNormalize: l.bn !== null,
+      biases: l.biases,
+      weights: l.weights,
+      scales: l.bn?.scales ?? null,
+      rollingMean: l.bn?.rollingMean ?? null,
+      rollingVariance: l.bn?.rollingVariance ?? null,
+    }));
+  }
+}
