@@ -1,0 +1,14 @@
+// The layerlock library API: everything the CLI does, for TypeScript programs.
+export type * from './nn/config.js';
+export { parseCfg, loadCfg, CfgError } from './nn/cfg.js';
+export { encodeWeights, decodeWeights, loadWeightsFile, saveWeightsFile, WeightsError, type WeightsHeader, type WeightsLayer } from './nn/weights.js';
+export { Network, isTrainable, type NetworkOptions, type TrainableLayer } from './nn/network.js';
+export type { Layer, Shape, PassContext, UpdateArgs, ParamTensor } from './nn/layer.js';
+export { loadModel, saveModel, DEFAULT_SEED, type ModelOptions } from './nn/model.js';
+export { train, evaluate, predict, type TrainOptions, type TrainResult, type EvalResult, type Prediction, type BatchProgress, type EpochResult } from './nn/train.js';
+export { learningRateAt } from './nn/lr.js';
+export { Rng } from './nn/rng.js';
+export * from './data/index.js';
+export { getKernels, setKernels } from './kernels/index.js';
+export { referenceKernels } from './kernels/reference.js';
+export type { Kernels, ConvGeometry, PoolGeometry } from './kernels/types.js';
