@@ -295,6 +295,8 @@ interface Range {
 
 class SectionReader {
   private readonly used = new Set<string>();
+  /** Held back until finish() so a section's warnings come out in line order. */
+  private readonly pending: { line: number; text: string }[] = [];
 
   constructor(
     readonly section: RawSection,
@@ -327,7 +329,7 @@ class SectionReader {
   }
 
   warn(line: number, what: string): void {
-    this.warnings.push(`${this.file}:${line}: warning: ${this.label} ${what}`);
+    this.pending.push({ line, text: `${this.file}:${line}: warning: ${this.label} ${what}` });
   }
 
   markUsed(key: string): void {
@@ -440,6 +442,8 @@ class SectionReader {
         if (v !== rule.value) this.fail(e, `is not supported (${rule.why})`);
       }
     }
+    this.pending.sort((a, b) => a.line - b.line);
+    for (const w of this.pending) this.warnings.push(w.text);
   }
 }
 
