@@ -47,11 +47,6 @@ export class BatchLoader {
     return this;
   }
 
-  /** Same as shuffled(); the name src/nn/train.ts calls. */
-  shuffle(rng: Rng): this {
-    return this.shuffled(rng);
-  }
-
   /** Back to the given index order (for evaluation, where order must not depend on any rng). */
   ordered(): this {
     this.order.set(this.base);
