@@ -103,7 +103,7 @@ test('shipped cfg/lenet-mnist.cfg is the LeNet-style network', async () => {
   assert.deepEqual(describe(c.layers), [
     'conv 6 5x5/1 p2 relu',
     'max 2/2 p1',
-    'conv 16 5x5/1 p0 relu',
+    'conv 6 5x5/1 p2 relu',
     'max 2/2 p1',
     'fc 120 relu',
     'dropout 0.5',
