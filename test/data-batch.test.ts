@@ -108,7 +108,7 @@ test('BatchLoader.shuffled: a permutation of the index list, reproducible per rn
   assert.deepEqual([...out], first.map((n) => Math.fround(n / 255)));
   loader.shuffled(new Rng(7, 'shuffle', 1));
   assert.notDeepEqual(orderOf(), first);
-  loader.shuffle(new Rng(7, 'shuffle', 0));
+  loader.shuffled(new Rng(7, 'shuffle', 0));
   assert.deepEqual(orderOf(), first);
   loader.ordered();
   assert.deepEqual(orderOf(), [...idx]);

@@ -170,3 +170,36 @@ test('trainable layers are the conv and connected ones', () => {
   assert.deepEqual(net.layers.filter(isTrainable).map((l) => l.index), [0, 2, 3, 5]);
   assert.equal(net.outputLayer.type, 'softmax');
 });
+
+test('a network split into two ranges trains bit-identically to the whole network', async () => {
+  const config = parseCfg(CFG, 'toy.cfg');
+  const ds = toyData(16, 8);
+  const { BatchLoader, oneHot } = await import('../src/data/batches.js');
+  for (const k of [1, 3, 5, 7]) {
+    const whole = new Network(config, { kernels: referenceKernels, seed: 11 });
+    const low = new Network(config, { kernels: referenceKernels, seed: 11, range: [0, k - 1] });
+    const high = new Network(config, { kernels: referenceKernels, seed: 11, range: [k, config.layers.length - 1] });
+    high.setInputDeltaNeeded(true);
+    const loader = new BatchLoader(ds);
+    const x = new Float32Array(8 * 36);
+    const labels = new Uint8Array(8);
+    const truth = new Float32Array(8 * 3);
+    const gradIn = new Float32Array(8 * high.inputs);
+    for (let step = 0; step < 4; step++) {
+      loader.fill((step % 2) * 8, 8, x, labels);
+      oneHot(labels, 8, 3, truth);
+      whole.forward(x, 8, true, truth);
+      whole.backward(x, 8);
+      whole.update(8);
+      const mid = low.forward(x, 8, true, truth);
+      high.forward(mid, 8, true, truth);
+      gradIn.fill(0);
+      high.backward(mid, 8, gradIn);
+      low.backward(x, 8, null, gradIn);
+      low.update(8);
+      high.update(8);
+    }
+    const split = [...snapshot(low), ...snapshot(high)];
+    assert.deepEqual(split, snapshot(whole), `split at ${k}`);
+  }
+});

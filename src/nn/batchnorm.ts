@@ -7,6 +7,8 @@
 // its numbers (rolling statistics included) untouched, as the exposure protocol requires. Darknet's normaliser is (x - mean) / (sqrt(var) + 1e-6): we keep that form so
 // Darknet-trained weights give the same outputs, and backpropagate its exact gradient.
 
+import type { Allocator } from './layer.js';
+
 export const BN_EPSILON = 0.000001;
 const ROLLING = 0.01;
 
@@ -22,15 +24,15 @@ export interface BatchNormState {
   readonly xNorm: Float32Array;
 }
 
-export function makeBatchNorm(channels: number, maxOutputs: number): BatchNormState {
+export function makeBatchNorm(layer: number, channels: number, maxOutputs: number, alloc: Allocator): BatchNormState {
   return {
-    scales: new Float32Array(channels).fill(1),
-    scaleUpdates: new Float32Array(channels),
-    rollingMean: new Float32Array(channels),
-    rollingVariance: new Float32Array(channels).fill(1),
-    mean: new Float32Array(channels),
-    variance: new Float32Array(channels),
-    xNorm: new Float32Array(maxOutputs),
+    scales: alloc.f32(layer, 'scales', channels).fill(1),
+    scaleUpdates: alloc.f32(layer, 'scale_updates', channels),
+    rollingMean: alloc.f32(layer, 'rolling_mean', channels),
+    rollingVariance: alloc.f32(layer, 'rolling_variance', channels).fill(1),
+    mean: alloc.f32(layer, 'bn_mean', channels),
+    variance: alloc.f32(layer, 'bn_variance', channels),
+    xNorm: alloc.f32(layer, 'x_norm', maxOutputs),
   };
 }
 

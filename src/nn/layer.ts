@@ -22,6 +22,31 @@ export function shapeString(s: Shape): string {
   return `${s.w}×${s.h}×${s.c}`;
 }
 
+/** Names of the buffers a layer holds, as the secure-memory accounting reports them. */
+export type BufferName =
+  | 'output' | 'delta'
+  | 'weights' | 'weight_updates' | 'biases' | 'bias_updates'
+  | 'scales' | 'scale_updates' | 'rolling_mean' | 'rolling_variance'
+  | 'bn_mean' | 'bn_variance' | 'x_norm'
+  | 'argmax' | 'dropout_mask';
+
+/**
+ * Where a layer's buffers come from. The normal world uses the JS heap; the TEE passes an allocator
+ * that carves every buffer from its fixed-size secure-memory arena, so the budget is real and an
+ * overflow can name the layer and buffer that did not fit.
+ */
+export interface Allocator {
+  f32(layer: number, buffer: BufferName, length: number): Float32Array;
+  i32(layer: number, buffer: BufferName, length: number): Int32Array;
+  u8(layer: number, buffer: BufferName, length: number): Uint8Array;
+}
+
+export const heapAllocator: Allocator = {
+  f32: (_l, _b, n) => new Float32Array(n),
+  i32: (_l, _b, n) => new Int32Array(n),
+  u8: (_l, _b, n) => new Uint8Array(n),
+};
+
 /** Per-pass information shared by all layers of a network. */
 export interface PassContext {
   readonly train: boolean;

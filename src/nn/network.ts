@@ -4,10 +4,10 @@
 import type { Kernels } from '../kernels/types.js';
 import type { LayerConfig, NetOptions, NetworkConfig } from './config.js';
 import { CfgError } from './cfg.js';
-import { shapeSize, shapeString, type Layer, type PassContext, type Shape } from './layer.js';
+import { heapAllocator, shapeSize, shapeString, type Allocator, type Layer, type PassContext, type Shape } from './layer.js';
 import { AvgpoolLayer } from './layers/avgpool.js';
 import { ConnectedLayer } from './layers/connected.js';
-import { ConvolutionalLayer } from './layers/convolutional.js';
+import { ConvolutionalLayer, convOutputSize } from './layers/convolutional.js';
 import { CostLayer } from './layers/cost.js';
 import { DropoutLayer } from './layers/dropout.js';
 import { MaxpoolLayer } from './layers/maxpool.js';
@@ -22,23 +22,59 @@ export function isTrainable(l: Layer): l is TrainableLayer {
   return l.type === 'convolutional' || l.type === 'connected';
 }
 
-export function buildLayer(index: number, cfg: LayerConfig, inShape: Shape, maxBatch: number): Layer {
+export function buildLayer(index: number, cfg: LayerConfig, inShape: Shape, maxBatch: number, alloc: Allocator = heapAllocator): Layer {
   switch (cfg.type) {
     case 'convolutional':
-      return new ConvolutionalLayer(index, cfg, inShape, maxBatch);
+      return new ConvolutionalLayer(index, cfg, inShape, maxBatch, alloc);
     case 'connected':
-      return new ConnectedLayer(index, cfg, inShape, maxBatch);
+      return new ConnectedLayer(index, cfg, inShape, maxBatch, alloc);
     case 'maxpool':
-      return new MaxpoolLayer(index, cfg, inShape, maxBatch);
+      return new MaxpoolLayer(index, cfg, inShape, maxBatch, alloc);
     case 'avgpool':
-      return new AvgpoolLayer(index, cfg, inShape, maxBatch);
+      return new AvgpoolLayer(index, cfg, inShape, maxBatch, alloc);
     case 'dropout':
-      return new DropoutLayer(index, cfg, inShape, maxBatch);
+      return new DropoutLayer(index, cfg, inShape, maxBatch, alloc);
     case 'softmax':
-      return new SoftmaxLayer(index, cfg, inShape, maxBatch);
+      return new SoftmaxLayer(index, cfg, inShape, maxBatch, alloc);
     case 'cost':
-      return new CostLayer(index, cfg, inShape, maxBatch);
+      return new CostLayer(index, cfg, inShape, maxBatch, alloc);
   }
+}
+
+/** Output shape of a layer for a given input shape, without building it. */
+export function outputShape(cfg: LayerConfig, s: Shape): Shape {
+  switch (cfg.type) {
+    case 'convolutional':
+      return { c: cfg.filters, h: convOutputSize(s.h, cfg.size, cfg.stride, cfg.padding), w: convOutputSize(s.w, cfg.size, cfg.stride, cfg.padding) };
+    case 'connected':
+      return { c: cfg.output, h: 1, w: 1 };
+    case 'maxpool':
+      return { c: s.c, h: Math.floor((s.h + cfg.padding - cfg.size) / cfg.stride) + 1, w: Math.floor((s.w + cfg.padding - cfg.size) / cfg.stride) + 1 };
+    case 'avgpool':
+      return { c: s.c, h: 1, w: 1 };
+    case 'dropout':
+    case 'softmax':
+    case 'cost':
+      return s;
+  }
+}
+
+/**
+ * Input shape of every layer of a config (index i: what layer i receives), plus the final output,
+ * failing with the cfg line of the first layer whose output would be empty.
+ */
+export function layerShapes(config: NetworkConfig): Shape[] {
+  const shapes: Shape[] = [{ c: config.net.channels, h: config.net.height, w: config.net.width }];
+  config.layers.forEach((lc, i) => {
+    const inS = shapes[i]!;
+    const out = outputShape(lc, inS);
+    if (!(out.c > 0 && out.h > 0 && out.w > 0)) {
+      throw new CfgError(lc.source.file, lc.source.line,
+        `[${lc.type}] layer ${i} gets input ${shapeString(inS)} and would produce an empty output ${shapeString(out)}`);
+    }
+    shapes.push(out);
+  });
+  return shapes;
 }
 
 export interface NetworkOptions {
@@ -47,12 +83,24 @@ export interface NetworkOptions {
   seed: number;
   /** Buffers are sized for this many images per forward; defaults to batch/subdivisions of the cfg. */
   maxBatch?: number;
+  /** Where layer buffers come from (the TEE's secure arena); default the JS heap. */
+  alloc?: Allocator;
+  /**
+   * Build only layers start..end (inclusive, cfg indices). Layer indices stay global, so seeds,
+   * initial weights and dropout masks are those of the whole network: a partitioned run computes
+   * the same numbers as an unpartitioned one.
+   */
+  range?: readonly [start: number, end: number];
 }
 
 export class Network {
   readonly config: NetworkConfig;
   readonly net: NetOptions;
+  /** The layers this object holds (all of them, or the requested range), in order. */
   readonly layers: Layer[];
+  /** cfg index of layers[0]. */
+  readonly first: number;
+  /** Shape entering layers[0]. */
   readonly inShape: Shape;
   readonly maxBatch: number;
   readonly kernels: Kernels;
@@ -69,26 +117,28 @@ export class Network {
     this.kernels = opts.kernels;
     this.seed = opts.seed >>> 0;
     this.maxBatch = opts.maxBatch ?? Math.max(1, Math.floor(config.net.batch / config.net.subdivisions));
-    this.inShape = { c: config.net.channels, h: config.net.height, w: config.net.width };
+    if (config.layers.length === 0) throw new CfgError(config.net.source.file, config.net.source.line, 'the cfg has no layers');
+    const shapes = layerShapes(config);
+    const [start, end] = opts.range ?? [0, config.layers.length - 1];
+    if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start <= end && end < config.layers.length)) {
+      throw new RangeError(`layer range ${start}:${end} is not within 0:${config.layers.length - 1}`);
+    }
+    this.first = start;
+    this.inShape = shapes[start]!;
+    const alloc = opts.alloc ?? heapAllocator;
     this.layers = [];
-    let shape = this.inShape;
-    config.layers.forEach((lc, i) => {
-      const layer = buildLayer(i, lc, shape, this.maxBatch);
-      const out = layer.outShape;
-      if (out.c <= 0 || out.h <= 0 || out.w <= 0) {
-        throw new CfgError(lc.source.file, lc.source.line,
-          `[${lc.type}] layer ${i} gets input ${shapeString(shape)} and would produce an empty output ${shapeString(out)}`);
-      }
-      this.layers.push(layer);
-      shape = out;
-    });
-    if (this.layers.length === 0) throw new CfgError(config.net.source.file, config.net.source.line, 'the cfg has no layers');
+    for (let i = start; i <= end; i++) this.layers.push(buildLayer(i, config.layers[i]!, shapes[i]!, this.maxBatch, alloc));
     this.refreshFreeze();
     this.initialise();
   }
 
   get trainableLayers(): TrainableLayer[] {
     return this.layers.filter(isTrainable);
+  }
+
+  /** Layer by cfg index (undefined outside this object's range). */
+  layer(index: number): Layer | undefined {
+    return this.layers[index - this.first];
   }
 
   /** The layer whose output is the network's prediction (Darknet skips trailing cost layers). */
@@ -112,7 +162,7 @@ export class Network {
 
   /** Restores layer `index` to exactly its training-start parameters and clears its momentum. */
   reinitialiseLayer(index: number): void {
-    const l = this.layers[index];
+    const l = this.layer(index);
     if (!l) throw new RangeError(`no layer ${index}`);
     l.initialise(new Rng(this.seed, 'init', index));
   }
@@ -124,7 +174,20 @@ export class Network {
   }
 
   setFrozen(index: number, frozen: boolean): void {
-    this.layers[index]!.frozen = frozen;
+    const l = this.layer(index);
+    if (!l) throw new RangeError(`no layer ${index}`);
+    l.frozen = frozen;
+    this.refreshFreeze();
+  }
+
+  private inputDeltaNeeded = false;
+
+  /**
+   * Whether backward must produce the gradient entering layers[0]: true when trainable layers
+   * below this range (in another object, or the other world) need it.
+   */
+  setInputDeltaNeeded(needed: boolean): void {
+    this.inputDeltaNeeded = needed;
     this.refreshFreeze();
   }
 
@@ -133,7 +196,7 @@ export class Network {
    * trainable layer. Backward below the lowest trained layer is skipped entirely.
    */
   refreshFreeze(): void {
-    let anyBelow = false;
+    let anyBelow = this.inputDeltaNeeded;
     for (let i = 0; i < this.layers.length; i++) {
       this.deltaNeeded[i] = anyBelow;
       const l = this.layers[i]!;
@@ -157,20 +220,30 @@ export class Network {
     return this.outputLayer.output;
   }
 
-  /** Backpropagates the deltas set by the last training forward (softmax/cost layers set them). */
-  backward(input: Float32Array, n: number): void {
+  /**
+   * Backpropagates from the deltas set by the last training forward (softmax/cost layers set
+   * their own). topDelta, when the loss lives above this range (another object or world), is the
+   * negative gradient arriving at the top layer's output and is added to it. With inputDelta, the
+   * gradient entering layers[0] is added into it (see setInputDeltaNeeded).
+   */
+  backward(input: Float32Array, n: number, inputDelta: Float32Array | null = null, topDelta: Float32Array | null = null): void {
     const ctx = this.context(true, null);
     const top = this.layers.length - 1;
-    // Loss layers overwrite their own delta in forward; every other delta is accumulated into.
-    for (let i = 0; i <= top; i++) {
-      const l = this.layers[i]!;
+    // Loss layers overwrite their own delta in forward; every other delta is accumulated into,
+    // so it starts at zero.
+    for (const l of this.layers) {
       if (l.type !== 'softmax' && l.type !== 'cost') l.delta.fill(0, 0, n * shapeSize(l.outShape));
+    }
+    if (topDelta) {
+      const d = this.layers[top]!.delta;
+      const count = n * shapeSize(this.layers[top]!.outShape);
+      for (let i = 0; i < count; i++) d[i] = d[i]! + topDelta[i]!;
     }
     for (let i = top; i >= 0; i--) {
       if (!this.needsBackward(i)) break;
       const l = this.layers[i]!;
       const prevInput = i === 0 ? input : this.layers[i - 1]!.output;
-      const prevDelta = i > 0 && this.deltaNeeded[i] ? this.layers[i - 1]!.delta : null;
+      const prevDelta = !this.deltaNeeded[i] ? null : i > 0 ? this.layers[i - 1]!.delta : inputDelta;
       l.backward(prevInput, prevDelta, n, ctx);
     }
   }

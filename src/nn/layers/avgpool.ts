@@ -1,6 +1,6 @@
 // Global average pool (Darknet's avgpool): each channel's H×W plane becomes one value.
 import type { AvgpoolConfig } from '../config.js';
-import type { Layer, ParamTensor, PassContext, Shape } from '../layer.js';
+import { heapAllocator, type Allocator, type Layer, type ParamTensor, type PassContext, type Shape } from '../layer.js';
 
 export class AvgpoolLayer implements Layer {
   readonly type = 'avgpool' as const;
@@ -10,10 +10,10 @@ export class AvgpoolLayer implements Layer {
   cost = 0;
   frozen = false;
 
-  constructor(readonly index: number, readonly config: AvgpoolConfig, readonly inShape: Shape, readonly maxBatch: number) {
+  constructor(readonly index: number, readonly config: AvgpoolConfig, readonly inShape: Shape, readonly maxBatch: number, alloc: Allocator = heapAllocator) {
     this.outShape = { c: inShape.c, h: 1, w: 1 };
-    this.output = new Float32Array(maxBatch * inShape.c);
-    this.delta = new Float32Array(maxBatch * inShape.c);
+    this.output = alloc.f32(index, 'output', maxBatch * inShape.c);
+    this.delta = alloc.f32(index, 'delta', maxBatch * inShape.c);
   }
 
   params(): readonly ParamTensor[] {

@@ -3,7 +3,7 @@
 import type { ConnectedConfig } from '../config.js';
 import { activate, gradient } from '../activations.js';
 import { batchNormBackward, batchNormForward, makeBatchNorm, type BatchNormState } from '../batchnorm.js';
-import { sgdUpdate, shapeSize, type Layer, type ParamTensor, type PassContext, type Shape, type UpdateArgs } from '../layer.js';
+import { sgdUpdate, shapeSize, type Layer, type ParamTensor, type PassContext, type Shape, type UpdateArgs, heapAllocator, type Allocator } from '../layer.js';
 import type { Rng } from '../rng.js';
 import { accumulateBias, addBias } from './convolutional.js';
 
@@ -23,17 +23,17 @@ export class ConnectedLayer implements Layer {
   frozen = false;
   private readonly paramList: ParamTensor[];
 
-  constructor(readonly index: number, readonly config: ConnectedConfig, readonly inShape: Shape, readonly maxBatch: number) {
+  constructor(readonly index: number, readonly config: ConnectedConfig, readonly inShape: Shape, readonly maxBatch: number, alloc: Allocator = heapAllocator) {
     this.inputs = shapeSize(inShape);
     this.outputs = config.output;
     this.outShape = { c: this.outputs, h: 1, w: 1 };
-    this.output = new Float32Array(maxBatch * this.outputs);
-    this.delta = new Float32Array(maxBatch * this.outputs);
-    this.weights = new Float32Array(this.outputs * this.inputs);
-    this.weightUpdates = new Float32Array(this.outputs * this.inputs);
-    this.biases = new Float32Array(this.outputs);
-    this.biasUpdates = new Float32Array(this.outputs);
-    this.bn = config.batchNormalize ? makeBatchNorm(this.outputs, maxBatch * this.outputs) : null;
+    this.output = alloc.f32(index, 'output', maxBatch * this.outputs);
+    this.delta = alloc.f32(index, 'delta', maxBatch * this.outputs);
+    this.weights = alloc.f32(index, 'weights', this.outputs * this.inputs);
+    this.weightUpdates = alloc.f32(index, 'weight_updates', this.outputs * this.inputs);
+    this.biases = alloc.f32(index, 'biases', this.outputs);
+    this.biasUpdates = alloc.f32(index, 'bias_updates', this.outputs);
+    this.bn = config.batchNormalize ? makeBatchNorm(index, this.outputs, maxBatch * this.outputs, alloc) : null;
     // Darknet's .weights order for connected layers: biases, weights, then BN parameters.
     this.paramList = [
       { name: 'biases', data: this.biases, updates: this.biasUpdates },

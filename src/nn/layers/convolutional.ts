@@ -4,7 +4,7 @@ import type { ConvGeometry } from '../../kernels/types.js';
 import type { ConvolutionalConfig } from '../config.js';
 import { activate, gradient } from '../activations.js';
 import { batchNormBackward, batchNormForward, makeBatchNorm, type BatchNormState } from '../batchnorm.js';
-import { sgdUpdate, shapeSize, type Layer, type ParamTensor, type PassContext, type Shape, type UpdateArgs } from '../layer.js';
+import { sgdUpdate, shapeSize, type Layer, type ParamTensor, type PassContext, type Shape, type UpdateArgs, heapAllocator, type Allocator } from '../layer.js';
 import type { Rng } from '../rng.js';
 
 export function convOutputSize(inSize: number, size: number, stride: number, padding: number): number {
@@ -26,7 +26,7 @@ export class ConvolutionalLayer implements Layer {
   frozen = false;
   private readonly paramList: ParamTensor[];
 
-  constructor(readonly index: number, readonly config: ConvolutionalConfig, readonly inShape: Shape, readonly maxBatch: number) {
+  constructor(readonly index: number, readonly config: ConvolutionalConfig, readonly inShape: Shape, readonly maxBatch: number, alloc: Allocator = heapAllocator) {
     const { filters, size, stride, padding } = config;
     const outH = convOutputSize(inShape.h, size, stride, padding);
     const outW = convOutputSize(inShape.w, size, stride, padding);
@@ -36,14 +36,14 @@ export class ConvolutionalLayer implements Layer {
       filters, size, stride, padding, outHeight: outH, outWidth: outW,
     };
     const outputs = maxBatch * shapeSize(this.outShape);
-    this.output = new Float32Array(outputs);
-    this.delta = new Float32Array(outputs);
+    this.output = alloc.f32(index, 'output', outputs);
+    this.delta = alloc.f32(index, 'delta', outputs);
     const nWeights = filters * inShape.c * size * size;
-    this.weights = new Float32Array(nWeights);
-    this.weightUpdates = new Float32Array(nWeights);
-    this.biases = new Float32Array(filters);
-    this.biasUpdates = new Float32Array(filters);
-    this.bn = config.batchNormalize ? makeBatchNorm(filters, outputs) : null;
+    this.weights = alloc.f32(index, 'weights', nWeights);
+    this.weightUpdates = alloc.f32(index, 'weight_updates', nWeights);
+    this.biases = alloc.f32(index, 'biases', filters);
+    this.biasUpdates = alloc.f32(index, 'bias_updates', filters);
+    this.bn = config.batchNormalize ? makeBatchNorm(index, filters, outputs, alloc) : null;
     this.paramList = [{ name: 'biases', data: this.biases, updates: this.biasUpdates }];
     if (this.bn) {
       this.paramList.push(

@@ -2,7 +2,7 @@
 // previous layer's delta. After a softmax (which already set the cross-entropy delta) this adds
 // the SSE term on top, exactly as Darknet does; we keep that so cfgs train as they do there.
 import type { CostConfig } from '../config.js';
-import { shapeSize, type Layer, type ParamTensor, type PassContext, type Shape } from '../layer.js';
+import { shapeSize, type Layer, type ParamTensor, type PassContext, type Shape, heapAllocator, type Allocator } from '../layer.js';
 
 export class CostLayer implements Layer {
   readonly type = 'cost' as const;
@@ -13,11 +13,11 @@ export class CostLayer implements Layer {
   cost = 0;
   frozen = false;
 
-  constructor(readonly index: number, readonly config: CostConfig, readonly inShape: Shape, readonly maxBatch: number) {
+  constructor(readonly index: number, readonly config: CostConfig, readonly inShape: Shape, readonly maxBatch: number, alloc: Allocator = heapAllocator) {
     this.outShape = inShape;
     this.inputs = shapeSize(inShape);
-    this.output = new Float32Array(maxBatch * this.inputs);
-    this.delta = new Float32Array(maxBatch * this.inputs);
+    this.output = alloc.f32(index, 'output', maxBatch * this.inputs);
+    this.delta = alloc.f32(index, 'delta', maxBatch * this.inputs);
   }
 
   params(): readonly ParamTensor[] {

@@ -3,7 +3,7 @@
 // The mask is drawn from (seed, layer, iteration) rather than a shared stream, so the same mask
 // comes out whichever process (normal world or TEE) runs the layer.
 import type { DropoutConfig } from '../config.js';
-import { shapeSize, type Layer, type ParamTensor, type PassContext, type Shape } from '../layer.js';
+import { shapeSize, type Layer, type ParamTensor, type PassContext, type Shape, heapAllocator, type Allocator } from '../layer.js';
 import { Rng } from '../rng.js';
 
 export class DropoutLayer implements Layer {
@@ -17,12 +17,12 @@ export class DropoutLayer implements Layer {
   cost = 0;
   frozen = false;
 
-  constructor(readonly index: number, readonly config: DropoutConfig, readonly inShape: Shape, readonly maxBatch: number) {
+  constructor(readonly index: number, readonly config: DropoutConfig, readonly inShape: Shape, readonly maxBatch: number, alloc: Allocator = heapAllocator) {
     this.outShape = inShape;
     const outputs = maxBatch * shapeSize(inShape);
-    this.output = new Float32Array(outputs);
-    this.delta = new Float32Array(outputs);
-    this.keep = new Uint8Array(outputs);
+    this.output = alloc.f32(index, 'output', outputs);
+    this.delta = alloc.f32(index, 'delta', outputs);
+    this.keep = alloc.u8(index, 'dropout_mask', outputs);
   }
 
   params(): readonly ParamTensor[] {

@@ -3,7 +3,7 @@
 // spatial sizes 28→14→7→4.
 import type { PoolGeometry } from '../../kernels/types.js';
 import type { MaxpoolConfig } from '../config.js';
-import { shapeSize, type Layer, type ParamTensor, type PassContext, type Shape } from '../layer.js';
+import { shapeSize, type Layer, type ParamTensor, type PassContext, type Shape, heapAllocator, type Allocator } from '../layer.js';
 
 export class MaxpoolLayer implements Layer {
   readonly type = 'maxpool' as const;
@@ -15,7 +15,7 @@ export class MaxpoolLayer implements Layer {
   cost = 0;
   frozen = false;
 
-  constructor(readonly index: number, readonly config: MaxpoolConfig, readonly inShape: Shape, readonly maxBatch: number) {
+  constructor(readonly index: number, readonly config: MaxpoolConfig, readonly inShape: Shape, readonly maxBatch: number, alloc: Allocator = heapAllocator) {
     const { size, stride, padding } = config;
     const outH = Math.floor((inShape.h + padding - size) / stride) + 1;
     const outW = Math.floor((inShape.w + padding - size) / stride) + 1;
@@ -25,9 +25,9 @@ export class MaxpoolLayer implements Layer {
       size, stride, padding, outHeight: outH, outWidth: outW,
     };
     const outputs = maxBatch * shapeSize(this.outShape);
-    this.output = new Float32Array(outputs);
-    this.delta = new Float32Array(outputs);
-    this.argmax = new Int32Array(outputs);
+    this.output = alloc.f32(index, 'output', outputs);
+    this.delta = alloc.f32(index, 'delta', outputs);
+    this.argmax = alloc.i32(index, 'argmax', outputs);
   }
 
   params(): readonly ParamTensor[] {

@@ -2,7 +2,7 @@
 // cross-entropy gradient with respect to its input (truth - p, as Darknet), so the layer's
 // backward simply passes delta through.
 import type { SoftmaxConfig } from '../config.js';
-import { shapeSize, type Layer, type ParamTensor, type PassContext, type Shape } from '../layer.js';
+import { shapeSize, type Layer, type ParamTensor, type PassContext, type Shape, heapAllocator, type Allocator } from '../layer.js';
 
 /** Smallest probability used inside log(), so a confident wrong answer costs a finite amount. */
 export const LOG_FLOOR = 1e-12;
@@ -16,11 +16,11 @@ export class SoftmaxLayer implements Layer {
   cost = 0;
   frozen = false;
 
-  constructor(readonly index: number, readonly config: SoftmaxConfig, readonly inShape: Shape, readonly maxBatch: number) {
+  constructor(readonly index: number, readonly config: SoftmaxConfig, readonly inShape: Shape, readonly maxBatch: number, alloc: Allocator = heapAllocator) {
     this.outShape = inShape;
     this.inputs = shapeSize(inShape);
-    this.output = new Float32Array(maxBatch * this.inputs);
-    this.delta = new Float32Array(maxBatch * this.inputs);
+    this.output = alloc.f32(index, 'output', maxBatch * this.inputs);
+    this.delta = alloc.f32(index, 'delta', maxBatch * this.inputs);
   }
 
   params(): readonly ParamTensor[] {
