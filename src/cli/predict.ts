@@ -53,6 +53,6 @@ export async function run(argv: string[]): Promise<void> {
   const name = (c: number): string => (classNames[c] !== undefined ? ` (${classNames[c]})` : '');
   emit(p, { top: r.top, probs: r.probs, ...(label !== undefined ? { label } : {}) }, () => [
     ...(label !== undefined ? [`true label: ${label}${name(label)}`] : []),
-    ...r.top.map((t, i) => `${i + 1}. class ${t.class}${name(t.class)}  p=${t.p.toFixed(4)}`),
+    ...r.top.map((t, i) => `${i + 1}. class ${t.class}${name(t.class)}${t.p !== undefined ? `  p=${t.p.toFixed(4)}` : ""}`),
   ].join('\n'));
 }

@@ -1,6 +1,11 @@
 // Training, evaluation and prediction over a dataset: the loops every command shares.
+//
+// The loops drive a Stepper: one whole Network in this process (networkStepper), or a network
+// partitioned between the normal world and the TEE (src/tee/partition.ts). The loops — batching,
+// shuffling, subdivisions, when to update, how losses and accuracies are summed — exist once.
 import type { Dataset } from '../data/types.js';
 import { BatchLoader, oneHot } from '../data/batches.js';
+import type { Shape } from './layer.js';
 import type { Network } from './network.js';
 import { Rng } from './rng.js';
 import { LOG_FLOOR } from './layers/softmax.js';
@@ -10,13 +15,14 @@ export interface BatchProgress {
   /** Batches done in this epoch and per epoch. */
   batch: number;
   batches: number;
-  /** Mean cross-entropy of the batches so far in this epoch. */
+  /** Mean cross-entropy of the batches so far in this epoch (NaN when the loss is hidden in the TEE). */
   loss: number;
   imagesPerSecond: number;
 }
 
 export interface EpochResult {
   epoch: number;
+  /** Mean cross-entropy over the epoch's batches (NaN when the TEE's output policy hides it). */
   loss: number;
   seconds: number;
   imagesPerSecond: number;
@@ -41,7 +47,50 @@ export interface TrainResult {
   loss: number;
 }
 
-export function checkCompatible(net: Network, ds: Dataset): void {
+/** Summed cross-entropy (null when it is not visible to the caller) and correct top-1 count of a batch. */
+export interface BatchScore {
+  ce: number | null;
+  correct: number;
+}
+
+/** Summed cross-entropy of images whose loss was computed where the caller cannot see it (the TEE). */
+export interface HiddenLoss {
+  sum: number;
+  count: number;
+}
+
+/**
+ * What the training and evaluation loops drive. Methods may return promises (a partitioned
+ * network talks to the TEE) or plain values (a network in this process).
+ */
+export interface Stepper {
+  /** Shape of one input image. */
+  readonly inShape: Shape;
+  /** Values of the prediction (classes). */
+  readonly outputs: number;
+  /** Images per SGD update (the cfg's batch). */
+  readonly batch: number;
+  /** Images per forward pass (batch / subdivisions): the size of every buffer. */
+  readonly maxBatch: number;
+  /**
+   * Forward and backward on n images (n ≤ maxBatch), accumulating parameter updates. Returns the
+   * summed cross-entropy of the n images, or null when it is computed out of the caller's sight.
+   */
+  trainBatch(input: Float32Array, labels: Uint8Array, n: number): number | null | Promise<number | null>;
+  /** One SGD update with the updates accumulated over `images` images. */
+  update(images: number): void | Promise<void>;
+  /** Inference (dropout off) on n images. */
+  scoreBatch(input: Float32Array, labels: Uint8Array, n: number): BatchScore | Promise<BatchScore>;
+  /**
+   * The summed loss of the images whose loss was hidden since the last call (and resets it), or
+   * null when not even that aggregate may be seen. Only needed when trainBatch/scoreBatch return null.
+   */
+  takeHiddenLoss?(): Promise<HiddenLoss | null>;
+  /** Class probabilities / ranking of one image, as much as the stepper may reveal. */
+  predictImage(image: Float32Array, k: number): Prediction | Promise<Prediction>;
+}
+
+export function checkCompatible(net: { readonly inShape: Shape; readonly outputs: number }, ds: Dataset): void {
   const s = net.inShape;
   if (ds.channels !== s.c || ds.height !== s.h || ds.width !== s.w) {
     throw new Error(`images are ${ds.width}×${ds.height}×${ds.channels} but the network expects ${s.w}×${s.h}×${s.c}`);
@@ -52,33 +101,71 @@ export function checkCompatible(net: Network, ds: Dataset): void {
 }
 
 /** Summed cross-entropy and number of correct top-1 predictions for n images. */
-function scoreBatch(probs: Float32Array, labels: Uint8Array, n: number, classes: number): { ce: number; correct: number } {
+export function scoreProbs(probs: Float32Array, labels: Uint8Array, n: number, classes: number): { ce: number; correct: number } {
   let ce = 0;
   let correct = 0;
   for (let i = 0; i < n; i++) {
     const base = i * classes;
     const y = labels[i]!;
     ce -= Math.log(Math.max(probs[base + y]!, LOG_FLOOR));
-    let best = 0;
-    for (let k = 1; k < classes; k++) if (probs[base + k]! > probs[base + best]!) best = k;
-    if (best === y) correct++;
+    if (argmaxAt(probs, base, classes) === y) correct++;
   }
   return { ce, correct };
+}
+
+/** Index of the largest of values[base .. base+count), the first one on ties. */
+export function argmaxAt(values: Float32Array, base: number, count: number): number {
+  let best = 0;
+  for (let k = 1; k < count; k++) if (values[base + k]! > values[base + best]!) best = k;
+  return best;
+}
+
+/** Classes ordered by probability (highest first, lower class first on ties). */
+export function rankClasses(probs: ArrayLike<number>): { class: number; p: number }[] {
+  return Array.from(probs, (p, c) => ({ class: c, p })).sort((a, b) => b.p - a.p || a.class - b.class);
+}
+
+/** A whole network in this process as a Stepper: what train/evaluate/predict use. */
+export function networkStepper(net: Network): Stepper {
+  let truth: Float32Array | null = null;
+  return {
+    inShape: net.inShape,
+    outputs: net.outputs,
+    batch: net.net.batch,
+    maxBatch: net.maxBatch,
+    trainBatch(input, labels, n) {
+      const classes = net.outputs;
+      if (!truth) truth = new Float32Array(net.maxBatch * classes);
+      oneHot(labels, n, classes, truth);
+      const probs = net.forward(input, n, true, truth);
+      const ce = scoreProbs(probs, labels, n, classes).ce;
+      net.backward(input, n);
+      return ce;
+    },
+    update(images) {
+      net.update(images);
+      net.seen += images;
+    },
+    scoreBatch(input, labels, n) {
+      const probs = net.forward(input, n, false);
+      return scoreProbs(probs, labels, n, net.outputs);
+    },
+    predictImage: (image, k) => predict(net, image, k),
+  };
 }
 
 /**
  * Trains on ds[indices] for opts.epochs epochs of Darknet-style SGD. Each batch of net.net.batch
  * images is processed in subdivisions of net.maxBatch, gradients accumulated, then one update.
  */
-export async function train(net: Network, ds: Dataset, indices: Uint32Array, opts: TrainOptions): Promise<TrainResult> {
-  checkCompatible(net, ds);
-  const batchSize = net.net.batch;
-  const sub = net.maxBatch;
-  const classes = net.outputs;
+export async function train(net: Network | Stepper, ds: Dataset, indices: Uint32Array, opts: TrainOptions): Promise<TrainResult> {
+  const stepper = isStepper(net) ? net : networkStepper(net);
+  checkCompatible(stepper, ds);
+  const batchSize = stepper.batch;
+  const sub = stepper.maxBatch;
   const loader = new BatchLoader(ds, indices);
-  const input = new Float32Array(sub * net.inputs);
+  const input = new Float32Array(sub * shapeValues(stepper.inShape));
   const labels = new Uint8Array(sub);
-  const truth = new Float32Array(sub * classes);
   const epochs: EpochResult[] = [];
   const batches = Math.ceil(indices.length / batchSize);
   const t0 = performance.now();
@@ -88,6 +175,7 @@ export async function train(net: Network, ds: Dataset, indices: Uint32Array, opt
     loader.shuffled(new Rng(opts.seed, 'shuffle', epoch));
     const te = performance.now();
     let ceSum = 0;
+    let hidden = false;
     let seen = 0;
     for (let b = 0; b < batches; b++) {
       const start = b * batchSize;
@@ -95,18 +183,21 @@ export async function train(net: Network, ds: Dataset, indices: Uint32Array, opt
       for (let s = start; s < end; s += sub) {
         const n = Math.min(sub, end - s);
         loader.fill(s, n, input, labels);
-        oneHot(labels, n, classes, truth);
-        const probs = net.forward(input, n, true, truth);
-        ceSum += scoreBatch(probs, labels, n, classes).ce;
-        net.backward(input, n);
+        const ce = await stepper.trainBatch(input, labels, n);
+        if (ce === null) hidden = true;
+        else ceSum += ce;
       }
-      net.update(end - start);
-      net.seen += end - start;
+      await stepper.update(end - start);
       seen += end - start;
       if (opts.onBatch) {
         const secs = (performance.now() - te) / 1000;
-        opts.onBatch({ epoch, batch: b + 1, batches, loss: ceSum / seen, imagesPerSecond: seen / Math.max(secs, 1e-9) });
+        opts.onBatch({ epoch, batch: b + 1, batches, loss: hidden ? NaN : ceSum / seen, imagesPerSecond: seen / Math.max(secs, 1e-9) });
       }
+    }
+    if (hidden) {
+      // The loss was computed inside the TEE; at most its aggregate over the epoch comes out.
+      const h = stepper.takeHiddenLoss ? await stepper.takeHiddenLoss() : null;
+      ceSum = h ? h.sum : NaN;
     }
     const seconds = (performance.now() - te) / 1000;
     imagesTotal += seen;
@@ -120,28 +211,36 @@ export async function train(net: Network, ds: Dataset, indices: Uint32Array, opt
 }
 
 export interface EvalResult {
-  /** Mean cross-entropy (inference mode, dropout off). */
+  /** Mean cross-entropy (inference mode, dropout off); NaN when the TEE's output policy hides it. */
   loss: number;
   acc: number;
   n: number;
 }
 
-/** Loss and accuracy of the network on ds[indices] (all images when indices is omitted). */
-export function evaluate(net: Network, ds: Dataset, indices?: Uint32Array): EvalResult {
-  checkCompatible(net, ds);
-  const idx = indices ?? Uint32Array.from({ length: ds.count }, (_, i) => i);
-  const sub = net.maxBatch;
-  const classes = net.outputs;
+/** The evaluation batches of ds[idx] in order, converted into one reused buffer. */
+function* evalBatches(ds: Dataset, idx: Uint32Array, sub: number, inputs: number): Generator<{ input: Float32Array; labels: Uint8Array; n: number }> {
   const loader = new BatchLoader(ds, idx);
-  const input = new Float32Array(sub * net.inputs);
+  const input = new Float32Array(sub * inputs);
   const labels = new Uint8Array(sub);
-  let ce = 0;
-  let correct = 0;
   for (let s = 0; s < idx.length; s += sub) {
     const n = Math.min(sub, idx.length - s);
     loader.fill(s, n, input, labels);
-    const probs = net.forward(input, n, false);
-    const r = scoreBatch(probs, labels, n, classes);
+    yield { input, labels, n };
+  }
+}
+
+function allIndices(ds: Dataset): Uint32Array {
+  return Uint32Array.from({ length: ds.count }, (_, i) => i);
+}
+
+/** Loss and accuracy of the network on ds[indices] (all images when indices is omitted). */
+export function evaluate(net: Network, ds: Dataset, indices?: Uint32Array): EvalResult {
+  checkCompatible(net, ds);
+  const idx = indices ?? allIndices(ds);
+  let ce = 0;
+  let correct = 0;
+  for (const { input, labels, n } of evalBatches(ds, idx, net.maxBatch, net.inputs)) {
+    const r = scoreProbs(net.forward(input, n, false), labels, n, net.outputs);
     ce += r.ce;
     correct += r.correct;
   }
@@ -149,8 +248,31 @@ export function evaluate(net: Network, ds: Dataset, indices?: Uint32Array): Eval
   return { loss: n ? ce / n : NaN, acc: n ? correct / n : NaN, n };
 }
 
+/** evaluate() for any Stepper (e.g. a network partitioned with the TEE). */
+export async function evaluateWith(stepper: Stepper, ds: Dataset, indices?: Uint32Array): Promise<EvalResult> {
+  checkCompatible(stepper, ds);
+  const idx = indices ?? allIndices(ds);
+  let ce = 0;
+  let hidden = false;
+  let correct = 0;
+  for (const { input, labels, n } of evalBatches(ds, idx, stepper.maxBatch, shapeValues(stepper.inShape))) {
+    const r = await stepper.scoreBatch(input, labels, n);
+    if (r.ce === null) hidden = true;
+    else ce += r.ce;
+    correct += r.correct;
+  }
+  if (hidden) {
+    const h = stepper.takeHiddenLoss ? await stepper.takeHiddenLoss() : null;
+    ce = h ? h.sum : NaN;
+  }
+  const n = idx.length;
+  return { loss: n ? ce / n : NaN, acc: n ? correct / n : NaN, n };
+}
+
 export interface Prediction {
-  top: { class: number; p: number }[];
+  /** Best classes first; p is absent when the TEE's output policy hides the scores. */
+  top: { class: number; p?: number }[];
+  /** The full output vector; empty when the output policy hides it. */
   probs: number[];
 }
 
@@ -159,6 +281,14 @@ export function predict(net: Network, image: Float32Array, k = 5): Prediction {
   if (image.length !== net.inputs) throw new Error(`image has ${image.length} values, the network expects ${net.inputs}`);
   const out = net.forward(image, 1, false);
   const probs = Array.from(out.subarray(0, net.outputs));
-  const order = probs.map((p, c) => ({ class: c, p })).sort((a, b) => b.p - a.p || a.class - b.class);
+  const order = rankClasses(probs);
   return { top: order.slice(0, Math.min(k, order.length)), probs };
+}
+
+function shapeValues(s: Shape): number {
+  return s.c * s.h * s.w;
+}
+
+function isStepper(x: Network | Stepper): x is Stepper {
+  return typeof (x as Stepper).trainBatch === 'function';
 }
