@@ -1,0 +1,130 @@
+// The native backend: a Node-API addon (src/kernels/native/*.cc, built by node-gyp during `npm ci`)
+// with packed AVX2/FMA GEMM micro-kernels and a persistent native thread pool. Typed arrays are
+// handed to C++ without copying; the addon validates every argument and throws on bad ones.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Kernels } from './types.js';
+
+/** What the compiled addon exports (see src/kernels/native/addon.cc). */
+interface NativeAddon {
+  gemm: Kernels['gemm'];
+  convForward: Kernels['convForward'];
+  convBackwardFilter: Kernels['convBackwardFilter'];
+  convBackwardData: Kernels['convBackwardData'];
+  maxpoolForward: Kernels['maxpoolForward'];
+  maxpoolBackward: Kernels['maxpoolBackward'];
+  setThreads(threads: number): void;
+  getThreads(): number;
+  info(): { isa: string; microKernels: string[] };
+}
+
+/** Facts about the loaded addon, for benchmarks and diagnostics. */
+export interface NativeInfo {
+  /** Instruction set chosen at run time from CPUID: "avx2" or "generic" (portable, no AVX2/FMA). */
+  isa: string;
+  /** Register-blocked micro-kernels available, e.g. ["avx2 6x16", "avx2 4x24"]. */
+  microKernels: string[];
+  /** Threads the kernels use (LAYERLOCK_THREADS, default: online CPUs; see setThreads). */
+  threads: number;
+  /** Absolute path of the .node file. */
+  path: string;
+}
+
+const ADDON_RELATIVE = join('build', 'Release', 'layerlock_kernels.node');
+
+/**
+ * The package root: the nearest ancestor of this module holding binding.gyp and package.json.
+ * Works from src/kernels (ts source) and dist/src/kernels (compiled), and from an installed copy.
+ */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'binding.gyp')) && existsSync(join(dir, 'package.json'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('cannot find the layerlock package root (binding.gyp) above ' + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+}
+
+let addon: NativeAddon | undefined;
+let addonPath = '';
+let loadError: Error | undefined;
+
+function load(): NativeAddon {
+  if (addon) return addon;
+  if (loadError) throw loadError;
+  try {
+    const path = process.env['LAYERLOCK_NATIVE_ADDON'] || join(packageRoot(), ADDON_RELATIVE);
+    if (!existsSync(path)) {
+      throw new Error(`${path} does not exist (the native build failed or was skipped; \`npm rebuild\` in the package directory shows the compiler output)`);
+    }
+    const require = createRequire(import.meta.url);
+    addon = require(path) as NativeAddon;
+    addonPath = path;
+    return addon;
+  } catch (e) {
+    loadError = e instanceof Error ? e : new Error(String(e));
+    throw loadError;
+  }
+}
+
+/** Loads the addon (once) and returns it as a Kernels backend; throws if it cannot be loaded. */
+export function loadNativeKernels(): Kernels {
+  const a = load();
+  const isa = a.info().isa;
+  return {
+    get name(): string {
+      const n = a.getThreads();
+      return `native-${isa} (${n} thread${n === 1 ? '' : 's'})`;
+    },
+    gemm: a.gemm,
+    convForward: a.convForward,
+    convBackwardFilter: a.convBackwardFilter,
+    convBackwardData: a.convBackwardData,
+    maxpoolForward: a.maxpoolForward,
+    maxpoolBackward: a.maxpoolBackward,
+  };
+}
+
+/** True if the native addon loads in this process. */
+export function nativeAvailable(): boolean {
+  try {
+    load();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why the addon could not be loaded, or undefined if it loaded (or was never tried). */
+export function nativeLoadError(): Error | undefined {
+  return loadError;
+}
+
+/** Details of the loaded addon; throws if it cannot be loaded. */
+export function nativeInfo(): NativeInfo {
+  const a = load();
+  const i = a.info();
+  return { isa: i.isa, microKernels: i.microKernels, threads: a.getThreads(), path: addonPath };
+}
+
+/**
+ * Sets how many threads the native kernels use (1..256), process-wide. Returns the count now in
+ * effect, or 1 if the native addon is not available (the reference kernels are single-threaded).
+ */
+export function setThreads(threads: number): number {
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+    throw new RangeError(`threads must be an integer in [1, 256], got ${threads}`);
+  }
+  if (!nativeAvailable()) return 1;
+  const a = load();
+  a.setThreads(threads);
+  return a.getThreads();
+}
+
+/** Threads the native kernels use, or 1 if the addon is not available. */
+export function getThreads(): number {
+  return nativeAvailable() ? load().getThreads() : 1;
+}
