@@ -1,0 +1,279 @@
+// The layerlock trusted application: GP-style entry points (open session, invoke command, close
+// session) and the command table. It imports nn and kernels (the same layer code as the normal
+// world) and nothing from cli, deploy or report.
+//
+// Commands are registered in a table, so later modules (sealed storage, device keys, encrypted
+// install/export — the deployment issue) add their handlers with registerCommand without touching
+// this file's dispatch; until then their ids answer TEE_ERROR_NOT_SUPPORTED.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Kernels } from '../../kernels/types.js';
+import { parseCfg } from '../../nn/cfg.js';
+import {
+  CMD_BACKWARD, CMD_CONFIGURE, CMD_DIAG_PANIC, CMD_DIAG_PROBE, CMD_EXPORT_PARAMS_PLAINTEXT, CMD_FORWARD, CMD_GET_STATS, CMD_LOAD_PARAMS,
+  CMD_TAKE_LOSS, CMD_TRAIN_STEP, CMD_UPDATE, commandName, DIAG_READ_FILE, DIAG_SPAWN, DIAG_WRITE_FILE, describeParamTypes,
+  FLAG_ALLOW_PLAINTEXT_EXPORT, FLAG_INPUT_DELTA, FLAG_TRAIN, FORWARD_TRAIN, paramTypes, policyFromId, TA_UUID,
+  TEE_ERROR_ACCESS_DENIED, TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_BAD_STATE, TEE_ERROR_BUSY, TEE_ERROR_GENERIC, TEE_ERROR_ITEM_NOT_FOUND,
+  TEE_ERROR_NOT_SUPPORTED, TEE_ERROR_SHORT_BUFFER,
+  TEEC_MEMREF_TEMP_INPUT as MEMREF_IN, TEEC_MEMREF_TEMP_OUTPUT as MEMREF_OUT, TEEC_NONE as NONE,
+  TEEC_VALUE_INPUT as VALUE_IN, TEEC_VALUE_OUTPUT as VALUE_OUT, type TaStats,
+} from '../protocol.js';
+import type { Arena } from './arena.js';
+import { ProtectedPartition, TaError } from './partition.js';
+
+export { TaError };
+
+/** What the emulated platform gives the TA: its secure memory, its kernels, its storage folder. */
+export interface Platform {
+  arena: Arena;
+  kernels: Kernels;
+  threads: number;
+  /** The TA's secure-storage folder (the only place it may write). */
+  storageDir: string;
+  /** Test-only probe commands enabled. */
+  diagnostics: boolean;
+}
+
+/** A parameter as the TA sees it (TEE_Param): a value pair or a memory reference. */
+export interface TaParam {
+  value?: { a: number; b: number };
+  /** Input: the bytes. Output: set by the handler through writeOut. */
+  memref?: { buffer: Uint8Array | null; size: number };
+}
+
+export interface TaSession {
+  id: number;
+  partition: ProtectedPartition | null;
+  /** Free slot for later modules (e.g. sealing keys of the deployment issue). */
+  ext: Map<string, unknown>;
+}
+
+export type CommandHandler = (ta: TrustedApp, session: TaSession, types: number, params: TaParam[]) => void | Promise<void>;
+
+const handlers = new Map<number, CommandHandler>();
+
+/** Adds (or replaces) the handler of a command id. */
+export function registerCommand(cmd: number, handler: CommandHandler): void {
+  handlers.set(cmd, handler);
+}
+
+/** Throws BAD_PARAMETERS unless the parameter types are one of the accepted combinations. */
+export function expectTypes(cmd: number, types: number, ...accepted: number[]): void {
+  if (!accepted.includes(types)) {
+    throw new TaError(TEE_ERROR_BAD_PARAMETERS,
+      `${commandName(cmd)} takes (${accepted.map(describeParamTypes).join(') or (')}), got (${describeParamTypes(types)})`);
+  }
+}
+
+/** Writes an output memref, GP-style: too small a buffer gets SHORT_BUFFER and the size needed. */
+export function writeOut(p: TaParam | undefined, bytes: Uint8Array): void {
+  const m = p?.memref;
+  if (!m) throw new TaError(TEE_ERROR_BAD_PARAMETERS, 'missing output buffer');
+  if (bytes.length > m.size) {
+    m.size = bytes.length;
+    throw new TaError(TEE_ERROR_SHORT_BUFFER, `output needs ${bytes.length} bytes`);
+  }
+  m.buffer = bytes;
+  m.size = bytes.length;
+}
+
+function inBytes(p: TaParam | undefined): Uint8Array {
+  return p?.memref?.buffer ?? new Uint8Array(0);
+}
+
+function configured(s: TaSession): ProtectedPartition {
+  if (!s.partition) throw new TaError(TEE_ERROR_BAD_STATE, 'the session has no partition yet (CONFIGURE first)');
+  return s.partition;
+}
+
+export class TrustedApp {
+  readonly uuid = TA_UUID;
+  private session: TaSession | null = null;
+  private nextSession = 1;
+  readonly commandCounts: Record<string, number> = {};
+
+  constructor(readonly platform: Platform) {}
+
+  /** TA_OpenSessionEntryPoint: one session at a time (single-instance, single-session TA). */
+  openSession(): number {
+    if (this.session) throw new TaError(TEE_ERROR_BUSY, 'the TA already has an open session');
+    this.session = { id: this.nextSession++, partition: null, ext: new Map() };
+    return this.session.id;
+  }
+
+  /** TA_CloseSessionEntryPoint: forgets the partition and wipes the secure memory. */
+  closeSession(id: number): void {
+    if (this.session?.id !== id) return;
+    this.session = null;
+    this.platform.arena.reset();
+  }
+
+  /** TA_InvokeCommandEntryPoint. */
+  async invoke(sessionId: number, cmd: number, types: number, params: TaParam[]): Promise<void> {
+    const s = this.session;
+    if (!s || s.id !== sessionId) throw new TaError(TEE_ERROR_BAD_STATE, `no open session ${sessionId}`);
+    const h = handlers.get(cmd);
+    if (!h) throw new TaError(TEE_ERROR_NOT_SUPPORTED, `command ${commandName(cmd)} is not supported by this TA`);
+    const name = commandName(cmd);
+    this.commandCounts[name] = (this.commandCounts[name] ?? 0) + 1;
+    await h(this, s, types, params);
+  }
+
+  stats(s: TaSession): TaStats {
+    const p = s.partition;
+    const a = this.platform.arena;
+    return {
+      uuid: this.uuid,
+      kernels: this.platform.kernels.name,
+      threads: this.platform.threads,
+      arena: { capacity: a.capacity, used: a.usedBytes, peak: a.peak, blocks: a.summary() },
+      partition: p ? {
+        start: p.spec.start, end: p.spec.end, maxBatch: p.spec.maxBatch, mode: p.spec.mode, policy: p.spec.policy, topk: p.spec.topk,
+        holdsOutput: p.roles.holdsOutput, updates: p.updates,
+      } : null,
+      commands: { ...this.commandCounts },
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The commands (parameter layouts documented in ../protocol.ts).
+
+registerCommand(CMD_CONFIGURE, (ta, s, types, p) => {
+  expectTypes(CMD_CONFIGURE, types, paramTypes(MEMREF_IN, VALUE_IN, VALUE_IN, VALUE_IN));
+  if (s.partition) throw new TaError(TEE_ERROR_BAD_STATE, 'the session is already configured (open a new session for another partition)');
+  const text = Buffer.from(inBytes(p[0])).toString('utf8');
+  let config;
+  try {
+    config = parseCfg(text, 'cfg from the normal world');
+  } catch (e) {
+    throw new TaError(TEE_ERROR_BAD_PARAMETERS, (e as Error).message);
+  }
+  const flags = p[3]!.value!.a;
+  const policy = policyFromId(p[3]!.value!.b & 0xff);
+  if (!policy) throw new TaError(TEE_ERROR_BAD_PARAMETERS, `unknown output policy id ${p[3]!.value!.b & 0xff}`);
+  const topk = Math.max(1, p[3]!.value!.b >>> 8);
+  const maxBatch = p[2]!.value!.a;
+  if (!(maxBatch >= 1 && maxBatch <= 1 << 20)) throw new TaError(TEE_ERROR_BAD_PARAMETERS, `images per forward ${maxBatch} is not within 1..${1 << 20}`);
+  s.partition = new ProtectedPartition(config, {
+    start: p[1]!.value!.a,
+    end: p[1]!.value!.b,
+    maxBatch,
+    seed: p[2]!.value!.b,
+    mode: flags & FLAG_TRAIN ? 'train' : 'infer',
+    inputDelta: (flags & FLAG_INPUT_DELTA) !== 0,
+    policy,
+    topk,
+    allowExport: (flags & FLAG_ALLOW_PLAINTEXT_EXPORT) !== 0,
+  }, ta.platform.kernels, ta.platform.threads, ta.platform.arena);
+});
+
+registerCommand(CMD_LOAD_PARAMS, (_ta, s, types, p) => {
+  expectTypes(CMD_LOAD_PARAMS, types, paramTypes(MEMREF_IN));
+  configured(s).loadParams(inBytes(p[0]));
+});
+
+registerCommand(CMD_FORWARD, (_ta, s, types, p) => {
+  expectTypes(CMD_FORWARD, types,
+    paramTypes(MEMREF_IN, VALUE_IN, NONE, MEMREF_OUT), paramTypes(MEMREF_IN, VALUE_IN, MEMREF_IN, MEMREF_OUT),
+    paramTypes(MEMREF_IN, VALUE_IN, NONE, NONE), paramTypes(MEMREF_IN, VALUE_IN, MEMREF_IN, NONE));
+  const part = configured(s);
+  const n = p[1]!.value!.a;
+  const train = (p[1]!.value!.b & FORWARD_TRAIN) !== 0;
+  const labels = p[2]?.memref ? inBytes(p[2]) : null;
+  const wantsOut = part.forwardOutputBytes(Math.max(1, Math.min(n, part.spec.maxBatch))) > 0;
+  if (wantsOut !== (p[3]?.memref !== undefined)) {
+    throw new TaError(TEE_ERROR_BAD_PARAMETERS, wantsOut ? 'FORWARD needs an output buffer (p3) for this partition' : 'nothing leaves this partition on FORWARD: p3 must be NONE');
+  }
+  const out = part.forward(inBytes(p[0]), n, train, labels);
+  if (out) writeOut(p[3], out);
+});
+
+registerCommand(CMD_BACKWARD, (_ta, s, types, p) => {
+  expectTypes(CMD_BACKWARD, types,
+    paramTypes(MEMREF_IN, VALUE_IN, MEMREF_OUT), paramTypes(MEMREF_IN, VALUE_IN, NONE),
+    paramTypes(NONE, VALUE_IN, MEMREF_OUT), paramTypes(NONE, VALUE_IN, NONE));
+  const part = configured(s);
+  checkGradientOut(part, p[2]);
+  const g = part.backward(p[0]?.memref ? inBytes(p[0]) : null, p[1]!.value!.a);
+  if (g) writeOut(p[2], g);
+});
+
+registerCommand(CMD_TRAIN_STEP, (_ta, s, types, p) => {
+  expectTypes(CMD_TRAIN_STEP, types,
+    paramTypes(MEMREF_IN, VALUE_IN, MEMREF_IN, MEMREF_OUT), paramTypes(MEMREF_IN, VALUE_IN, MEMREF_IN, NONE),
+    paramTypes(MEMREF_IN, VALUE_IN, NONE, MEMREF_OUT), paramTypes(MEMREF_IN, VALUE_IN, NONE, NONE));
+  const part = configured(s);
+  if (part.roles.suffixOutside) throw new TaError(TEE_ERROR_BAD_STATE, 'layers above the partition run in the normal world: use FORWARD and BACKWARD');
+  checkGradientOut(part, p[3]);
+  const n = p[1]!.value!.a;
+  part.forward(inBytes(p[0]), n, true, p[2]?.memref ? inBytes(p[2]) : null);
+  const g = part.backward(null, n);
+  if (g) writeOut(p[3], g);
+});
+
+function checkGradientOut(part: ProtectedPartition, out: TaParam | undefined): void {
+  const needed = part.spec.mode === 'train' && part.spec.inputDelta;
+  if (needed !== (out?.memref !== undefined)) {
+    throw new TaError(TEE_ERROR_BAD_PARAMETERS, needed
+      ? 'trainable layers below the partition need the gradient: give an output buffer for it'
+      : 'no trainable layer below the partition: the gradient does not leave (no output buffer)');
+  }
+}
+
+registerCommand(CMD_UPDATE, (_ta, s, types, p) => {
+  expectTypes(CMD_UPDATE, types, paramTypes(VALUE_IN));
+  configured(s).update(p[0]!.value!.a, p[0]!.value!.b);
+});
+
+registerCommand(CMD_TAKE_LOSS, (_ta, s, types, p) => {
+  expectTypes(CMD_TAKE_LOSS, types, paramTypes(MEMREF_OUT));
+  const r = configured(s).takeLoss();
+  const out = new Uint8Array(16);
+  const dv = new DataView(out.buffer);
+  dv.setFloat64(0, r.sum, true);
+  dv.setFloat64(8, r.count, true);
+  writeOut(p[0], out);
+});
+
+registerCommand(CMD_GET_STATS, (ta, s, types, p) => {
+  expectTypes(CMD_GET_STATS, types, paramTypes(MEMREF_OUT));
+  writeOut(p[0], Buffer.from(JSON.stringify(ta.stats(s)), 'utf8'));
+});
+
+registerCommand(CMD_EXPORT_PARAMS_PLAINTEXT, (_ta, s, types, p) => {
+  expectTypes(CMD_EXPORT_PARAMS_PLAINTEXT, types, paramTypes(MEMREF_OUT));
+  writeOut(p[0], configured(s).exportPlaintext());
+});
+
+registerCommand(CMD_DIAG_PROBE, (ta, _s, types, p) => {
+  if (!ta.platform.diagnostics) throw new TaError(TEE_ERROR_NOT_SUPPORTED, 'diagnostics are off');
+  expectTypes(CMD_DIAG_PROBE, types, paramTypes(MEMREF_IN, VALUE_IN, VALUE_OUT));
+  const path = Buffer.from(inBytes(p[0])).toString('utf8');
+  const op = p[1]!.value!.a;
+  try {
+    let bytes = 0;
+    if (op === DIAG_READ_FILE) bytes = readFileSync(path).length;
+    else if (op === DIAG_WRITE_FILE) {
+      writeFileSync(path, 'probe');
+      bytes = 5;
+    } else if (op === DIAG_SPAWN) {
+      const cp = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+      cp.execFileSync(path, [], { stdio: 'ignore' });
+    } else throw new TaError(TEE_ERROR_BAD_PARAMETERS, `unknown probe ${op}`);
+    p[2] = { value: { a: bytes, b: 0 } };
+  } catch (e) {
+    if (e instanceof TaError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ERR_ACCESS_DENIED') throw new TaError(TEE_ERROR_ACCESS_DENIED, `the TA's sandbox denied it: ${(e as Error).message}`);
+    if (code === 'ENOENT') throw new TaError(TEE_ERROR_ITEM_NOT_FOUND, `${path}: no such file`);
+    throw new TaError(TEE_ERROR_GENERIC, (e as Error).message);
+  }
+});
+
+registerCommand(CMD_DIAG_PANIC, (ta, _s, types, p) => {
+  if (!ta.platform.diagnostics) throw new TaError(TEE_ERROR_NOT_SUPPORTED, 'diagnostics are off');
+  expectTypes(CMD_DIAG_PANIC, types, paramTypes(VALUE_IN));
+  if (p[0]!.value!.a === 1) process.exit(70);
+  throw new Error('diagnostic panic requested by the client');
+});

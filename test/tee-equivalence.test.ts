@@ -1,0 +1,267 @@
+// The software TEE computes the same numbers as the whole network in one process, and under policy
+// top1 nothing secret crosses the boundary.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadData } from '../src/data/load.js';
+import { splitST } from '../src/data/split.js';
+import type { Dataset } from '../src/data/types.js';
+import { getKernels } from '../src/kernels/index.js';
+import { parseCfg } from '../src/nn/cfg.js';
+import type { NetworkConfig } from '../src/nn/config.js';
+import { saveModel } from '../src/nn/model.js';
+import { Network } from '../src/nn/network.js';
+import { evaluate, evaluateWith, networkStepper, train, type Stepper } from '../src/nn/train.js';
+import { decodeReply, KIND_INVOKE, REPLY } from '../src/tee/wire.js';
+import { initializeContext, type TeecContext } from '../src/tee/client.js';
+import { PartitionedNetwork } from '../src/tee/partitioned.js';
+import {
+  CMD_CONFIGURE, CMD_FORWARD, CMD_TRAIN_STEP, CMD_UPDATE, commandName, paramTypeAt, TEEC_MEMREF_TEMP_OUTPUT,
+} from '../src/tee/protocol.js';
+
+const CFG_PATH = fileURLToPath(new URL('../../cfg/vgg7-mnist.cfg', import.meta.url));
+const kernels = getKernels();
+const native = kernels.name !== 'reference';
+// Native kernels make a VGG-7 epoch on 128 images take ~0.1 s; the reference ones ~2 s: shrink then.
+const TRAIN_LIMIT = native ? 256 : 64;
+const BATCH = native ? 32 : 16;
+const EPOCHS = native ? 2 : 1;
+const SEED = 7;
+
+let text = '';
+let config: NetworkConfig;
+let train256: Dataset;
+let test64: Dataset;
+let S: Uint32Array;
+let ctx: TeecContext;
+let dir = '';
+
+test.before(async () => {
+  text = (await readFile(CFG_PATH, 'utf8')).replace(/^batch=128$/m, `batch=${BATCH}`);
+  config = parseCfg(text, CFG_PATH);
+  const src = await loadData('embedded', { trainLimit: TRAIN_LIMIT, testLimit: 64 });
+  train256 = src.train;
+  test64 = src.test;
+  S = splitST(train256.count, SEED).S;
+  dir = await mkdtemp(join(tmpdir(), 'layerlock-tee-eq-'));
+  ctx = await initializeContext({ storageDir: join(dir, 'store'), kernels: native ? 'auto' : 'reference' });
+});
+
+test.after(async () => {
+  await ctx?.finalizeContext();
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface RunResult {
+  losses: number[];
+  weights: Buffer;
+  eval: { loss: number; acc: number };
+}
+
+async function runWhole(weights?: string): Promise<RunResult> {
+  const net = new Network(config, { kernels, seed: SEED });
+  if (weights) {
+    const { loadWeightsFile } = await import('../src/nn/weights.js');
+    net.seen = (await loadWeightsFile(weights, net.weightsLayers())).seen;
+  }
+  const r = await train(net, train256, S, { epochs: EPOCHS, seed: SEED });
+  const path = join(dir, `whole-${Math.random()}.weights`);
+  await saveModel(net, path);
+  const e = evaluate(net, test64);
+  return { losses: r.epochs.map((x) => x.loss), weights: await readFile(path), eval: { loss: e.loss, acc: e.acc } };
+}
+
+async function runPartitioned(range: [number, number], weights?: string): Promise<RunResult> {
+  const pn = await PartitionedNetwork.open({
+    cfg: { text, file: CFG_PATH }, seed: SEED, range, mode: 'train', policy: 'full', allowPlaintextExport: true, kernels, context: ctx,
+    ...(weights ? { weights } : {}),
+  });
+  try {
+    const r = await train(pn, train256, S, { epochs: EPOCHS, seed: SEED });
+    const path = join(dir, `part-${range.join('-')}-${Math.random()}.weights`);
+    await pn.save(path);
+    const e = await evaluateWith(pn, test64);
+    return { losses: r.epochs.map((x) => x.loss), weights: await readFile(path), eval: { loss: e.loss, acc: e.acc } };
+  } finally {
+    await pn.close();
+  }
+}
+
+test('the TA runs the same kernels as the normal world (a precondition for bit-identical numbers)', () => {
+  assert.equal(ctx.hello.kernels, kernels.name);
+});
+
+test('training VGG-7 with the last k layers in the TEE, for every k, is bit-identical to the all-normal-world run', async () => {
+  const L = config.layers.length;
+  assert.equal(L, 14);
+  const whole = await runWhole();
+  assert.ok(whole.losses.every(Number.isFinite));
+  // k = 0 is the plain network (no TEE): that is `whole`. k = 1 … L move layers in from the end.
+  for (let k = 1; k <= L; k++) {
+    const part = await runPartitioned([L - k, L - 1]);
+    assert.deepEqual(part.losses, whole.losses, `losses with --tee-last ${k}`);
+    assert.ok(part.weights.equals(whole.weights), `weights with --tee-last ${k}`);
+    assert.deepEqual(part.eval, whole.eval, `test loss/accuracy with --tee-last ${k}`);
+  }
+});
+
+test('ranges in the middle (layers above the TEE run in the normal world) are bit-identical too', async () => {
+  const whole = await runWhole();
+  for (const range of [[3, 7], [0, 8], [9, 10], [11, 11]] as [number, number][]) {
+    const part = await runPartitioned(range);
+    assert.deepEqual(part.losses, whole.losses, `losses with --tee-layers ${range.join(':')}`);
+    assert.ok(part.weights.equals(whole.weights), `weights with --tee-layers ${range.join(':')}`);
+    assert.deepEqual(part.eval, whole.eval, `eval with --tee-layers ${range.join(':')}`);
+  }
+});
+
+test('fine-tuning a pre-trained model (--weights) with the last 5 and with layers 2:6 in the TEE is bit-identical', async () => {
+  const pre = join(dir, 'pretrained.weights');
+  const net = new Network(config, { kernels, seed: 99 });
+  await train(net, train256, S, { epochs: 1, seed: 99 });
+  await saveModel(net, pre);
+  const whole = await runWhole(pre);
+  for (const range of [[9, 13], [2, 6]] as [number, number][]) {
+    const part = await runPartitioned(range, pre);
+    assert.deepEqual(part.losses, whole.losses);
+    assert.ok(part.weights.equals(whole.weights), `weights after fine-tuning with ${range.join(':')}`);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// What crosses the boundary under top1.
+
+/** Distinctive 8-byte windows (two consecutive float32) of tensors that must not leave the TEE. */
+class Needles {
+  private readonly byFirst = new Map<number, Set<number>>();
+  count = 0;
+
+  add(a: Float32Array): void {
+    const u = new Uint32Array(a.buffer, a.byteOffset, a.length);
+    for (let i = 0; i + 1 < a.length; i++) {
+      if (!distinctive(a[i]!) || !distinctive(a[i + 1]!)) continue;
+      let s = this.byFirst.get(u[i]!);
+      if (!s) this.byFirst.set(u[i]!, (s = new Set()));
+      s.add(u[i + 1]!);
+      this.count++;
+    }
+  }
+
+  /** Offsets (at any byte alignment) where some needle occurs in buf. */
+  find(buf: Buffer): number[] {
+    const hits: number[] = [];
+    for (let o = 0; o + 8 <= buf.length; o++) {
+      const s = this.byFirst.get(buf.readUInt32LE(o));
+      if (s && s.has(buf.readUInt32LE(o + 4))) hits.push(o);
+    }
+    return hits;
+  }
+}
+
+/** Values that could appear by coincidence (zeros, small integers like class indices) are not evidence. */
+function distinctive(x: number): boolean {
+  return Number.isFinite(x) && Math.abs(x) > 1e-30 && !(Number.isInteger(x) && Math.abs(x) <= 256);
+}
+
+/** A whole network that records every value of layers [from, to] the TEE would hold, step by step. */
+function recordingStepper(net: Network, from: number, to: number, secrets: Needles): Stepper {
+  const inner = networkStepper(net);
+  const grabActivations = (n: number, withDeltas: boolean): void => {
+    for (let i = from; i <= to; i++) {
+      const l = net.layer(i)!;
+      const size = l.outShape.c * l.outShape.h * l.outShape.w;
+      secrets.add(l.output.slice(0, n * size));
+      if (withDeltas) secrets.add(l.delta.slice(0, n * size));
+    }
+  };
+  const grabParams = (): void => {
+    for (let i = from; i <= to; i++) for (const p of net.layer(i)!.params()) secrets.add(Float32Array.from(p.data));
+  };
+  grabParams();
+  return {
+    ...inner,
+    trainBatch(input, labels, n) {
+      const ce = inner.trainBatch(input, labels, n);
+      grabActivations(n, true);
+      return ce;
+    },
+    update(images) {
+      inner.update(images);
+      grabParams();
+    },
+    scoreBatch(input, labels, n) {
+      const r = inner.scoreBatch(input, labels, n);
+      grabActivations(n, false);
+      return r;
+    },
+  };
+}
+
+test('under policy top1 no message carries a protected parameter, an internal activation or gradient, or a confidence score', async () => {
+  const range: [number, number] = [9, 13]; // FC-64, dropout, FC-10, softmax, cost: the last 5 layers
+  // The same training in one process, recording every number the protected layers hold.
+  const secrets = new Needles();
+  const twin = new Network(config, { kernels, seed: SEED });
+  const rec = recordingStepper(twin, range[0], range[1] - 1, secrets);
+  await train(rec, train256, S, { epochs: EPOCHS, seed: SEED });
+  await evaluateWith(rec, test64);
+  assert.ok(secrets.count > 50_000, `${secrets.count} secret windows`);
+
+  const rctx = await initializeContext({ storageDir: join(dir, 'store'), kernels: native ? 'auto' : 'reference', transcript: true });
+  try {
+    const pn = await PartitionedNetwork.open({ cfg: { text, file: CFG_PATH }, seed: SEED, range, mode: 'train', policy: 'top1', kernels, context: rctx });
+    const r = await train(pn, train256, S, { epochs: EPOCHS, seed: SEED });
+    assert.ok(r.epochs.every((e) => Number.isNaN(e.loss)), 'the loss stays inside');
+    const ev = await evaluateWith(pn, test64);
+    assert.ok(Number.isNaN(ev.loss));
+    assert.equal(ev.acc, evaluate(twin, test64).acc, 'accuracy from the top-1 labels equals the twin\'s');
+    const p = await pn.predictImage(new Float32Array(784).fill(0.5), 5);
+    assert.deepEqual(p.probs, []);
+    assert.equal(p.top.length, 1);
+    assert.equal(p.top[0]!.p, undefined);
+    await pn.close();
+
+    // 1. No secret bytes anywhere, at any alignment.
+    const all = rctx.transcript;
+    assert.ok(all.length > 20);
+    for (const m of all) {
+      const hits = secrets.find(m.bytes);
+      assert.equal(hits.length, 0, `${m.direction} ${commandName(m.command ?? 0)} frame carries secret bytes at ${hits.slice(0, 5).join(', ')}`);
+    }
+    // 2. Structurally: only these commands, and what comes back is gradients and class indices.
+    const used = new Set(all.filter((m) => m.direction === 'to-ta' && m.kind === KIND_INVOKE).map((m) => m.command));
+    assert.deepEqual([...used].sort(), [CMD_CONFIGURE, CMD_FORWARD, CMD_TRAIN_STEP, CMD_UPDATE].sort());
+    for (const m of all) {
+      if (m.direction !== 'from-ta' || m.kind !== (REPLY | KIND_INVOKE)) continue;
+      const reply = decodeReply(m.kind, m.bytes.subarray(5));
+      for (let i = 0; i < 4; i++) {
+        const data = reply.params[i]?.data;
+        if (!data) continue;
+        assert.equal(paramTypeAt(reply.paramTypes, i), TEEC_MEMREF_TEMP_OUTPUT);
+        if (m.command === CMD_FORWARD) {
+          // int32 class indices, nothing else
+          const classes = new Int32Array(Uint8Array.from(data).buffer);
+          assert.ok(classes.every((c) => c >= 0 && c < 10), 'FORWARD returns class indices only');
+        } else {
+          assert.equal(m.command, CMD_TRAIN_STEP);
+          assert.equal(data.length % (512 * 4), 0, 'TRAIN_STEP returns the gradient entering layer 9 (512 values per image) only');
+        }
+      }
+    }
+    // 3. The scanner would have seen leaks: the same run under policy full shows confidence scores.
+    rctx.transcript.length = 0;
+    const full = await PartitionedNetwork.open({ cfg: { text, file: CFG_PATH }, seed: SEED, range, mode: 'infer', policy: 'full', kernels, context: rctx });
+    const probe = new Needles();
+    const fresh = new Network(config, { kernels, seed: SEED });
+    const twinOut = fresh.forward(new Float32Array(784).fill(0.5), 1, false);
+    probe.add(twinOut.slice(0, 10));
+    await full.predictImage(new Float32Array(784).fill(0.5), 5);
+    await full.close();
+    assert.ok(rctx.transcript.some((m) => probe.find(m.bytes).length > 0), 'positive control: full probabilities are found');
+  } finally {
+    await rctx.finalizeContext();
+  }
+});
