@@ -5,8 +5,17 @@ import { checkShape } from '../data/resize.js';
 import { loadData } from '../data/load.js';
 import { splitST } from '../data/split.js';
 import type { Dataset, DataSource } from '../data/types.js';
-import { DEFAULT_SEED } from '../nn/model.js';
+import { getKernels } from '../kernels/index.js';
+import { loadCfg } from '../nn/cfg.js';
+import type { NetworkConfig } from '../nn/config.js';
+import type { Shape } from '../nn/layer.js';
+import { DEFAULT_SEED, loadModel, saveModel } from '../nn/model.js';
 import type { Network } from '../nn/network.js';
+import { networkStepper, type Stepper } from '../nn/train.js';
+import { DEFAULT_SECURE_MEM, TeecError } from '../tee/client.js';
+import { PartitionedNetwork } from '../tee/partitioned.js';
+import { DEFAULT_TOPK, OUTPUT_POLICIES, TEE_ERROR_TARGET_DEAD, type OutputPolicy } from '../tee/protocol.js';
+import { PartitionError, rangeRoles } from '../tee/roles.js';
 
 /** A mistake in how the command was called; main prints it with a pointer to --help. */
 export class UsageError extends Error {
@@ -112,7 +121,7 @@ export interface SelectedData {
 }
 
 /** Loads --data with the limits, fits it to the network's input (or fails), splits S/T. */
-export async function selectData(p: Parsed, net: Network): Promise<SelectedData> {
+export async function selectData(p: Parsed, net: { readonly inShape: Shape }): Promise<SelectedData> {
   const split = num(p, 'split') ?? 0.5;
   if (!(split > 0 && split <= 1)) throw new UsageError(`--split must be in (0, 1] (got ${split})`);
   const channels = net.inShape.c === 1 || net.inShape.c === 3 ? net.inShape.c : undefined;
@@ -159,4 +168,212 @@ export function log(message: string): void {
 
 export function pct(x: number): string {
   return `${(100 * x).toFixed(2)} %`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partition options (train, eval, predict): which layers run in the software TEE, its secure
+// memory, and what may leave it. Without --tee-layers/--tee-last everything runs in this process.
+
+export const TEE_OPTIONS: OptionSpec = {
+  'tee-layers': { type: 'string' },
+  'tee-last': { type: 'string' },
+  'secure-mem': { type: 'string' },
+  'tee-output': { type: 'string' },
+  'tee-storage': { type: 'string' },
+  'tee-export-plaintext': { type: 'boolean', default: false },
+  batch: { type: 'string' },
+  subdivisions: { type: 'string' },
+};
+
+export const TEE_HELP: [string, string][] = [
+  ['--tee-layers a:b', 'run cfg layers a..b (0-based, inclusive; "a:" = to the end) inside the software TEE'],
+  ['--tee-last k', 'run the last k layers (counting every layer: cost, softmax, connected, dropout, …) in the TEE; 0 = none'],
+  ['--secure-mem SIZE', 'the TEE\'s secure memory, e.g. 16MiB (default), 512KiB, 33554432'],
+  ['--tee-output P', 'what leaves the TEE when it holds the softmax: top1 (default), topk (top5, top3, …: ranked classes and the summed loss), full'],
+  ['--tee-storage DIR', 'the TA\'s secure-storage folder, the only one it may write (default ~/.layerlock/tee)'],
+  ['--tee-export-plaintext', 'DEVELOPMENT ONLY: let the TA hand the protected layers out in plaintext so --out can hold the whole model'],
+  ['--batch N', 'override the cfg\'s batch (subdivisions 1): e.g. the batch the TEE\'s out-of-memory message suggests'],
+  ['--subdivisions N', 'override the cfg\'s subdivisions: batch/subdivisions images per forward, same SGD batch'],
+];
+
+/** Parses 16MiB, 512KiB, 1.5GiB, 16M (binary), 16MB (decimal) or a plain byte count. */
+export function parseByteSize(text: string, what = '--secure-mem'): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$/i.exec(text);
+  if (!m) throw new UsageError(`${what} must be a size like 16MiB, 512KiB or a byte count (got "${text}")`);
+  const unit = (m[2] ?? 'b').toLowerCase();
+  const decimal = unit.length === 2 && unit.endsWith('b') && unit !== 'ib';
+  const power = { b: 0, k: 1, m: 2, g: 3 }[unit[0] as 'b' | 'k' | 'm' | 'g'];
+  const bytes = Math.floor(Number(m[1]) * (decimal ? 1000 : 1024) ** power);
+  if (!(bytes >= 1)) throw new UsageError(`${what} must be at least one byte (got "${text}")`);
+  return bytes;
+}
+
+/** --tee-output: top1, topk (k = 5), top<k>, or full. */
+export function parseTeeOutput(text: string | undefined): { policy: OutputPolicy; topk: number } {
+  if (text === undefined) return { policy: 'top1', topk: DEFAULT_TOPK };
+  const m = /^top(\d+)$/.exec(text);
+  if (m) {
+    const k = Number(m[1]);
+    if (k < 1) throw new UsageError(`--tee-output ${text}: k must be at least 1`);
+    return k === 1 ? { policy: 'top1', topk: 1 } : { policy: 'topk', topk: k };
+  }
+  if ((OUTPUT_POLICIES as readonly string[]).includes(text)) return { policy: text as OutputPolicy, topk: DEFAULT_TOPK };
+  throw new UsageError(`--tee-output must be top1, topk, top<k> or full (got "${text}")`);
+}
+
+export interface TeeChoice {
+  /** The TEE range, or null when everything runs in the normal world (no option, or --tee-last 0). */
+  range: [number, number] | null;
+  secureMem: number;
+  policy: OutputPolicy;
+  topk: number;
+  policyGiven: boolean;
+  storageDir: string | undefined;
+  exportPlaintext: boolean;
+}
+
+export function teeChoice(p: Parsed, layerCount: number): TeeChoice {
+  const layers = str(p, 'tee-layers');
+  const last = str(p, 'tee-last');
+  if (layers !== undefined && last !== undefined) throw new UsageError('give --tee-layers or --tee-last, not both');
+  let range: [number, number] | null = null;
+  if (layers !== undefined) {
+    const m = /^(\d+):(\d*)$/.exec(layers.trim());
+    if (!m) throw new UsageError(`--tee-layers must be a:b with 0 ≤ a ≤ b < ${layerCount} (got "${layers}")`);
+    const a = Number(m[1]);
+    const b = m[2] === '' ? layerCount - 1 : Number(m[2]);
+    if (!(a <= b && b < layerCount)) throw new UsageError(`--tee-layers ${layers} is not within the network's layers 0:${layerCount - 1}`);
+    range = [a, b];
+  } else if (last !== undefined) {
+    const k = int(p, 'tee-last', 0)!;
+    if (k > layerCount) throw new UsageError(`--tee-last ${k}: the network has only ${layerCount} layers`);
+    range = k === 0 ? null : [layerCount - k, layerCount - 1];
+  } else {
+    for (const o of ['secure-mem', 'tee-output', 'tee-storage']) {
+      if (str(p, o) !== undefined) throw new UsageError(`--${o} needs --tee-layers a:b or --tee-last k`);
+    }
+    if (flag(p, 'tee-export-plaintext')) throw new UsageError('--tee-export-plaintext needs --tee-layers a:b or --tee-last k');
+  }
+  const out = parseTeeOutput(str(p, 'tee-output'));
+  const mem = str(p, 'secure-mem');
+  return {
+    range,
+    secureMem: mem !== undefined ? parseByteSize(mem) : DEFAULT_SECURE_MEM,
+    ...out,
+    policyGiven: str(p, 'tee-output') !== undefined,
+    storageDir: str(p, 'tee-storage'),
+    exportPlaintext: flag(p, 'tee-export-plaintext'),
+  };
+}
+
+/** The cfg with --batch / --subdivisions applied. */
+export function withBatchOverride(p: Parsed, config: NetworkConfig): NetworkConfig {
+  const batch = int(p, 'batch', 1);
+  const subdivisions = int(p, 'subdivisions', 1);
+  if (batch === undefined && subdivisions === undefined) return config;
+  const b = batch ?? config.net.batch;
+  const s = subdivisions ?? (batch !== undefined ? 1 : config.net.subdivisions);
+  if (s > b) throw new UsageError(`--subdivisions ${s} exceeds the batch of ${b}`);
+  return { ...config, net: { ...config.net, batch: b, subdivisions: s } };
+}
+
+/** A model ready for the loops: a whole network here, or one partitioned with the TEE. */
+export interface OpenedModel {
+  stepper: Stepper;
+  inShape: Shape;
+  batch: number;
+  kernels: string;
+  /** The whole network, when nothing runs in the TEE. */
+  net: Network | null;
+  tee: PartitionedNetwork | null;
+  teeChoice: TeeChoice;
+  save(path: string): Promise<void>;
+  /** For --json: the partition, the policy, the secure memory's use and the boundary traffic. */
+  teeReport(): Promise<Record<string, unknown> | null>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens --cfg (with --weights, --seed, --batch) either as a whole network or, with the partition
+ * options, as a normal-world/TEE pair (starting the TA). Mode infer keeps no training buffers in
+ * the TEE. `batch` forces images per forward (predict uses 1).
+ */
+export async function openModel(p: Parsed, opts: { cfg: string; weights?: string | undefined; mode: 'train' | 'infer'; batch?: number }): Promise<OpenedModel> {
+  let config = withBatchOverride(p, await loadCfg(opts.cfg));
+  if (opts.batch !== undefined) config = { ...config, net: { ...config.net, batch: opts.batch, subdivisions: 1 } };
+  const choice = teeChoice(p, config.layers.length);
+  const seed = seedOf(p);
+  if (!choice.range) {
+    const net = await loadModel({ cfg: config, weights: opts.weights, seed });
+    return {
+      stepper: networkStepper(net), inShape: net.inShape, batch: net.net.batch, kernels: net.kernels.name, net, tee: null, teeChoice: choice,
+      save: (path) => saveModel(net, path),
+      teeReport: async () => null,
+      close: async () => {},
+    };
+  }
+  let roles;
+  try {
+    roles = rangeRoles(config, choice.range[0], choice.range[1]);
+  } catch (e) {
+    if (e instanceof PartitionError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (choice.policyGiven && !roles.holdsOutput) {
+    log(`layerlock: note: the prediction layer is outside the TEE range ${choice.range[0]}:${choice.range[1]}, so --tee-output only governs the loss and the plaintext export`);
+  }
+  const kernels = getKernels();
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(opts.cfg, 'utf8');
+  const tee = await PartitionedNetwork.open({
+    cfg: { text, file: opts.cfg },
+    weights: opts.weights,
+    seed,
+    batch: config.net.batch,
+    subdivisions: config.net.subdivisions,
+    range: choice.range,
+    mode: opts.mode,
+    policy: choice.policy,
+    topk: choice.topk,
+    allowPlaintextExport: choice.exportPlaintext,
+    kernels,
+    contextOptions: {
+      secureMem: choice.secureMem,
+      storageDir: choice.storageDir,
+      kernels: kernels.name === 'reference' ? 'reference' : 'auto',
+    },
+  });
+  const hello = tee.context.hello;
+  if (hello.kernels !== kernels.name) {
+    log(`layerlock: note: the TA runs the ${hello.kernels} kernels, the normal world ${kernels.name}; results may differ in the last bits from an all-normal-world run`);
+  }
+  log(`layerlock: layers ${choice.range[0]}:${choice.range[1]} in the TEE (TA pid ${hello.pid}, ${hello.kernels}, secure memory ${choice.secureMem} bytes, output policy ${choice.policy}${choice.policy === 'topk' ? ` k=${choice.topk}` : ''})`);
+  return {
+    stepper: tee, inShape: tee.inShape, batch: tee.batch, kernels: kernels.name, net: null, tee, teeChoice: choice,
+    save: (path) => tee.save(path),
+    teeReport: async () => {
+      const st = await tee.stats();
+      const t = tee.context.traffic;
+      return {
+        layers: [choice.range![0], choice.range![1]],
+        policy: choice.policy,
+        ...(choice.policy === 'topk' ? { topk: choice.topk } : {}),
+        holds_prediction: roles.holdsOutput,
+        secure_mem: st.arena.capacity,
+        arena_used_bytes: st.arena.used,
+        arena_peak_bytes: st.arena.peak,
+        boundary_bytes: { to_tee: t.bytesToTa, from_tee: t.bytesFromTa, frames: t.framesToTa + t.framesFromTa },
+        ta_kernels: st.kernels,
+      };
+    },
+    close: () => tee.close(),
+  };
+}
+
+/** A TEE failure in one line, with what it means for the user's files. */
+export function teeFailure(e: unknown, saved: string | null): Error {
+  if (e instanceof TeecError && e.code === TEE_ERROR_TARGET_DEAD) {
+    return new Error(`${e.message}. ${saved ?? 'No epoch had finished: nothing was written.'}`);
+  }
+  return e instanceof Error ? e : new Error(String(e));
 }

@@ -1,29 +1,38 @@
-// layerlock eval: mean cross-entropy and accuracy of a trained model on S, T or the test set.
-import { loadModel } from '../nn/model.js';
-import { evaluate } from '../nn/train.js';
+// layerlock eval: mean cross-entropy and accuracy of a trained model on S, T or the test set. With
+// the partition options the protected layers run inside the software TEE (src/tee).
+import { evaluateWith } from '../nn/train.js';
 import {
-  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, parse, parseSet, pct, requireStr, seedOf, selectData, setOf, str,
-  type CommandHelp,
+  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, openModel, parse, parseSet, pct, requireStr, selectData, setOf, str, TEE_HELP, TEE_OPTIONS,
+  teeFailure, type CommandHelp,
 } from './common.js';
 
 export const help: CommandHelp = {
-  usage: '--cfg F --weights W [--set S|T|test] [data options]',
+  usage: '--cfg F --weights W [--set S|T|test] [partition options] [data options]',
   summary: 'Evaluate a model (inference mode, dropout off): mean cross-entropy and top-1 accuracy.',
   options: [
     ['--cfg F', 'network definition (Darknet .cfg)'],
     ['--weights W', 'trained Darknet .weights'],
     ['--set S|T|test', 'which images (default test); S/T come from the seeded split'],
+    ...TEE_HELP.filter(([f]) => f !== '--tee-export-plaintext'),
     ...DATA_HELP,
   ],
 };
 
 export async function run(argv: string[]): Promise<void> {
-  const p = parse(argv, { ...DATA_OPTIONS, cfg: { type: 'string' }, weights: { type: 'string' }, set: { type: 'string' } });
+  const p = parse(argv, { ...DATA_OPTIONS, ...TEE_OPTIONS, cfg: { type: 'string' }, weights: { type: 'string' }, set: { type: 'string' } });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('eval', help));
   const set = parseSet(str(p, 'set'), 'test');
-  const net = await loadModel({ cfg: requireStr(p, 'cfg'), weights: requireStr(p, 'weights'), seed: seedOf(p) });
-  const data = await selectData(p, net);
-  const { ds, indices } = setOf(data, set);
-  const r = evaluate(net, ds, indices);
-  emit(p, { set, loss: r.loss, acc: r.acc, n: r.n }, () => `${set}: loss ${r.loss.toFixed(4)}  acc ${pct(r.acc)}  (${r.n} images)`);
+  const model = await openModel(p, { cfg: requireStr(p, 'cfg'), weights: requireStr(p, 'weights'), mode: 'infer' });
+  try {
+    const data = await selectData(p, model);
+    const { ds, indices } = setOf(data, set);
+    const r = await evaluateWith(model.stepper, ds, indices);
+    const tee = await model.teeReport();
+    const loss = Number.isFinite(r.loss) ? r.loss.toFixed(4) : 'hidden (TEE output policy)';
+    emit(p, { set, loss: r.loss, acc: r.acc, n: r.n, ...(tee ? { tee } : {}) }, () => `${set}: loss ${loss}  acc ${pct(r.acc)}  (${r.n} images)`);
+  } catch (e) {
+    throw teeFailure(e, null);
+  } finally {
+    await model.close();
+  }
 }

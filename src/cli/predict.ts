@@ -1,15 +1,15 @@
-// layerlock predict: class probabilities for one image file, or for one image of a data set.
+// layerlock predict: class probabilities for one image file, or for one image of a data set. With
+// the partition options the protected layers run inside the software TEE, and what comes out is
+// what its output policy allows (top1: the class only; topk: ranked classes; full: probabilities).
 import { readImageFile } from '../data/image.js';
 import { BatchLoader } from '../data/batches.js';
-import { loadModel } from '../nn/model.js';
-import { predict } from '../nn/train.js';
 import {
-  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, parse, parseSet, requireStr, seedOf, selectData, setOf, str,
-  UsageError, type CommandHelp,
+  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, openModel, parse, parseSet, requireStr, selectData, setOf, str, TEE_HELP, TEE_OPTIONS,
+  teeFailure, UsageError, type CommandHelp,
 } from './common.js';
 
 export const help: CommandHelp = {
-  usage: '--cfg F --weights W (<image file> | --index i [--set S|T|test]) [--top K] [data options]',
+  usage: '--cfg F --weights W (<image file> | --index i [--set S|T|test]) [--top K] [partition options] [data options]',
   summary: 'Predict the class of one image. Files are read as grey or RGB per the network, scaled to [0,1], CHW.',
   options: [
     ['--cfg F', 'network definition (Darknet .cfg)'],
@@ -17,42 +17,51 @@ export const help: CommandHelp = {
     ['--index i', 'predict image i of the chosen set instead of a file'],
     ['--set S|T|test', 'set for --index (default test)'],
     ['--top K', 'how many classes to list (default 5)'],
+    ...TEE_HELP.filter(([f]) => f !== '--tee-export-plaintext' && f !== '--batch' && f !== '--subdivisions'),
     ...DATA_HELP,
   ],
 };
 
 export async function run(argv: string[]): Promise<void> {
   const p = parse(argv, {
-    ...DATA_OPTIONS, cfg: { type: 'string' }, weights: { type: 'string' }, index: { type: 'string' }, set: { type: 'string' }, top: { type: 'string' },
+    ...DATA_OPTIONS, ...TEE_OPTIONS, cfg: { type: 'string' }, weights: { type: 'string' }, index: { type: 'string' }, set: { type: 'string' }, top: { type: 'string' },
   }, true);
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('predict', help));
   const index = int(p, 'index');
   const file = p.positionals[0];
   if (p.positionals.length > 1) throw new UsageError(`one image at a time (got ${p.positionals.length})`);
   if ((index === undefined) === (file === undefined)) throw new UsageError('give either an image file or --index i');
-  const net = await loadModel({ cfg: requireStr(p, 'cfg'), weights: requireStr(p, 'weights'), seed: seedOf(p), batch: 1 });
-  const shape = { height: net.inShape.h, width: net.inShape.w, channels: net.inShape.c };
-  let image: Float32Array;
-  let label: number | undefined;
-  let classNames: readonly string[] = [];
-  if (file !== undefined) {
-    image = await readImageFile(file, shape, flag(p, 'resize'));
-  } else {
-    const data = await selectData(p, net);
-    const set = parseSet(str(p, 'set'), 'test');
-    const { ds, indices } = setOf(data, set);
-    const loader = new BatchLoader(ds, indices);
-    if (index! >= loader.size) throw new UsageError(`--index ${index} is out of range: the ${set} set has ${loader.size} images`);
-    image = new Float32Array(net.inputs);
-    const labels = new Uint8Array(1);
-    loader.fill(index!, 1, image, labels);
-    label = labels[0];
-    classNames = ds.classNames;
+  const model = await openModel(p, { cfg: requireStr(p, 'cfg'), weights: requireStr(p, 'weights'), mode: 'infer', batch: 1 });
+  try {
+    const shape = { height: model.inShape.h, width: model.inShape.w, channels: model.inShape.c };
+    let image: Float32Array;
+    let label: number | undefined;
+    let classNames: readonly string[] = [];
+    if (file !== undefined) {
+      image = await readImageFile(file, shape, flag(p, 'resize'));
+    } else {
+      const data = await selectData(p, model);
+      const set = parseSet(str(p, 'set'), 'test');
+      const { ds, indices } = setOf(data, set);
+      const loader = new BatchLoader(ds, indices);
+      if (index! >= loader.size) throw new UsageError(`--index ${index} is out of range: the ${set} set has ${loader.size} images`);
+      image = new Float32Array(shape.height * shape.width * shape.channels);
+      const labels = new Uint8Array(1);
+      loader.fill(index!, 1, image, labels);
+      label = labels[0];
+      classNames = ds.classNames;
+    }
+    const r = await model.stepper.predictImage(image, int(p, 'top', 1) ?? 5);
+    const tee = await model.teeReport();
+    const name = (c: number): string => (classNames[c] !== undefined ? ` (${classNames[c]})` : '');
+    emit(p, { top: r.top, probs: r.probs, ...(label !== undefined ? { label } : {}), ...(tee ? { tee } : {}) }, () => [
+      ...(label !== undefined ? [`true label: ${label}${name(label)}`] : []),
+      ...r.top.map((t, i) => `${i + 1}. class ${t.class}${name(t.class)}${t.p !== undefined ? `  p=${t.p.toFixed(4)}` : ''}`),
+      ...(tee && r.probs.length === 0 ? [`(scores stay inside the TEE under --tee-output ${String(tee['policy'])})`] : []),
+    ].join('\n'));
+  } catch (e) {
+    throw teeFailure(e, null);
+  } finally {
+    await model.close();
   }
-  const r = predict(net, image, int(p, 'top', 1) ?? 5);
-  const name = (c: number): string => (classNames[c] !== undefined ? ` (${classNames[c]})` : '');
-  emit(p, { top: r.top, probs: r.probs, ...(label !== undefined ? { label } : {}) }, () => [
-    ...(label !== undefined ? [`true label: ${label}${name(label)}`] : []),
-    ...r.top.map((t, i) => `${i + 1}. class ${t.class}${name(t.class)}${t.p !== undefined ? `  p=${t.p.toFixed(4)}` : ""}`),
-  ].join('\n'));
 }

@@ -1,28 +1,35 @@
 // layerlock train: SGD on S (the seeded private half of the training set), checkpointing the
-// weights atomically after every epoch, then loss/accuracy on S, T and the test set.
-import { loadModel, saveModel } from '../nn/model.js';
-import { evaluate, train } from '../nn/train.js';
+// weights atomically after every epoch, then loss/accuracy on S, T and the test set. With the
+// partition options some layers train inside the software TEE (src/tee).
+import { evaluateWith, train } from '../nn/train.js';
 import {
-  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, parse, pct, requireStr, seedOf, selectData, str, UsageError,
-  type CommandHelp,
+  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, openModel, parse, pct, requireStr, seedOf, selectData, str, TEE_HELP,
+  TEE_OPTIONS, teeFailure, UsageError, type CommandHelp,
 } from './common.js';
 import { progressBar } from './progress.js';
 
 export const help: CommandHelp = {
-  usage: '--cfg F [--weights INIT] --epochs N --out W [data options]',
+  usage: '--cfg F [--weights INIT] --epochs N --out W [partition options] [data options]',
   summary: 'Train a Darknet-cfg network on S and write Darknet .weights (checkpointed every epoch).',
   options: [
     ['--cfg F', 'network definition (Darknet .cfg)'],
     ['--weights INIT', 'start from these weights instead of the seeded initialisation'],
     ['--epochs N', 'passes over S'],
     ['--out W', 'where to write the trained .weights'],
+    ...TEE_HELP,
     ...DATA_HELP,
   ],
 };
 
+/** A loss the TEE's output policy hides prints as "hidden". */
+function lossText(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(4) : 'hidden';
+}
+
 export async function run(argv: string[]): Promise<void> {
   const p = parse(argv, {
     ...DATA_OPTIONS,
+    ...TEE_OPTIONS,
     cfg: { type: 'string' },
     weights: { type: 'string' },
     epochs: { type: 'string' },
@@ -34,43 +41,60 @@ export async function run(argv: string[]): Promise<void> {
   const epochs = int(p, 'epochs', 1);
   if (epochs === undefined) throw new UsageError('missing --epochs');
   const seed = seedOf(p);
-  const net = await loadModel({ cfg, weights: str(p, 'weights'), seed });
-  const data = await selectData(p, net);
-  log(`layerlock train: ${data.S.length} images in S (${data.source.location}), ${epochs} epochs, batch ${net.net.batch}, kernels ${net.kernels.name}`);
-  const batches = Math.ceil(data.S.length / net.net.batch);
-  const bar = progressBar(epochs * batches, 'epoch {epoch}/{epochs} {bar} {percentage}% | loss {loss} | {ips} img/s | ETA {eta_formatted}', {
-    epoch: 1, epochs, loss: '-', ips: '-',
-  });
-  const result = await train(net, data.train, data.S, {
-    epochs,
-    seed,
-    onBatch: (b) => bar.update(b.epoch * batches + b.batch, {
-      epoch: b.epoch + 1, epochs, loss: b.loss.toFixed(4), ips: Math.round(b.imagesPerSecond),
-    }),
-    onEpoch: async (e) => {
-      await saveModel(net, out);
-      if (!process.stderr.isTTY) log(`epoch ${e.epoch + 1}/${epochs}: loss ${e.loss.toFixed(4)}, ${Math.round(e.imagesPerSecond)} img/s`);
-    },
-  });
-  bar.stop();
-  const S = evaluate(net, data.train, data.S);
-  const T = evaluate(net, data.train, data.T);
-  const test = evaluate(net, data.test);
-  const json = {
-    epochs,
-    seconds: result.seconds,
-    train_img_s: result.imagesPerSecond,
-    loss: result.loss,
-    S: { loss: S.loss, acc: S.acc, n: S.n },
-    T: { loss: T.loss, acc: T.acc, n: T.n },
-    test: { loss: test.loss, acc: test.acc, n: test.n },
-    weights: out,
-    kernels: net.kernels.name,
-  };
-  emit(p, json, () => [
-    `trained ${epochs} epochs in ${result.seconds.toFixed(1)} s (${Math.round(result.imagesPerSecond)} img/s), weights → ${out}`,
-    `  S     loss ${S.loss.toFixed(4)}  acc ${pct(S.acc)}  (${S.n} images)`,
-    `  T     loss ${T.loss.toFixed(4)}  acc ${pct(T.acc)}  (${T.n} images)`,
-    `  test  loss ${test.loss.toFixed(4)}  acc ${pct(test.acc)}  (${test.n} images)`,
-  ].join('\n'));
+  const model = await openModel(p, { cfg, weights: str(p, 'weights'), mode: 'train' });
+  let saved: string | null = null;
+  try {
+    const tc = model.teeChoice;
+    if (model.tee && tc.policy !== 'full' && !tc.exportPlaintext) {
+      throw new UsageError(
+        `--out needs the whole model, but under --tee-output ${tc.policy} the protected layers never leave the TEE in plaintext; ` +
+        'pass --tee-export-plaintext (development only: they are written in the clear) or --tee-output full (sealed storage comes with the deployment commands)');
+    }
+    const data = await selectData(p, model);
+    log(`layerlock train: ${data.S.length} images in S (${data.source.location}), ${epochs} epochs, batch ${model.batch}, kernels ${model.kernels}`);
+    const batches = Math.ceil(data.S.length / model.batch);
+    const bar = progressBar(epochs * batches, 'epoch {epoch}/{epochs} {bar} {percentage}% | loss {loss} | {ips} img/s | ETA {eta_formatted}', {
+      epoch: 1, epochs, loss: '-', ips: '-',
+    });
+    const result = await train(model.stepper, data.train, data.S, {
+      epochs,
+      seed,
+      onBatch: (b) => bar.update(b.epoch * batches + b.batch, {
+        epoch: b.epoch + 1, epochs, loss: Number.isFinite(b.loss) ? b.loss.toFixed(4) : '-', ips: Math.round(b.imagesPerSecond),
+      }),
+      onEpoch: async (e) => {
+        await model.save(out);
+        saved = `The weights saved after epoch ${e.epoch + 1} in ${out} are intact.`;
+        if (!process.stderr.isTTY) log(`epoch ${e.epoch + 1}/${epochs}: loss ${lossText(e.loss)}, ${Math.round(e.imagesPerSecond)} img/s`);
+      },
+    });
+    bar.stop();
+    const S = await evaluateWith(model.stepper, data.train, data.S);
+    const T = await evaluateWith(model.stepper, data.train, data.T);
+    const test = await evaluateWith(model.stepper, data.test);
+    const tee = await model.teeReport();
+    const json = {
+      epochs,
+      seconds: result.seconds,
+      train_img_s: result.imagesPerSecond,
+      loss: result.loss,
+      S: { loss: S.loss, acc: S.acc, n: S.n },
+      T: { loss: T.loss, acc: T.acc, n: T.n },
+      test: { loss: test.loss, acc: test.acc, n: test.n },
+      weights: out,
+      kernels: model.kernels,
+      ...(tee ? { tee } : {}),
+    };
+    emit(p, json, () => [
+      `trained ${epochs} epochs in ${result.seconds.toFixed(1)} s (${Math.round(result.imagesPerSecond)} img/s), weights → ${out}`,
+      `  S     loss ${lossText(S.loss)}  acc ${pct(S.acc)}  (${S.n} images)`,
+      `  T     loss ${lossText(T.loss)}  acc ${pct(T.acc)}  (${T.n} images)`,
+      `  test  loss ${lossText(test.loss)}  acc ${pct(test.acc)}  (${test.n} images)`,
+      ...(tee ? [`  TEE   layers ${(tee['layers'] as number[]).join(':')}, policy ${String(tee['policy'])}, secure memory peak ${String(tee['arena_peak_bytes'])} of ${String(tee['secure_mem'])} bytes`] : []),
+    ].join('\n'));
+  } catch (e) {
+    throw teeFailure(e, saved);
+  } finally {
+    await model.close();
+  }
 }
