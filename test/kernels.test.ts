@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import {
   type ConvGeometry,
+  type KernelActivation,
   type Kernels,
   type PoolGeometry,
   getKernels,
@@ -57,6 +58,7 @@ function assertClose(got: Float32Array, want: Float32Array, mag: Float32Array, w
       assert.ok(Number.isNaN(w) && Number.isNaN(g), `${what}[${i}]: got ${g}, want ${w}`);
       continue;
     }
+    if (g === w) continue; // also equal infinities
     const tol = 1e-4 * mag[i]! + 1e-6;
     if (!(Math.abs(g - w) <= tol)) assert.fail(`${what}[${i}]: got ${g}, want ${w} (|diff| ${Math.abs(g - w)} > tol ${tol})`);
   }
@@ -390,6 +392,87 @@ test('maxpool: VGG-7 shapes (2×2/2, padding 1: 28→14→7→4)', { skip }, () 
     assertBitwiseEqual(o1, o2, `output ${side}`);
     assertBitwiseEqual(a1, a2, `argmax ${side}`);
   }
+});
+
+// ---------------------------------------------------------------- element-wise passes
+
+const ACTIVATIONS: KernelActivation[] = ['linear', 'relu', 'leaky', 'logistic'];
+
+/** Values with NaN, ±0, ±inf and large magnitudes mixed in. */
+function eltwiseInput(n: number, seed: number): Float32Array {
+  const specials = [Number.NaN, 0, -0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e30, -1e30, 88.5, -104];
+  return randomArray(n, seed, (i) => (i % 17 === 5 ? specials[(i >> 4) % specials.length] : undefined)).map((x, i) =>
+    i % 17 === 5 ? x : x * 6,
+  );
+}
+
+/** Bitwise equal, except logistic (exp may differ in the last bit of a double between libms). */
+function assertActivationEqual(a: KernelActivation, got: Float32Array, want: Float32Array, what: string): void {
+  if (a !== 'logistic') return assertBitwiseEqual(got, want, what);
+  assertClose(got, want, abs(want).map((x) => x * 1e-2), what);
+}
+
+test('element-wise: biasActivate, activationGradient, biasGradient == reference', { skip }, () => {
+  const k = native!;
+  assert.ok(k.biasActivate && k.activationGradient && k.biasGradient, 'native backend implements the optional ops');
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 6 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 900 }),
+      fc.constantFrom(...ACTIVATIONS), fc.integer(),
+      (n, channels, spatial, act, seed) => {
+        const count = n * channels * spatial;
+        const biases = randomArray(channels, seed + 1);
+        const x = eltwiseInput(count, seed);
+        const want = x.slice();
+        k.biasActivate!(x, biases, n, channels, spatial, act);
+        referenceKernels.biasActivate!(want, biases, n, channels, spatial, act);
+        assertActivationEqual(act, x, want, `biasActivate ${act}`);
+
+        const output = eltwiseInput(count, seed + 2);
+        const delta = eltwiseInput(count, seed + 3);
+        const deltaRef = delta.slice();
+        k.activationGradient!(act, output, delta, count);
+        referenceKernels.activationGradient!(act, output, deltaRef, count);
+        assertActivationEqual(act, delta, deltaRef, `activationGradient ${act}`);
+
+        const d = randomArray(count, seed + 4);
+        const upd = randomArray(channels, seed + 5);
+        const updRef = upd.slice();
+        k.biasGradient!(upd, d, n, channels, spatial);
+        referenceKernels.biasGradient!(updRef, d, n, channels, spatial);
+        const updMag = abs(upd);
+        referenceKernels.biasGradient!(updMag, abs(d), n, channels, spatial);
+        assertClose(upd, updRef, updMag.map((m) => m * 1e-2), 'biasGradient');
+      },
+    ),
+    { numRuns: 300 },
+  );
+  // Big enough to run on the thread pool; results must not depend on the thread count.
+  const [n, channels, spatial] = [128, 16, 784];
+  const count = n * channels * spatial;
+  const biases = randomArray(channels, 1);
+  for (const act of ACTIVATIONS) {
+    const x0 = eltwiseInput(count, 2);
+    const runs = [1, Math.max(2, ALL_THREADS)].map((t) =>
+      withThreads(t, () => {
+        const x = x0.slice();
+        k.biasActivate!(x, biases, n, channels, spatial, act);
+        const delta = eltwiseInput(count, 3);
+        k.activationGradient!(act, x, delta, count);
+        const upd = new Float32Array(channels);
+        k.biasGradient!(upd, delta, n, channels, spatial);
+        return [x, delta, upd];
+      }),
+    );
+    const want = x0.slice();
+    referenceKernels.biasActivate!(want, biases, n, channels, spatial, act);
+    assertActivationEqual(act, runs[0]![0]!, want, `biasActivate ${act} (large)`);
+    for (let i = 0; i < 3; i++) assertBitwiseEqual(runs[0]![i]!, runs[1]![i]!, `${act} op ${i} threads`);
+  }
+  assert.throws(() => k.biasActivate!(new Float32Array(4), new Float32Array(2), 1, 2, 2, 'tanh' as KernelActivation), TypeError);
+  assert.throws(() => k.biasActivate!(new Float32Array(3), new Float32Array(2), 1, 2, 2, 'relu'), RangeError);
+  assert.throws(() => k.activationGradient!('relu', new Float32Array(3), new Float32Array(4), 4), RangeError);
+  assert.throws(() => k.biasGradient!(new Float32Array(1), new Float32Array(4), 1, 2, 2), RangeError);
 });
 
 // ---------------------------------------------------------------- argument checking

@@ -38,8 +38,16 @@ export function setKernels(kernels: Kernels | undefined): void {
   active = kernels;
 }
 
-export type { ConvGeometry, Kernels, PoolGeometry } from './types.js';
-export { col2im, gemmReference, im2col, referenceKernels } from './reference.js';
+export type { ConvGeometry, KernelActivation, Kernels, PoolGeometry } from './types.js';
+export {
+  activationGradientReference,
+  biasActivateReference,
+  biasGradientReference,
+  col2im,
+  gemmReference,
+  im2col,
+  referenceKernels,
+} from './reference.js';
 export {
   getThreads,
   loadNativeKernels,

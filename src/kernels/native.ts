@@ -15,6 +15,9 @@ interface NativeAddon {
   convBackwardData: Kernels['convBackwardData'];
   maxpoolForward: Kernels['maxpoolForward'];
   maxpoolBackward: Kernels['maxpoolBackward'];
+  biasActivate: NonNullable<Kernels['biasActivate']>;
+  activationGradient: NonNullable<Kernels['activationGradient']>;
+  biasGradient: NonNullable<Kernels['biasGradient']>;
   setThreads(threads: number): void;
   getThreads(): number;
   info(): { isa: string; microKernels: string[] };
@@ -85,6 +88,9 @@ export function loadNativeKernels(): Kernels {
     convBackwardData: a.convBackwardData,
     maxpoolForward: a.maxpoolForward,
     maxpoolBackward: a.maxpoolBackward,
+    biasActivate: a.biasActivate,
+    activationGradient: a.activationGradient,
+    biasGradient: a.biasGradient,
   };
 }
 

@@ -1,6 +1,6 @@
 // The plain-TypeScript backend: kept simple and obviously right. It is the oracle the fast
 // backend is tested against, and the fallback when the native addon cannot load.
-import type { ConvGeometry, Kernels, PoolGeometry } from './types.js';
+import type { ConvGeometry, KernelActivation, Kernels, PoolGeometry } from './types.js';
 
 export function gemmReference(
   transA: boolean, transB: boolean,
@@ -76,6 +76,69 @@ function colBuffer(g: ConvGeometry): Float32Array {
   return new Float32Array(g.channels * g.size * g.size * g.outHeight * g.outWidth);
 }
 
+/** x = act(x + biases[c]), element-wise over n × channels × spatial. */
+export function biasActivateReference(
+  x: Float32Array, biases: Float32Array, n: number, channels: number, spatial: number, activation: KernelActivation,
+): void {
+  for (let b = 0; b < n; b++) {
+    for (let c = 0; c < channels; c++) {
+      const base = (b * channels + c) * spatial;
+      const v = biases[c]!;
+      for (let s = 0; s < spatial; s++) x[base + s] = x[base + s]! + v;
+    }
+  }
+  const count = n * channels * spatial;
+  switch (activation) {
+    case 'linear':
+      return;
+    case 'relu':
+      for (let i = 0; i < count; i++) if (!(x[i]! > 0)) x[i] = 0;
+      return;
+    case 'leaky':
+      for (let i = 0; i < count; i++) if (!(x[i]! > 0)) x[i] = 0.1 * x[i]!;
+      return;
+    case 'logistic':
+      for (let i = 0; i < count; i++) x[i] = 1 / (1 + Math.exp(-x[i]!));
+      return;
+  }
+}
+
+/** delta *= act'(output), element-wise, from the activated output. */
+export function activationGradientReference(
+  activation: KernelActivation, output: Float32Array, delta: Float32Array, count: number,
+): void {
+  switch (activation) {
+    case 'linear':
+      return;
+    case 'relu':
+      for (let i = 0; i < count; i++) if (!(output[i]! > 0)) delta[i] = 0;
+      return;
+    case 'leaky':
+      for (let i = 0; i < count; i++) if (!(output[i]! > 0)) delta[i] = 0.1 * delta[i]!;
+      return;
+    case 'logistic':
+      for (let i = 0; i < count; i++) {
+        const y = output[i]!;
+        delta[i] = delta[i]! * y * (1 - y);
+      }
+      return;
+  }
+}
+
+/** biasUpdates[c] += sum of delta over images and positions (per-image sums in double). */
+export function biasGradientReference(
+  biasUpdates: Float32Array, delta: Float32Array, n: number, channels: number, spatial: number,
+): void {
+  for (let b = 0; b < n; b++) {
+    for (let c = 0; c < channels; c++) {
+      const base = (b * channels + c) * spatial;
+      let sum = 0;
+      for (let s = 0; s < spatial; s++) sum += delta[base + s]!;
+      biasUpdates[c] = biasUpdates[c]! + sum;
+    }
+  }
+}
+
 export const referenceKernels: Kernels = {
   name: 'reference',
   gemm: gemmReference,
@@ -144,4 +207,8 @@ export const referenceKernels: Kernels = {
       if (j >= 0) inputDelta[j] = inputDelta[j]! + delta[i]!;
     }
   },
+
+  biasActivate: biasActivateReference,
+  activationGradient: activationGradientReference,
+  biasGradient: biasGradientReference,
 };

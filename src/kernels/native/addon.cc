@@ -13,6 +13,7 @@
 #include <string>
 
 #include "conv.h"
+#include "eltwise.h"
 #include "gemm.h"
 #include "threadpool.h"
 
@@ -358,6 +359,81 @@ napi_value MaxpoolBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+bool getActivation(napi_env env, napi_value v, Act& out) {
+  napi_valuetype t;
+  char buf[16];
+  size_t len = 0;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_string ||
+      napi_get_value_string_utf8(env, v, buf, sizeof(buf), &len) != napi_ok)
+    return typeError(env, "activation must be a string");
+  const std::string a(buf, len);
+  if (a == "linear") out = Act::Linear;
+  else if (a == "relu") out = Act::Relu;
+  else if (a == "leaky") out = Act::Leaky;
+  else if (a == "logistic") out = Act::Logistic;
+  else return typeError(env, "activation must be one of linear, relu, leaky, logistic; got '" + a + "'");
+  return true;
+}
+
+// biasActivate(x, biases, n, channels, spatial, activation)
+napi_value BiasActivate(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!getArgs(env, info, 6, a)) return nullptr;
+  Typed<float> x, biases;
+  int64_t n, channels, spatial;
+  Act act;
+  if (!getF32(env, a.argv[0], "x", x) || !getF32(env, a.argv[1], "biases", biases) ||
+      !getInt(env, a.argv[2], "n", 0, kMaxDim, n) || !getInt(env, a.argv[3], "channels", 0, kMaxDim, channels) ||
+      !getInt(env, a.argv[4], "spatial", 0, kMaxDim, spatial) || !getActivation(env, a.argv[5], act))
+    return nullptr;
+  const int64_t count = product({n, channels, spatial});
+  if (!checkLength(env, "x", x, count, "n*channels*spatial") || !checkLength(env, "biases", biases, channels, "channels"))
+    return nullptr;
+  if (count == 0) return nullptr;
+  if (!checkNoOverlap(env, spanOf(x.data, 0, count), "x", spanOf(biases.data, 0, channels), "biases")) return nullptr;
+  biasActivate(x.data, biases.data, n, channels, spatial, act);
+  return nullptr;
+}
+
+// activationGradient(activation, output, delta, count)
+napi_value ActivationGradient(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!getArgs(env, info, 4, a)) return nullptr;
+  Act act;
+  Typed<float> output, delta;
+  int64_t count;
+  if (!getActivation(env, a.argv[0], act) || !getF32(env, a.argv[1], "output", output) ||
+      !getF32(env, a.argv[2], "delta", delta) || !getInt(env, a.argv[3], "count", 0, kMaxExtent, count))
+    return nullptr;
+  if (!checkLength(env, "output", output, count, "count") || !checkLength(env, "delta", delta, count, "count"))
+    return nullptr;
+  if (count == 0) return nullptr;
+  if (!checkNoOverlap(env, spanOf(delta.data, 0, count), "delta", spanOf(output.data, 0, count), "output")) return nullptr;
+  activationGradient(act, output.data, delta.data, count);
+  return nullptr;
+}
+
+// biasGradient(biasUpdates, delta, n, channels, spatial)
+napi_value BiasGradient(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!getArgs(env, info, 5, a)) return nullptr;
+  Typed<float> updates, delta;
+  int64_t n, channels, spatial;
+  if (!getF32(env, a.argv[0], "biasUpdates", updates) || !getF32(env, a.argv[1], "delta", delta) ||
+      !getInt(env, a.argv[2], "n", 0, kMaxDim, n) || !getInt(env, a.argv[3], "channels", 0, kMaxDim, channels) ||
+      !getInt(env, a.argv[4], "spatial", 0, kMaxDim, spatial))
+    return nullptr;
+  const int64_t count = product({n, channels, spatial});
+  if (!checkLength(env, "delta", delta, count, "n*channels*spatial") ||
+      !checkLength(env, "biasUpdates", updates, channels, "channels"))
+    return nullptr;
+  if (channels == 0 || n == 0) return nullptr;
+  if (!checkNoOverlap(env, spanOf(updates.data, 0, channels), "biasUpdates", spanOf(delta.data, 0, count), "delta"))
+    return nullptr;
+  biasGradient(updates.data, delta.data, n, channels, spatial);
+  return nullptr;
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Args a;
   if (!getArgs(env, info, 1, a)) return nullptr;
@@ -402,6 +478,9 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"convBackwardData", nullptr, ConvBackwardData, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"maxpoolForward", nullptr, MaxpoolForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"maxpoolBackward", nullptr, MaxpoolBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"biasActivate", nullptr, BiasActivate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"activationGradient", nullptr, ActivationGradient, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"biasGradient", nullptr, BiasGradient, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
