@@ -169,7 +169,7 @@ test('out of memory: the message names the layer, buffer, bytes, and the batch a
     assert.match(message, /^TEE_ERROR_OUT_OF_MEMORY \(0xFFFF000C\)/);
     assert.match(message, /at layer 1 \(convolutional\) buffer '(output|delta)': needs [\d,]+ bytes/);
     assert.match(message, /of 16,777,216 bytes \(16\.00 MiB\) free/);
-    const m = /the largest batch that fits is (\d+) \(--batch \1/.exec(message);
+    const m = /The largest batch that fits is (\d+) images per forward \(--batch \1;/.exec(message);
     assert.ok(m, message);
     const fit = Number(m[1]);
     assert.ok(fit >= 1 && fit < 128);
@@ -185,7 +185,8 @@ test('out of memory: the message names the layer, buffer, bytes, and the batch a
     const threads = ctx.hello.threads;
     const spec = { start: 0, end: 13, maxBatch: fit, seed: 1, mode: 'train' as const, inputDelta: false, policy: 'top1' as const, topk: 5, allowExport: false };
     assert.equal(st.arena.peak, partitionBytes(config, spec, threads, kernels).total);
-    assert.ok(st.arena.blocks.some((b) => b.buffer === 'workspace' && b.layer === 0), 'conv workspace is reserved');
+    const ws = st.arena.blocks.filter((b) => b.buffer === 'workspace');
+    assert.deepEqual(ws.map((b) => [b.layer, b.bytes]), [[1, 16 * 3 * 3 * 28 * 28 * 4 * threads]], 'one workspace block: the largest convolution\'s im2col, per thread');
     await pn.close();
     // ... and it is the largest: one more image does not fit.
     await assert.rejects(open(ctx, [0, 13], fit + 1), rejectsWith(TEE_ERROR_OUT_OF_MEMORY));
@@ -193,7 +194,7 @@ test('out of memory: the message names the layer, buffer, bytes, and the batch a
   await withContext({ secureMem: 1024 * 1024 }, async (ctx) => {
     let message = '';
     await assert.rejects(open(ctx, [0, 13], 128), (e: unknown) => ((message = (e as Error).message), true));
-    const m = /longest range ending at layer 13 that fits is (\d+):13 \(--tee-layers \1:13\)/.exec(message);
+    const m = /ongest range ending at layer 13 that fits is (\d+):13 \(--tee-layers \1:13\)/.exec(message);
     assert.ok(m, message);
     const start = Number(m[1]);
     const pn = await open(ctx, [start, 13], 128);

@@ -73,33 +73,34 @@ export interface BuiltPartition {
 }
 
 /**
- * Builds the partition into an arena: layer buffers in layer order, each convolution's workspace
- * right after its layer's buffers, then the I/O staging. Throws ArenaOverflow at the first block
- * that does not fit. With a dry arena it measures instead (see partitionBytes).
+ * The im2col workspace the partition's convolutions need: C·k·k·outH·outW floats per thread for
+ * the largest of them (both kernel backends reuse one scratch buffer per thread across layers, at
+ * most one image's im2col matrix: the reference allocates it per call, the native backend keeps
+ * per-thread slots). Reserved as ONE block, as Darknet sizes its shared workspace; null without
+ * convolutions.
+ */
+export function workspaceNeed(config: NetworkConfig, start: number, end: number, threads: number): { layer: number; bytes: number } | null {
+  let best: { layer: number; bytes: number } | null = null;
+  for (let i = start; i <= end; i++) {
+    const bytes = convWorkspaceFloats(config, i) * 4 * Math.max(1, threads);
+    if (bytes > 0 && (!best || bytes > best.bytes)) best = { layer: i, bytes };
+  }
+  return best;
+}
+
+/**
+ * Builds the partition into an arena: the layers' buffers in layer order, then the convolution
+ * workspace, then the I/O staging (activation in, gradient out, gradient from above, targets).
+ * Throws ArenaOverflow at the first block that does not fit. With a dry arena it measures instead
+ * (see partitionBytes).
  */
 export function buildInto(config: NetworkConfig, spec: PartitionSpec, kernels: Kernels, threads: number, arena: Arena): BuiltPartition {
   const roles = rangeRoles(config, spec.start, spec.end);
-  const base = arenaAllocator(arena, spec.mode);
-  let current = -1;
-  const flushWorkspace = (): void => {
-    if (current >= 0) {
-      const floats = convWorkspaceFloats(config, current);
-      if (floats > 0) arena.reserve(current, 'workspace', floats * 4 * Math.max(1, threads));
-    }
-  };
-  const enter = (layer: number): void => {
-    if (layer !== current) {
-      flushWorkspace();
-      current = layer;
-    }
-  };
-  const alloc = {
-    f32: (l: number, b: Parameters<typeof base.f32>[1], n: number) => (enter(l), base.f32(l, b, n)),
-    i32: (l: number, b: Parameters<typeof base.i32>[1], n: number) => (enter(l), base.i32(l, b, n)),
-    u8: (l: number, b: Parameters<typeof base.u8>[1], n: number) => (enter(l), base.u8(l, b, n)),
-  };
-  const net = new Network(config, { kernels, seed: spec.seed, maxBatch: spec.maxBatch, alloc, range: [spec.start, spec.end] });
-  flushWorkspace();
+  const net = new Network(config, {
+    kernels, seed: spec.seed, maxBatch: spec.maxBatch, alloc: arenaAllocator(arena, spec.mode), range: [spec.start, spec.end],
+  });
+  const ws = workspaceNeed(config, spec.start, spec.end, threads);
+  if (ws) arena.reserve(ws.layer, 'workspace', ws.bytes);
   const train = spec.mode === 'train';
   const input = arena.f32(spec.start, 'input', spec.maxBatch * net.inputs);
   const inputDelta = train && spec.inputDelta ? arena.f32(spec.start, 'input_delta', spec.maxBatch * net.inputs) : null;
@@ -154,13 +155,13 @@ export function overflowMessage(config: NetworkConfig, spec: PartitionSpec, thre
   const fit = fitSuggestions(config, spec, threads, kernels, e.capacity);
   const what = `layers ${spec.start}:${spec.end}, ${spec.maxBatch} image${spec.maxBatch === 1 ? '' : 's'} per forward, ${spec.mode === 'train' ? 'training' : 'inference'}`;
   const tips: string[] = [];
-  if (fit.maxBatch !== null) tips.push(`the largest batch that fits is ${fit.maxBatch} (--batch ${fit.maxBatch}, or subdivisions in the cfg so that batch/subdivisions ≤ ${fit.maxBatch})`);
+  if (fit.maxBatch !== null) tips.push(`the largest batch that fits is ${fit.maxBatch} images per forward (--batch ${fit.maxBatch}; or keep the batch and raise --subdivisions until batch/subdivisions ≤ ${fit.maxBatch})`);
   else tips.push('not even one image per forward fits this range');
   if (fit.start !== null) tips.push(`at ${spec.maxBatch} images per forward the longest range ending at layer ${spec.end} that fits is ${fit.start}:${spec.end} (--tee-layers ${fit.start}:${spec.end})`);
   else if (spec.start < spec.end) tips.push(`no shorter range ending at layer ${spec.end} fits at ${spec.maxBatch} images per forward`);
   return `secure memory exhausted at layer ${e.layer} (${layer?.type ?? 'partition I/O'}) buffer '${e.buffer}': needs ${fmtBytes(e.needed)}, ` +
     `${fmtBytes(e.available)} of ${fmtBytes(e.capacity)} free; this partition (${what}) needs ${fmtBytes(fit.needed)} in all. ` +
-    `${tips.join('; ')}.`;
+    `${tips.map((t) => t[0]!.toUpperCase() + t.slice(1)).join('. ')}.`;
 }
 
 /** A configured partition: the TA's whole state for one session. */
