@@ -5,10 +5,19 @@ export { encodeWeights, decodeWeights, loadWeightsFile, saveWeightsFile, Weights
 export { Network, isTrainable, type NetworkOptions, type TrainableLayer } from './nn/network.js';
 export type { Layer, Shape, PassContext, UpdateArgs, ParamTensor } from './nn/layer.js';
 export { loadModel, saveModel, DEFAULT_SEED, type ModelOptions } from './nn/model.js';
-export { train, evaluate, predict, type TrainOptions, type TrainResult, type EvalResult, type Prediction, type BatchProgress, type EpochResult } from './nn/train.js';
+export { train, evaluate, evaluateWith, predict, networkStepper, type Stepper, type BatchScore, type HiddenLoss, type TrainOptions, type TrainResult, type EvalResult, type Prediction, type BatchProgress, type EpochResult } from './nn/train.js';
 export { learningRateAt } from './nn/lr.js';
 export { Rng } from './nn/rng.js';
 export * from './data/index.js';
 export { getKernels, setKernels } from './kernels/index.js';
 export { referenceKernels } from './kernels/reference.js';
 export type { Kernels, ConvGeometry, PoolGeometry } from './kernels/types.js';
+// The software TEE (DESIGN.md §5): GP client API, protocol constants, partitioned networks.
+export * from './tee/protocol.js';
+export {
+  initializeContext, TeecContext, TeecSession, TeecError, DEFAULT_SECURE_MEM, taLaunch,
+  type ContextOptions, type TeecOperation, type TeecParameter, type TeecValue, type TeecTempMemoryReference, type TranscriptEntry, type Traffic,
+} from './tee/client.js';
+export { PartitionedNetwork, openPartitioned, type PartitionedOptions } from './tee/partitioned.js';
+export { rangeRoles, predictionLayer, forwardOutputBytes, PartitionError, type RangeRoles } from './tee/roles.js';
+export { partitionBytes, fitSuggestions, workspaceNeed, type PartitionSpec } from './tee/ta/partition.js';
