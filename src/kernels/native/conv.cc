@@ -33,7 +33,7 @@ const int kSlotOffsets = 8;      // caller thread: per-tap offsets into a padded
 
 // Floats read or written past the end of a run by the chunked copies below; buffers carry this
 // much slack so the over-reads and over-writes stay inside them.
-const long kSlack = 8;
+const long kSlack = 16;
 
 // ---- zero-padded images --------------------------------------------------------------------
 //
@@ -121,13 +121,13 @@ struct PadCache {
   long inStride;
   float* buf;
   long slots;
-  long tags[32];
+  long tags[72];
   long next;
 
   PadCache(const ConvGeom& geom, const float* in, long panelWidth) : g(&geom), ps(paddedShape(geom)), input(in) {
     inStride = geom.channels * geom.height * geom.width;
     const long n = geom.outHeight * geom.outWidth;
-    slots = lmin(32, panelWidth / n + 2);
+    slots = lmin(72, panelWidth / n + 2);  // enough for every image one panel touches (nr <= 64)
     buf = threadScratch(kSlotPadded, static_cast<size_t>(slots * ps.image));
     for (long i = 0; i < slots; i++) tags[i] = -1;
     next = 0;

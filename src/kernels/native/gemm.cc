@@ -16,12 +16,12 @@ namespace layerlock {
 
 namespace {
 
-// Cache blocking. A KC×NR panel of B (16 KiB for NR = 16) stays in L1 while the MC×KC block of A
-// (~144 KiB) streams from L2; the KC×NC block of B lives in L2/L3. MC and NC are multiples of
-// every MR (4, 6) and NR (8, 16, 24) in use so blocks split into whole tiles.
-const long KC = 256;
+// Cache blocking. A KC×NR panel of B (KC is per kernel: 16-24 KiB) stays in L1 while the MC×KC
+// block of A (~144 KiB) streams from L2; the KC×NC block of B lives in L2/L3. MC and NC are
+// multiples of every MR (4, 6, 8) and NR (8, 16, 24, 48, 64) in use so blocks split into whole
+// tiles.
 const long MC = 144;
-const long NC = 3072;
+const long NC = 768;  // keeps the packed KC×NC block of B (~0.5 MiB) in L2
 
 // Below this many flops a gemm runs on one thread: waking the pool costs more than it saves.
 const double kMinParallelFlops = 2.0e6;
@@ -29,15 +29,20 @@ const double kMinParallelFlops = 2.0e6;
 inline long lmin(long a, long b) { return a < b ? a : b; }
 inline long roundUp(long x, long m) { return (x + m - 1) / m * m; }
 
+// The best kernel set this CPU runs. LAYERLOCK_ISA=avx2|generic caps the choice (for tests and
+// comparisons); it never enables a set the CPU lacks.
 const KernelSet* detectKernels() {
   const char* force = std::getenv("LAYERLOCK_ISA");
-  if (force != nullptr && std::strcmp(force, "generic") == 0) return &kGenericKernels;
+  const bool allow512 = force == nullptr || *force == '\0' || std::strcmp(force, "avx512") == 0;
+  const bool allow2 = allow512 || std::strcmp(force, "avx2") == 0;
 #if defined(__x86_64__) || defined(__i386__)
-  if (avx2KernelsCompiled()) {
-    __builtin_cpu_init();
-    // GCC's check also requires the OS to save ymm state (OSXSAVE/XCR0), not just CPUID bits.
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &kAvx2Kernels;
-  }
+  __builtin_cpu_init();
+  // GCC's checks also require the OS to save the vector state (OSXSAVE/XCR0), not just CPUID bits.
+  if (allow512 && avx512KernelsCompiled() && __builtin_cpu_supports("avx512f")) return &kAvx512Kernels;
+  if (allow2 && avx2KernelsCompiled() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return &kAvx2Kernels;
+#else
+  (void)allow2;
 #endif
   return &kGenericKernels;
 }
@@ -125,6 +130,7 @@ thread_local Scratch tlScratch;
 void gemmBlocked(const MicroKernel& uk, long m, long n, long k, float alpha, ConstView a, ConstView b, float beta,
                  View c) {
   const long ncMax = lmin(NC, roundUp(n, uk.nr));
+  const long KC = uk.kc;
   const long kcMax = lmin(KC, k);
   float* pa = threadScratch(0, static_cast<size_t>(roundUp(lmin(MC, m), uk.mr) * kcMax));
   float* pb = threadScratch(1, static_cast<size_t>(ncMax * kcMax));
@@ -191,6 +197,7 @@ void packA(const MicroKernel& uk, long m, long k, ConstView a, float alpha, floa
     case 4: packAPanels<4>(m, k, a, alpha, dst); break;
     case 6: packAPanels<6>(m, k, a, alpha, dst); break;
     case 8: packAPanels<8>(m, k, a, alpha, dst); break;
+    case 12: packAPanels<12>(m, k, a, alpha, dst); break;
     default: std::abort();
   }
 }
@@ -200,6 +207,9 @@ void packB(const MicroKernel& uk, long k, long n, ConstView b, float* dst) {
     case 8: packBPanels<8>(k, n, b, dst); break;
     case 16: packBPanels<16>(k, n, b, dst); break;
     case 24: packBPanels<24>(k, n, b, dst); break;
+    case 32: packBPanels<32>(k, n, b, dst); break;
+    case 48: packBPanels<48>(k, n, b, dst); break;
+    case 64: packBPanels<64>(k, n, b, dst); break;
     default: std::abort();
   }
 }
@@ -207,6 +217,7 @@ void packB(const MicroKernel& uk, long k, long n, ConstView b, float* dst) {
 void gemmPacked(const MicroKernel& uk, long m, long n, long k, const float* pa, const float* pb, float beta, View c) {
   const long mPanels = (m + uk.mr - 1) / uk.mr;
   const long nPanels = (n + uk.nr - 1) / uk.nr;
+  const long KC = uk.kc;
   for (long pc = 0; pc < k; pc += KC) {
     const long kc = lmin(KC, k - pc);
     const float betaBlock = pc == 0 ? beta : 1.0f;
@@ -261,7 +272,7 @@ void sgemm(long m, long n, long k, float alpha, ConstView a, ConstView b, float 
     for (int i = 0; i < ks.count; i++) {
       const MicroKernel& cand = ks.kernels[i];
       double cost = static_cast<double>(roundUp(mm, cand.mr)) * static_cast<double>(roundUp(nn, cand.nr));
-      if (ccs != 1) cost *= 1.0 + 24.0 / static_cast<double>(lmin(k, KC));
+      if (ccs != 1) cost *= 1.0 + 24.0 / static_cast<double>(lmin(k, cand.kc));
       if (i > 0) cost *= 1.03;
       if (uk == nullptr || cost < bestCost) {
         uk = &cand;

@@ -1,8 +1,9 @@
 // Single-precision GEMM in the BLIS style: op(A) and op(B) are copied ("packed") into contiguous
 // micro-panels, and a register-blocked micro-kernel computes one MR×NR tile of C at a time.
 //
-// The micro-kernels are the only code compiled with -mavx2 -mfma (in their own static library, see
-// binding.gyp); everything here is portable and chooses a kernel set at run time from CPUID.
+// The micro-kernels are the only code compiled with -mavx2 -mfma or -mavx512f (in their own static
+// libraries, see binding.gyp); everything here is portable and chooses a kernel set at run time
+// from CPUID.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +24,7 @@ typedef void (*MicroKernelFn)(long kc, const float* a, const float* b, float* c,
 struct MicroKernel {
   int mr;
   int nr;
+  int kc;  // k block: a kc×nr panel of B should sit comfortably in L1
   MicroKernelFn fn;
   const char* name;
 };
@@ -30,24 +32,27 @@ struct MicroKernel {
 /**
  * Fills `rows` rows of a B micro-panel (row stride nr) from contiguous source runs: row k gets, for
  * each run r, len[r] floats from src[r] + rowOffset[k] at column at[r], then zeros from column
- * `valid` to nr. Runs are in increasing `at` order. May read up to 7 floats past a source run and
- * write up to 7 floats past a destination run (later runs and rows overwrite the spill), so both
- * buffers need 8 floats of slack. This is the unfolding step of a stride-1 convolution.
+ * `valid` to nr. Runs are in increasing `at` order. May read up to 15 floats past a source run and
+ * write up to 15 floats past a destination run (later runs and rows overwrite the spill), so both
+ * buffers need 16 floats of slack. This is the unfolding step of a stride-1 convolution.
  */
 typedef void (*PanelFillFn)(long rows, const long* rowOffset, int runs, const float* const* src, const long* at,
                             const long* len, long valid, long nr, float* dst);
 
 /** The micro-kernels of one instruction set, best first, and its panel fill. */
 struct KernelSet {
-  const char* isa;  // "avx2", "generic"
+  const char* isa;  // "avx512", "avx2", "generic"
   int count;
   const MicroKernel* kernels;
   PanelFillFn fillPanel;
 };
 
-// Provided by gemm_avx2.cc (only ever called after a CPUID check) and gemm_generic.cc.
+// Provided by gemm_avx512.cc and gemm_avx2.cc (only ever called after a CPUID check) and by
+// gemm_generic.cc.
+extern const KernelSet kAvx512Kernels;
 extern const KernelSet kAvx2Kernels;
 extern const KernelSet kGenericKernels;
+bool avx512KernelsCompiled();
 bool avx2KernelsCompiled();
 
 /** The kernel set chosen for this CPU (cached). */
