@@ -1,0 +1,92 @@
+// The steps of DESIGN.md §3 on networks in memory, without files or processes: what a worker does
+// for one job, and what the unit tests check bit for bit.
+import type { Dataset } from '../data/types.js';
+import type { Network } from '../nn/network.js';
+import { evaluate, train, type BatchProgress, type EpochResult } from '../nn/train.js';
+import type { FineTuneKind } from './jobs.js';
+
+export interface ExposureData {
+  train: Dataset;
+  test: Dataset;
+  /** The private half S and the disjoint half T of the training set (indices into train). */
+  S: Uint32Array;
+  T: Uint32Array;
+}
+
+export interface SetScore {
+  /** Mean cross-entropy, inference mode (dropout off). */
+  loss: number;
+  acc: number;
+  n: number;
+}
+
+export interface ModelScores {
+  S: SetScore;
+  T: SetScore;
+  test: SetScore;
+}
+
+export function scoreModel(net: Network, data: ExposureData): ModelScores {
+  const s = (r: { loss: number; acc: number; n: number }): SetScore => ({ loss: r.loss, acc: r.acc, n: r.n });
+  return {
+    S: s(evaluate(net, data.train, data.S)),
+    T: s(evaluate(net, data.train, data.T)),
+    test: s(evaluate(net, data.test)),
+  };
+}
+
+/** Trains the base model M on S: the same run as `layerlock train` with the same seed. */
+export async function trainBase(
+  net: Network,
+  data: ExposureData,
+  opts: { epochs: number; seed: number; startEpoch?: number; onBatch?: (p: BatchProgress) => void; onEpoch?: (r: EpochResult) => void | Promise<void> },
+): Promise<EpochResult[]> {
+  const r = await train(net, data.train, data.S, {
+    epochs: opts.epochs,
+    seed: opts.seed,
+    startEpoch: opts.startEpoch ?? 0,
+    onBatch: opts.onBatch,
+    onEpoch: opts.onEpoch,
+  });
+  return r.epochs;
+}
+
+/**
+ * Turns M (in net) into the starting point of Mr_l or Mp_l: θ_l re-initialised exactly as at the
+ * start of training (Mr) or kept (Mp), every other layer frozen, no optimiser state carried over
+ * (momentum of θ_l cleared, the learning-rate schedule restarted), so both fine-tunings run with
+ * the training's optimiser settings from the same footing.
+ */
+export function prepareFineTune(net: Network, layer: number, kind: FineTuneKind): void {
+  const l = net.layer(layer);
+  if (!l || (l.type !== 'convolutional' && l.type !== 'connected')) {
+    throw new RangeError(`layer ${layer} is not a trainable layer of this network`);
+  }
+  if (kind === 'mr') net.reinitialiseLayer(layer);
+  for (const p of l.params()) p.updates?.fill(0);
+  net.trainOnly([layer]);
+  net.updates = 0;
+}
+
+export interface FineTuneResult {
+  scores: ModelScores;
+  epochs: EpochResult[];
+  /** Seconds of training (evaluation excluded). */
+  trainSeconds: number;
+}
+
+/** Mr_l: trains the re-initialised θ_l on T. Mp_l: trains θ_l further on S. Then scores S, T, test. */
+export async function fineTune(
+  net: Network,
+  data: ExposureData,
+  job: { layer: number; kind: FineTuneKind; shuffleSeed: number },
+  epochs: number,
+  onBatch?: (p: BatchProgress) => void,
+): Promise<FineTuneResult> {
+  prepareFineTune(net, job.layer, job.kind);
+  const indices = job.kind === 'mr' ? data.T : data.S;
+  const t0 = performance.now();
+  const r = epochs > 0 ? await train(net, data.train, indices, { epochs, seed: job.shuffleSeed, onBatch }) : { epochs: [] };
+  const trainSeconds = (performance.now() - t0) / 1000;
+  return { scores: scoreModel(net, data), epochs: r.epochs, trainSeconds };
+}
