@@ -1,0 +1,52 @@
+// The paper's Figure 2: exposure per trainable layer, one line per data set (or result folder),
+// with ± one standard deviation error bars where several seeds were run.
+import type { TopLevelSpec } from 'vega-lite';
+
+export interface ExposureSeries {
+  /** Legend label, e.g. the data set name. */
+  name: string;
+  layers: { label: string; exposure: number | null; std: number | null }[];
+}
+
+export function exposureChartSpec(series: readonly ExposureSeries[], title = 'Layer-wise exposure'): TopLevelSpec {
+  // x order: layers in network order, first appearance across series.
+  const order: string[] = [];
+  for (const s of series) for (const l of s.layers) if (!order.includes(l.label)) order.push(l.label);
+  const values = series.flatMap((s) =>
+    s.layers
+      .filter((l) => l.exposure !== null)
+      .map((l) => ({
+        series: s.name,
+        layer: l.label,
+        exposure: l.exposure,
+        lo: l.std === null ? null : l.exposure! - l.std,
+        hi: l.std === null ? null : l.exposure! + l.std,
+      })),
+  );
+  const withStd = values.filter((v) => v.lo !== null);
+  const x = { field: 'layer', type: 'ordinal' as const, sort: order, title: 'layer', axis: { labelAngle: 0 } };
+  const color = { field: 'series', type: 'nominal' as const, title: 'data set' };
+  const layer: NonNullable<Extract<TopLevelSpec, { layer: unknown }>['layer']> = [
+    {
+      mark: { type: 'line', point: { size: 60, filled: true } },
+      encoding: { x, y: { field: 'exposure', type: 'quantitative', title: 'exposure' }, color },
+    },
+  ];
+  if (withStd.length > 0) {
+    layer.push({
+      transform: [{ filter: 'datum.lo !== null' }],
+      mark: { type: 'errorbar', ticks: true },
+      encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'exposure' }, y2: { field: 'hi' }, color },
+    });
+  }
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    width: Math.max(320, 60 * order.length),
+    height: 260,
+    background: 'white',
+    config: { font: 'DejaVu Sans' },
+    data: { values },
+    layer,
+  } as TopLevelSpec;
+}
