@@ -18,6 +18,7 @@ const commands: Record<string, Command> = {
   train,
   eval: evalCmd,
   predict,
+  exposure: await import('./exposure.js'),
 };
 
 function version(): string {
