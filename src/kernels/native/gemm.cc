@@ -238,13 +238,13 @@ void gemmPacked(const MicroKernel& uk, long m, long n, long k, const float* pa, 
 const MicroKernel& chooseKernel(long m, long n) {
   const KernelSet& ks = activeKernels();
   int best = 0;
-  double bestWork = 0;
+  double bestCost = 0;
   for (int i = 0; i < ks.count; i++) {
     const MicroKernel& uk = ks.kernels[i];
-    double work = static_cast<double>(roundUp(m, uk.mr)) * static_cast<double>(roundUp(n, uk.nr));
-    if (i == 0 || work < bestWork * 0.97) {  // prefer the earlier (faster) kernel on near-ties
+    const double cost = static_cast<double>(roundUp(m, uk.mr)) * static_cast<double>(roundUp(n, uk.nr)) / uk.speed;
+    if (i == 0 || cost < bestCost * 0.97) {  // prefer the earlier kernel on near-ties
       best = i;
-      bestWork = work;
+      bestCost = cost;
     }
   }
   return ks.kernels[best];
@@ -271,7 +271,7 @@ void sgemm(long m, long n, long k, float alpha, ConstView a, ConstView b, float 
     const long ccs = s ? c.rs : c.cs;
     for (int i = 0; i < ks.count; i++) {
       const MicroKernel& cand = ks.kernels[i];
-      double cost = static_cast<double>(roundUp(mm, cand.mr)) * static_cast<double>(roundUp(nn, cand.nr));
+      double cost = static_cast<double>(roundUp(mm, cand.mr)) * static_cast<double>(roundUp(nn, cand.nr)) / cand.speed;
       if (ccs != 1) cost *= 1.0 + 24.0 / static_cast<double>(lmin(k, cand.kc));
       if (i > 0) cost *= 1.03;
       if (uk == nullptr || cost < bestCost) {

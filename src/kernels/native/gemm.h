@@ -24,7 +24,8 @@ typedef void (*MicroKernelFn)(long kc, const float* a, const float* b, float* c,
 struct MicroKernel {
   int mr;
   int nr;
-  int kc;  // k block: a kc×nr panel of B should sit comfortably in L1
+  int kc;       // k block: a kc×nr panel of B should sit comfortably in L1
+  float speed;  // measured throughput relative to the first kernel of its set (for kernel choice)
   MicroKernelFn fn;
   const char* name;
 };
@@ -94,7 +95,7 @@ void packB(const MicroKernel& uk, long k, long n, ConstView b, float* dst);
  */
 void gemmPacked(const MicroKernel& uk, long m, long n, long k, const float* pa, const float* pb, float beta, View c);
 
-/** Picks the micro-kernel that wastes the least work on an m×n output with row-major C. */
+/** Picks the micro-kernel with the least estimated time (padded tile work / speed) for an m×n C. */
 const MicroKernel& chooseKernel(long m, long n);
 
 /** A 64-byte aligned scratch buffer owned by the calling thread (grown on demand, never shrunk). */

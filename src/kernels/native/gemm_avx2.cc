@@ -100,8 +100,8 @@ void fillPanel(long rows, const long* rowOffset, int runs, const float* const* s
 }
 
 const MicroKernel kKernels[] = {
-    {6, 16, 256, &ukr<6, 2>, "avx2 6x16"},
-    {4, 24, 256, &ukr<4, 3>, "avx2 4x24"},
+    {6, 16, 256, 1.0f, &ukr<6, 2>, "avx2 6x16"},
+    {4, 24, 256, 1.0f, &ukr<4, 3>, "avx2 4x24"},
 };
 
 }  // namespace

@@ -13,6 +13,7 @@ namespace {
 
 // One MR×(16·NV) tile in MR·NV zmm accumulators (32 registers: 8×48 uses 24 + 3 for B + 1 for the
 // broadcast). Eight rows suit the convolutions, whose filter counts are multiples of 8 and 16.
+// (16×16 was tried: it is bound by the 16 broadcasts per step and runs at half speed.)
 template <int MR, int NV>
 void ukr(long kc, const float* __restrict a, const float* __restrict b, float* c, long rs, long cs, float beta,
          int m, int n) {
@@ -83,30 +84,60 @@ void ukr(long kc, const float* __restrict a, const float* __restrict b, float* c
   }
 }
 
-// Stride-1 im2col rows with 16-float copies; see PanelFillFn for the spill contract.
+// Stride-1 im2col rows. Masked loads and stores copy each run exactly (no spill), so the loops can
+// go run by run: the inner loop over the K rows is then one or two copies with a fixed mask.
 void fillPanel(long rows, const long* rowOffset, int runs, const float* const* src, const long* at, const long* len,
                long valid, long nr, float* dst) {
-  const __m512 zero = _mm512_setzero_ps();
-  for (long k = 0; k < rows; k++, dst += nr) {
-    const long off = rowOffset[k];
-    for (int r = 0; r < runs; r++) {
-      const float* s = src[r] + off;
-      float* d = dst + at[r];
-      for (long t = 0; t < len[r]; t += 16) _mm512_storeu_ps(d + t, _mm512_loadu_ps(s + t));
+  for (int r = 0; r < runs; r++) {
+    const float* s = src[r];
+    float* d = dst + at[r];
+    const long n = len[r];
+    if (n <= 16) {
+      const __mmask16 m = static_cast<__mmask16>((1u << n) - 1);
+      for (long k = 0; k < rows; k++) _mm512_mask_storeu_ps(d + k * nr, m, _mm512_maskz_loadu_ps(m, s + rowOffset[k]));
+    } else if (n <= 32) {
+      const __mmask16 m = static_cast<__mmask16>((1u << (n - 16)) - 1);
+      for (long k = 0; k < rows; k++) {
+        const float* sk = s + rowOffset[k];
+        float* dk = d + k * nr;
+        _mm512_storeu_ps(dk, _mm512_loadu_ps(sk));
+        _mm512_mask_storeu_ps(dk + 16, m, _mm512_maskz_loadu_ps(m, sk + 16));
+      }
+    } else {
+      for (long k = 0; k < rows; k++) {
+        const float* sk = s + rowOffset[k];
+        float* dk = d + k * nr;
+        long t = 0;
+        for (; t + 16 <= n; t += 16) _mm512_storeu_ps(dk + t, _mm512_loadu_ps(sk + t));
+        if (t < n) {
+          const __mmask16 m = static_cast<__mmask16>((1u << (n - t)) - 1);
+          _mm512_mask_storeu_ps(dk + t, m, _mm512_maskz_loadu_ps(m, sk + t));
+        }
+      }
     }
-    for (long t = valid; t < nr; t += 16) _mm512_storeu_ps(dst + t, zero);
+  }
+  if (valid < nr) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (long k = 0; k < rows; k++)
+      for (long t = valid; t < nr; t += 16) {
+        const long left = nr - t;
+        const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+        _mm512_mask_storeu_ps(dst + k * nr + t, m, zero);
+      }
   }
 }
 
 const MicroKernel kKernels[] = {
-    {8, 48, 160, &ukr<8, 3>, "avx512 8x48"},
-    {6, 64, 128, &ukr<6, 4>, "avx512 6x64"},
-    {4, 64, 160, &ukr<4, 4>, "avx512 4x64"},
+    {8, 48, 160, 1.0f, &ukr<8, 3>, "avx512 8x48"},
+    {6, 64, 128, 0.93f, &ukr<6, 4>, "avx512 6x64"},
+    {4, 64, 160, 0.93f, &ukr<4, 4>, "avx512 4x64"},
+    // Narrow panels for narrow products (the filter gradient of a 1-channel 3×3 layer is 9 wide).
+    {8, 16, 256, 0.85f, &ukr<8, 1>, "avx512 8x16"},
 };
 
 }  // namespace
 
-const KernelSet kAvx512Kernels = {"avx512", 3, kKernels, &fillPanel};
+const KernelSet kAvx512Kernels = {"avx512", 4, kKernels, &fillPanel};
 bool avx512KernelsCompiled() { return true; }
 
 }  // namespace layerlock

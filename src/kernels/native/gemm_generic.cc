@@ -53,7 +53,7 @@ void fillPanel(long rows, const long* rowOffset, int runs, const float* const* s
 }
 
 const MicroKernel kKernels[] = {
-    {MR, NR, 256, &ukrGeneric, "generic 4x8"},
+    {MR, NR, 256, 1.0f, &ukrGeneric, "generic 4x8"},
 };
 
 }  // namespace
