@@ -66,7 +66,8 @@ export function convWorkspaceFloats(config: NetworkConfig, index: number): numbe
 
 export interface BuiltPartition {
   net: Network;
-  input: Float32Array;
+  /** The activation entering layer start, kept in secure memory (null when no backward reads it). */
+  input: Float32Array | null;
   inputDelta: Float32Array | null;
   topDelta: Float32Array | null;
   truth: Float32Array | null;
@@ -89,6 +90,18 @@ export function workspaceNeed(config: NetworkConfig, start: number, end: number,
 }
 
 /**
+ * Whether the activation entering the partition must be copied into secure memory: only when
+ * training and the first layer reads its input again in backward (convolutional and connected
+ * layers, for their weight gradients). Otherwise forward reads it straight from the request's
+ * buffer — OP-TEE's temporary memory references live in non-secure shared memory too — so a
+ * parameter-free first layer (max-pool, dropout, softmax, cost) costs only its own buffers.
+ */
+export function keepsInput(config: NetworkConfig, spec: Pick<PartitionSpec, 'start' | 'mode'>): boolean {
+  const t = config.layers[spec.start]!.type;
+  return spec.mode === 'train' && (t === 'convolutional' || t === 'connected');
+}
+
+/**
  * Builds the partition into an arena: the layers' buffers in layer order, then the convolution
  * workspace, then the I/O staging (activation in, gradient out, gradient from above, targets).
  * Throws ArenaOverflow at the first block that does not fit. With a dry arena it measures instead
@@ -102,7 +115,7 @@ export function buildInto(config: NetworkConfig, spec: PartitionSpec, kernels: K
   const ws = workspaceNeed(config, spec.start, spec.end, threads);
   if (ws) arena.reserve(ws.layer, 'workspace', ws.bytes);
   const train = spec.mode === 'train';
-  const input = arena.f32(spec.start, 'input', spec.maxBatch * net.inputs);
+  const input = keepsInput(config, spec) ? arena.f32(spec.start, 'input', spec.maxBatch * net.inputs) : null;
   const inputDelta = train && spec.inputDelta ? arena.f32(spec.start, 'input_delta', spec.maxBatch * net.inputs) : null;
   const top = net.layers[net.layers.length - 1]!;
   const topDelta = train && roles.suffixOutside ? arena.f32(spec.end, 'top_delta', spec.maxBatch * shapeSize(top.outShape)) : null;
@@ -164,6 +177,8 @@ export function overflowMessage(config: NetworkConfig, spec: PartitionSpec, thre
     `${tips.map((t) => t[0]!.toUpperCase() + t.slice(1)).join('. ')}.`;
 }
 
+const EMPTY = new Float32Array(0);
+
 /** A configured partition: the TA's whole state for one session. */
 export class ProtectedPartition {
   readonly net: Network;
@@ -172,6 +187,8 @@ export class ProtectedPartition {
   /** Values of layer end's output per image (what crosses when layers above run outside). */
   readonly topValues: number;
   private readonly built: BuiltPartition;
+  /** The request's activation when it is not kept in secure memory (emulated shared memory). */
+  private shared: Float32Array | null = null;
   private lastForward: { n: number; train: boolean } | null = null;
   private ceSum = 0;
   private ceCount = 0;
@@ -209,8 +226,14 @@ export class ProtectedPartition {
   private stageInput(bytes: Uint8Array, n: number): void {
     const want = n * this.inputs * 4;
     if (bytes.length !== want) throw new TaError(TEE_ERROR_BAD_PARAMETERS, `activation of ${bytes.length} bytes for ${n} images; layer ${this.spec.start} takes ${want}`);
-    const x = this.built.input;
+    if (!this.built.input && !this.shared) this.shared = new Float32Array(this.spec.maxBatch * this.inputs);
+    const x = this.built.input ?? this.shared!;
     new Uint8Array(x.buffer, x.byteOffset, want).set(bytes);
+  }
+
+  /** Where the staged activation is: secure memory, or the emulated shared memory. */
+  private get staged(): Float32Array {
+    return this.built.input ?? this.shared!;
   }
 
   private stageLabels(labels: Uint8Array, n: number): Float32Array {
@@ -239,7 +262,7 @@ export class ProtectedPartition {
     // Training: one-hot targets for the loss layers. Inference: validated, used only for the aggregate loss.
     const staged = labels ? this.stageLabels(labels, n) : null;
     const truth = train ? staged : null;
-    const out = this.net.forward(this.built.input, n, train, truth);
+    const out = this.net.forward(this.staged, n, train, truth);
     if (labels && this.roles.holdsOutput) {
       this.ceSum += scoreProbs(out, labels, n, this.classes).ce;
       this.ceCount += n;
@@ -297,7 +320,8 @@ export class ProtectedPartition {
     }
     const id = this.built.inputDelta;
     if (id) id.fill(0, 0, n * this.inputs);
-    this.net.backward(this.built.input, n, id, td);
+    // A first layer that does not read its input in backward gets an empty one (see keepsInput).
+    this.net.backward(this.built.input ?? EMPTY, n, id, td);
     return id ? Uint8Array.from(new Uint8Array(id.buffer, id.byteOffset, n * this.inputs * 4)) : null;
   }
 
