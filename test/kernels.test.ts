@@ -535,6 +535,53 @@ test('bad arguments throw and write nothing', { skip }, () => {
   assert.throws(() => setThreads(1.5), RangeError);
 });
 
+// ---------------------------------------------------------------- concurrency
+
+test('concurrent calls from worker threads give the same results as the main thread', { skip }, async () => {
+  const { Worker } = await import('node:worker_threads');
+  const g = vggConv(16, 16, 28);
+  const batch = 8;
+  const input = randomArray(batch * 16 * 28 * 28, 21);
+  const weights = randomArray(16 * 16 * 9, 22);
+  const A = randomArray(300 * 200, 23);
+  const B = randomArray(200 * 250, 24);
+  const want = new Float32Array(batch * 16 * 784);
+  const wantC = new Float32Array(300 * 250);
+  native!.convForward(g, batch, input, weights, want);
+  native!.gemm(false, false, 300, 250, 200, 1, A, 0, 200, B, 0, 250, 0, wantC, 0, 250);
+  // Each worker loops over the same ops while the main thread does too, so calls overlap.
+  const code = `
+    const { parentPort, workerData: d } = require('node:worker_threads');
+    import('${INDEX_URL}').then(({ loadNativeKernels }) => {
+      const k = loadNativeKernels();
+      let out, c;
+      for (let i = 0; i < 20; i++) {
+        out = new Float32Array(d.want.length);
+        c = new Float32Array(d.wantC.length);
+        k.convForward(d.g, d.batch, d.input, d.weights, out);
+        k.gemm(false, false, 300, 250, 200, 1, d.A, 0, 200, d.B, 0, 250, 0, c, 0, 250);
+      }
+      parentPort.postMessage({ out, c });
+    });`;
+  const workers = [0, 1].map(
+    () =>
+      new Promise<{ out: Float32Array; c: Float32Array }>((resolve, reject) => {
+        const w = new Worker(code, { eval: true, workerData: { g, batch, input, weights, A, B, want, wantC } });
+        w.once('message', resolve);
+        w.once('error', reject);
+      }),
+  );
+  for (let i = 0; i < 20; i++) {
+    const out = new Float32Array(want.length);
+    native!.convForward(g, batch, input, weights, out);
+    assertBitwiseEqual(out, want, 'main thread conv while workers run');
+  }
+  for (const r of await Promise.all(workers)) {
+    assertBitwiseEqual(r.out, want, 'worker conv');
+    assertBitwiseEqual(r.c, wantC, 'worker gemm');
+  }
+});
+
 // ---------------------------------------------------------------- backend selection
 
 function runChild(code: string, env: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
