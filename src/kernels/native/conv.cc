@@ -401,6 +401,71 @@ void convBackwardFilter(const ConvGeom& g, long batch, const float* input, const
   const long outStride = F * N;
   const Padded ps = paddedShape(g);
 
+  // With a unit step inside the padded copy, the filter gradient needs no unfolding at all: on
+  // the "wide" grid q = oy·wp + ox of the padded image, tap k reads padded[offset_k + q], so
+  // dW[f][k] = sum_q deltaWide[f][q] · padded[offset_k + q], where deltaWide is delta spread onto
+  // that grid with zeros in the columns ox >= outWidth (those products vanish). The dot-product
+  // tile reads both operands contiguously; the zero columns cost (size-1)/wp extra work.
+  // On small outputs (7×7: 61 grid points for 49 positions) the padding columns and the final
+  // reduction of each tile outweigh the saving, and the panel route below is faster.
+  const DotKernel& dot = activeKernels().dot;
+  const long Q = (g.outHeight - 1) * ps.wp + g.outWidth;
+  if (dot.fn != nullptr && ps.es == 1 && Q >= 128) {
+    const long OH = g.outHeight, OW = g.outWidth;
+    const long QV = (Q + dot.vl - 1) / dot.vl * dot.vl;  // reads up to QV-Q past a plane: < kSlack
+    long* offsets = reinterpret_cast<long*>(threadScratch(kSlotOffsets, static_cast<size_t>(2 * K)));
+    for (long c = 0, k = 0; c < g.channels; c++)
+      for (long ky = 0; ky < g.size; ky++)
+        for (long kx = 0; kx < g.size; kx++) offsets[k++] = c * ps.plane + ky * ps.wp + kx;
+    auto accumulateDot = [&](long b0, long b1, float* acc) {
+      // F delta rows on the wide grid plus one zero row for the tile rows past F.
+      float* wide = threadScratch(kSlotPackedDelta, static_cast<size_t>((F + 1) * QV));
+      float* padded = threadScratch(kSlotPadded, static_cast<size_t>(ps.image));
+      std::memset(wide + F * QV, 0, sizeof(float) * static_cast<size_t>(QV));
+      float sums[64];
+      const float* rows[16];
+      long offs[16];
+      for (long b = b0; b < b1; b++) {
+        padImage(g, ps, input + b * g.channels * g.height * g.width, padded);
+        for (long f = 0; f < F; f++) {
+          const float* src = delta + b * outStride + f * N;
+          float* w = wide + f * QV;
+          for (long oy = 0; oy < OH; oy++) {
+            copyRow(w + oy * ps.wp, src + oy * OW, OW);
+            if (oy + 1 < OH) zeroRow(w + oy * ps.wp + OW, ps.wp - OW);
+          }
+          zeroRow(w + Q, QV - Q);
+        }
+        for (long f0 = 0; f0 < F; f0 += dot.fr) {
+          for (int i = 0; i < dot.fr; i++) rows[i] = wide + lmin(f0 + i, F) * QV;  // row F is zero
+          for (long k0 = 0; k0 < K; k0 += dot.kr) {
+            for (int i = 0; i < dot.kr; i++) offs[i] = k0 + i < K ? offsets[k0 + i] : 0;
+            dot.fn(QV, rows, padded, offs, sums);
+            const long fn = lmin(dot.fr, F - f0), kn = lmin(dot.kr, K - k0);
+            for (long i = 0; i < fn; i++)
+              for (long j = 0; j < kn; j++) acc[(f0 + i) * K + k0 + j] += sums[i * dot.kr + j];
+          }
+        }
+      }
+    };
+    const long chunks = lmin(batch, 16);
+    if (chunks == 1) {
+      accumulateDot(0, batch, weightGrad);
+      return;
+    }
+    const long FK = F * K;
+    float* partial = threadScratch(kSlotShared, static_cast<size_t>(chunks * FK));
+    std::memset(partial, 0, sizeof(float) * static_cast<size_t>(chunks * FK));
+    parallelForEach(static_cast<int>(chunks), [&](int c, int) {
+      accumulateDot(batch * c / chunks, batch * (c + 1) / chunks, partial + c * FK);
+    });
+    for (long c = 0; c < chunks; c++) {
+      const float* src = partial + c * FK;
+      for (long e = 0; e < FK; e++) weightGrad[e] += src[e];
+    }
+    return;
+  }
+
   // acc (F × K, row stride K) += delta[b] (F × N) · im2col(input[b])^T (N × K) for the images
   // [b0, b1). The inner dimension is the output position.
   auto accumulate = [&](long b0, long b1, float* acc) {

@@ -40,12 +40,25 @@ struct MicroKernel {
 typedef void (*PanelFillFn)(long rows, const long* rowOffset, int runs, const float* const* src, const long* at,
                             const long* len, long valid, long nr, float* dst);
 
-/** The micro-kernels of one instruction set, best first, and its panel fill. */
+/**
+ * Dot-product tile: out[f·KR + k] = sum over q < qv of d[f][q] · p[offs[k] + q] for f < FR, k < KR.
+ * The rows d[f] are 64-byte aligned, qv is a multiple of the vector width VL. This is the filter
+ * gradient of a stride-1 convolution: d = delta rows, p = a padded image, offs = filter taps.
+ */
+typedef void (*DotTileFn)(long qv, const float* const* d, const float* p, const long* offs, float* out);
+
+struct DotKernel {
+  int fr, kr, vl;
+  DotTileFn fn;  // nullptr if the set has none
+};
+
+/** The micro-kernels of one instruction set, best first, its panel fill and its dot tile. */
 struct KernelSet {
   const char* isa;  // "avx512", "avx2", "generic"
   int count;
   const MicroKernel* kernels;
   PanelFillFn fillPanel;
+  DotKernel dot;
 };
 
 // Provided by gemm_avx512.cc and gemm_avx2.cc (only ever called after a CPUID check) and by

@@ -99,6 +99,40 @@ void fillPanel(long rows, const long* rowOffset, int runs, const float* const* s
   }
 }
 
+// 2×4 dot tile: 8 accumulators; per 8 positions 2 delta loads + 4 image loads for 8 FMAs. The 8
+// vectors are summed into one vector of 8 totals with horizontal adds.
+void dotTile(long qv, const float* const* d, const float* p, const long* offs, float* out) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+  __m256 a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(), a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
+  const float* d0 = d[0];
+  const float* d1 = d[1];
+  const float* p0 = p + offs[0];
+  const float* p1 = p + offs[1];
+  const float* p2 = p + offs[2];
+  const float* p3 = p + offs[3];
+  for (long q = 0; q < qv; q += 8) {
+    const __m256 x0 = _mm256_load_ps(d0 + q), x1 = _mm256_load_ps(d1 + q);
+    __m256 y = _mm256_loadu_ps(p0 + q);
+    a0 = _mm256_fmadd_ps(x0, y, a0);
+    a4 = _mm256_fmadd_ps(x1, y, a4);
+    y = _mm256_loadu_ps(p1 + q);
+    a1 = _mm256_fmadd_ps(x0, y, a1);
+    a5 = _mm256_fmadd_ps(x1, y, a5);
+    y = _mm256_loadu_ps(p2 + q);
+    a2 = _mm256_fmadd_ps(x0, y, a2);
+    a6 = _mm256_fmadd_ps(x1, y, a6);
+    y = _mm256_loadu_ps(p3 + q);
+    a3 = _mm256_fmadd_ps(x0, y, a3);
+    a7 = _mm256_fmadd_ps(x1, y, a7);
+  }
+  // hadd pairs twice: each 128-bit lane then holds partial sums of four accumulators.
+  const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+  const __m256 lo = _mm256_permute2f128_ps(h0, h1, 0x20);
+  const __m256 hi = _mm256_permute2f128_ps(h0, h1, 0x31);
+  _mm256_storeu_ps(out, _mm256_add_ps(lo, hi));
+}
+
 const MicroKernel kKernels[] = {
     {6, 16, 256, 1.0f, &ukr<6, 2>, "avx2 6x16"},
     {4, 24, 256, 1.0f, &ukr<4, 3>, "avx2 4x24"},
@@ -106,7 +140,7 @@ const MicroKernel kKernels[] = {
 
 }  // namespace
 
-const KernelSet kAvx2Kernels = {"avx2", 2, kKernels, &fillPanel};
+const KernelSet kAvx2Kernels = {"avx2", 2, kKernels, &fillPanel, {2, 4, 8, &dotTile}};
 bool avx2KernelsCompiled() { return true; }
 
 }  // namespace layerlock
@@ -114,7 +148,7 @@ bool avx2KernelsCompiled() { return true; }
 #else  // not an x86-64 build with AVX2 flags: no AVX2 kernels
 
 namespace layerlock {
-const KernelSet kAvx2Kernels = {"avx2", 0, nullptr, nullptr};
+const KernelSet kAvx2Kernels = {"avx2", 0, nullptr, nullptr, {0, 0, 0, nullptr}};
 bool avx2KernelsCompiled() { return false; }
 }  // namespace layerlock
 

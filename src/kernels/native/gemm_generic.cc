@@ -58,6 +58,6 @@ const MicroKernel kKernels[] = {
 
 }  // namespace
 
-const KernelSet kGenericKernels = {"generic", 1, kKernels, &fillPanel};
+const KernelSet kGenericKernels = {"generic", 1, kKernels, &fillPanel, {0, 0, 0, nullptr}};
 
 }  // namespace layerlock
