@@ -90,7 +90,7 @@ export async function runJobs(o: RunOptions): Promise<RunSummary> {
   const userThreads = process.env['LAYERLOCK_THREADS'];
   const perWorker = Math.max(1, Math.floor(cores / workers));
   const ctx: WorkerContext = { dir: o.dir, identity: o.identity, cfgText: o.cfgText };
-  emit({ type: 'start', state: state(), workers, threads: userThreads ? `${userThreads} (LAYERLOCK_THREADS)` : `${perWorker}` });
+  emit({ type: 'start', state: state(), workers, threads: userThreads ? `${userThreads} (LAYERLOCK_THREADS)` : `${perWorker}, all ${cores} for a job that runs alone` });
 
   return new Promise<RunSummary>((resolve, reject) => {
     let failure: Error | null = null;
