@@ -35,7 +35,7 @@ export function exposureChartSpec(series: readonly ExposureSeries[], title = 'La
   if (withStd.length > 0) {
     layer.push({
       transform: [{ filter: 'datum.lo !== null' }],
-      mark: { type: 'errorbar', ticks: true },
+      mark: { type: 'errorbar', ticks: true, size: 12, thickness: 1.5 },
       encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'exposure' }, y2: { field: 'hi' }, color },
     });
   }
