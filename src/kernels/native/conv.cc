@@ -2,8 +2,10 @@
 // unfolds one micro-panel at a time (K × NR values, ~14 KiB for a 16-channel 3×3 layer) from a
 // zero-padded copy of the image into L1, and the micro-kernels consume it at once. The VGG-7
 // images are small (28×28 and below), so per-image GEMMs are tiny: the forward pass runs over
-// panels of the whole batch (split across threads by panel ranges, which also serves batch 1),
-// the filter gradient over fixed chunks of images with private accumulators.
+// panels of the whole batch (split across threads by panel ranges, which also serves batch 1);
+// the stride-1 input gradient is a forward pass with flipped filters; the filter gradient runs
+// over fixed chunks of images with private accumulators, as dot-product tiles straight on the
+// padded image where the stride allows (transposed panels otherwise).
 #include "conv.h"
 
 #include <cstring>
