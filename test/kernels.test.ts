@@ -625,9 +625,49 @@ test('native backend: name and LAYERLOCK_THREADS', { skip }, () => {
   assert.equal(r.stdout.trim(), `native-${nativeInfo().isa} (3 threads)`);
 });
 
+// The addon must never die of SIGILL on an older CPU: under qemu's user-mode emulation of a CPU
+// without AVX (Nehalem), and of one with AVX2 but no AVX-512 (Haswell), it must load, pick the
+// matching kernel set and compute what the reference computes. Needs qemu-user (optional).
+const NESTED_ISA = process.env['LAYERLOCK_TEST_EXPECT_ISA'];
+const QEMU = spawnSync('qemu-x86_64', ['--version'], { stdio: 'ignore' }).status === 0 && process.arch === 'x64';
+for (const [cpu, isa] of [['Nehalem', 'generic'], ['Haswell', 'avx2']] as const) {
+  const why =
+    skip || (NESTED_ISA !== undefined ? 'nested run' : !QEMU ? 'qemu-x86_64 (apt-get install qemu-user) not available' : false);
+  test(`no SIGILL on an emulated ${cpu} CPU: the ${isa} kernels are chosen and correct`, { skip: why }, () => {
+    const code = `
+      import { getKernels, referenceKernels, nativeInfo } from '${INDEX_URL}';
+      const k = getKernels();
+      const rnd = (n, s) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + s) * 0.9);
+      let worst = 0;
+      const A = rnd(37 * 29, 1), B = rnd(53 * 29, 2), C1 = rnd(37 * 53, 3), C2 = C1.slice();
+      k.gemm(false, true, 37, 53, 29, 0.5, A, 0, 29, B, 0, 29, 0.25, C1, 0, 53);
+      referenceKernels.gemm(false, true, 37, 53, 29, 0.5, A, 0, 29, B, 0, 29, 0.25, C2, 0, 53);
+      const g = { channels: 4, height: 16, width: 16, filters: 8, size: 3, stride: 1, padding: 1, outHeight: 16, outWidth: 16 };
+      const x = rnd(2 * 4 * 256, 4), w = rnd(8 * 36, 5), d = rnd(2 * 8 * 256, 6);
+      const o = [new Float32Array(2 * 8 * 256), new Float32Array(8 * 36), new Float32Array(2 * 4 * 256)];
+      const r = o.map((a) => a.slice());
+      k.convForward(g, 2, x, w, o[0]); referenceKernels.convForward(g, 2, x, w, r[0]);
+      k.convBackwardFilter(g, 2, x, d, o[1]); referenceKernels.convBackwardFilter(g, 2, x, d, r[1]);
+      k.convBackwardData(g, 2, d, w, o[2]); referenceKernels.convBackwardData(g, 2, d, w, r[2]);
+      for (const [a, b] of [[C1, C2], ...o.map((a, i) => [a, r[i]])])
+        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+      console.log(JSON.stringify({ isa: nativeInfo().isa, worst }));`;
+    const { NODE_TEST_CONTEXT: _ctx, LAYERLOCK_ISA: _isa, ...env } = process.env;
+    const r = spawnSync('qemu-x86_64', ['-cpu', cpu, process.execPath, '--input-type=module', '-e', code], {
+      env: { ...env, LAYERLOCK_KERNELS: 'native' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { isa: string; worst: number };
+    assert.equal(out.isa, isa);
+    assert.ok(out.worst <= 1e-4, `differs from the reference by ${out.worst}`);
+  });
+}
+
 // The kernel set is chosen at run time (AVX-512, AVX2/FMA or portable); LAYERLOCK_ISA caps the
 // choice. Run this whole file again for every set below the one this CPU picks, so each is tested.
-const NESTED_ISA = process.env['LAYERLOCK_TEST_EXPECT_ISA'];
 const ISA_RANK = ['generic', 'avx2', 'avx512'];
 
 test('nested run uses the requested kernel set', { skip: NESTED_ISA === undefined || skip }, () => {
