@@ -4,6 +4,7 @@
 //   LAYERLOCK_KERNELS=native      require the native addon (throw if it cannot load)
 //   unset (or anything else)      native if it loads, else the reference with one note on stderr
 //   LAYERLOCK_THREADS=n           threads for the native kernels (default: online CPUs)
+//   (more knobs of the native backend in native.ts)
 import { loadNativeKernels } from './native.js';
 import { referenceKernels } from './reference.js';
 import type { Kernels } from './types.js';
@@ -57,5 +58,5 @@ export {
   setThreads,
 } from './native.js';
 export type { NativeInfo } from './native.js';
-/** Alias of getThreads: threads the kernels use (1 for the reference backend's host). */
+/** Alias of getThreads (bench/main.ts uses this name): threads of the native kernels, 1 without them. */
 export { getThreads as kernelThreads } from './native.js';

@@ -1,6 +1,12 @@
 // The native backend: a Node-API addon (src/kernels/native/*.cc, built by node-gyp during `npm ci`)
-// with packed AVX2/FMA GEMM micro-kernels and a persistent native thread pool. Typed arrays are
-// handed to C++ without copying; the addon validates every argument and throws on bad ones.
+// with packed register-blocked GEMM micro-kernels (AVX-512, AVX2/FMA or portable, chosen at run
+// time from CPUID) and a persistent native thread pool. Typed arrays are handed to C++ without
+// copying; the addon validates every argument and throws on bad ones.
+//
+//   LAYERLOCK_THREADS=n            threads (default: online CPUs); setThreads() changes it later
+//   LAYERLOCK_ISA=avx2|generic     cap the kernel set (never enables one the CPU lacks)
+//   LAYERLOCK_SPIN_US=n            how long idle pool threads spin before sleeping (default 300)
+//   LAYERLOCK_NATIVE_ADDON=path    load the .node from elsewhere
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -25,9 +31,9 @@ interface NativeAddon {
 
 /** Facts about the loaded addon, for benchmarks and diagnostics. */
 export interface NativeInfo {
-  /** Instruction set chosen at run time from CPUID: "avx2" or "generic" (portable, no AVX2/FMA). */
+  /** Kernel set chosen at run time from CPUID: "avx512", "avx2" or "generic" (portable). */
   isa: string;
-  /** Register-blocked micro-kernels available, e.g. ["avx2 6x16", "avx2 4x24"]. */
+  /** Register-blocked micro-kernels available, e.g. ["avx512 8x48", ...] or ["avx2 6x16", "avx2 4x24"]. */
   microKernels: string[];
   /** Threads the kernels use (LAYERLOCK_THREADS, default: online CPUs; see setThreads). */
   threads: number;
