@@ -11,7 +11,7 @@
 #include <cstring>
 
 #if defined(__SSE2__)
-#include <xmmintrin.h>
+#include <emmintrin.h>
 #endif
 
 #include "gemm.h"
@@ -528,7 +528,42 @@ void maxpoolForward(const PoolGeom& g, long batch, const float* input, float* ou
       for (long oy = 0; oy < OH; oy++) {
         const long y0 = offset + oy * g.stride;
         const long kyLo = lmax(0, -y0), kyHi = lmin(g.size, H - y0);
-        for (long ox = 0; ox < OW; ox++) {
+        // 2×2 windows with stride 2 (Darknet's usual pool) inside the image go four at a time: the
+        // same four comparisons, in the same order, as the scalar loop.
+        const bool pair = g.size == 2 && g.stride == 2 && y0 >= 0 && y0 + 1 < H;
+        for (long ox = 0; ox < OW;) {
+#if defined(__SSE2__)
+          if (pair && offset + ox * 2 >= 0 && ox + 4 <= OW && offset + (ox + 3) * 2 + 1 < W) {
+            const long x0 = offset + ox * 2;
+            const float* r0 = plane + y0 * W + x0;
+            const float* r1 = r0 + W;
+            const __m128 a0 = _mm_loadu_ps(r0), a1 = _mm_loadu_ps(r0 + 4);
+            const __m128 b0 = _mm_loadu_ps(r1), b1 = _mm_loadu_ps(r1 + 4);
+            const __m128 v[4] = {_mm_shuffle_ps(a0, a1, 0x88), _mm_shuffle_ps(a0, a1, 0xdd),
+                                 _mm_shuffle_ps(b0, b1, 0x88), _mm_shuffle_ps(b0, b1, 0xdd)};
+            const int32_t i00 = static_cast<int32_t>(base + y0 * W + x0);
+            const __m128i first = _mm_setr_epi32(i00, i00 + 2, i00 + 4, i00 + 6);
+            const __m128i step[4] = {first, _mm_add_epi32(first, _mm_set1_epi32(1)),
+                                     _mm_add_epi32(first, _mm_set1_epi32(static_cast<int32_t>(W))),
+                                     _mm_add_epi32(first, _mm_set1_epi32(static_cast<int32_t>(W + 1)))};
+            const __m128i none = _mm_set1_epi32(-1);
+            __m128 best = _mm_set1_ps(-__builtin_inff());
+            __m128i idx = none;
+            for (int t = 0; t < 4; t++) {
+              const __m128 m = _mm_cmpgt_ps(v[t], best);  // false for NaN, as in the scalar code
+              best = _mm_or_ps(_mm_and_ps(m, v[t]), _mm_andnot_ps(m, best));
+              const __m128i mi = _mm_castps_si128(m);
+              idx = _mm_or_si128(_mm_and_si128(mi, step[t]), _mm_andnot_si128(mi, idx));
+            }
+            const __m128 found = _mm_castsi128_ps(_mm_cmpgt_epi32(idx, none));
+            _mm_storeu_ps(out + oy * OW + ox, _mm_and_ps(found, best));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(arg + oy * OW + ox), idx);
+            ox += 4;
+            continue;
+          }
+#else
+          (void)pair;
+#endif
           const long x0 = offset + ox * g.stride;
           const long kxLo = lmax(0, -x0), kxHi = lmin(g.size, W - x0);
           // Strict '>' from -inf: the first maximum wins ties, and a window of only NaN or -inf
@@ -548,6 +583,7 @@ void maxpoolForward(const PoolGeom& g, long batch, const float* input, float* ou
           }
           out[oy * OW + ox] = bestIndex >= 0 ? best : 0.0f;
           arg[oy * OW + ox] = bestIndex >= 0 ? static_cast<int32_t>(base + bestIndex) : -1;
+          ox++;
         }
       }
     }
