@@ -117,8 +117,9 @@ test('GP client API: sessions, bad parameter types, unsupported commands, short 
     await assert.rejects(s.invokeCommand(CMD_FORWARD, { paramTypes: paramTypes(TEEC_MEMREF_TEMP_INPUT), params: [{ tmpref: { buffer: new Uint8Array(4), size: 8 } }] }),
       rejectsWith(TEE_ERROR_BAD_PARAMETERS, TEEC_ORIGIN_API));
     await assert.rejects(s.invokeCommand(CMD_FORWARD, { paramTypes: paramTypes(TEEC_VALUE_INPUT), params: [] }), rejectsWith(TEE_ERROR_BAD_PARAMETERS, TEEC_ORIGIN_API));
-    // Reserved for the deployment issue.
-    await assert.rejects(s.invokeCommand(CMD_SEAL_PROTECTED), rejectsWith(TEE_ERROR_NOT_SUPPORTED));
+    // An id no module registered; the deployment commands (test/deploy.test.ts) check their parameter types too.
+    await assert.rejects(s.invokeCommand(0x30), rejectsWith(TEE_ERROR_NOT_SUPPORTED));
+    await assert.rejects(s.invokeCommand(CMD_SEAL_PROTECTED), rejectsWith(TEE_ERROR_BAD_PARAMETERS));
     // Diagnostics are off unless asked for.
     await assert.rejects(s.invokeCommand(CMD_DIAG_PANIC, { paramTypes: paramTypes(TEEC_VALUE_INPUT), params: [{ value: { a: 0, b: 0 } }] }), rejectsWith(TEE_ERROR_NOT_SUPPORTED));
     // A proper configuration, then FORWARD with a wrongly sized activation and a batch too large.

@@ -13,6 +13,7 @@
 // frame in both directions is kept byte for byte (for tests of what crosses the boundary).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -109,6 +110,15 @@ function packageRoot(): string {
   }
 }
 
+/** node_modules/@hpke (where @hpke/core and @hpke/common live), or null if it cannot be found. */
+function hpkeScopeDir(): string | null {
+  try {
+    return dirname(dirname(createRequire(import.meta.url).resolve('@hpke/core/package.json')));
+  } catch {
+    return null;
+  }
+}
+
 /** The command that starts the TA: node with the permission model and exactly these allowances. */
 export function taLaunch(opts: ContextOptions & { storageDir: string; secureMem: number }): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
   const src = codeRoot();
@@ -129,6 +139,9 @@ export function taLaunch(opts: ContextOptions & { storageDir: string; secureMem:
       args.push('--allow-addons', '--disable-warning=SecurityWarning');
     }
   }
+  // The HPKE library the deployment commands use (src/tee/ta/hpke.ts): its packages, read-only.
+  const hpke = hpkeScopeDir();
+  if (hpke) read.push(hpke);
   for (const r of read) args.push(`--allow-fs-read=${r}`);
   args.push(`--allow-fs-write=${opts.storageDir}`);
   args.push(join(src, 'tee', 'ta', 'host.js'), '--secure-mem', String(opts.secureMem), '--storage', opts.storageDir, '--kernels', kernels);

@@ -24,6 +24,8 @@ import {
 } from '../wire.js';
 import { Arena } from './arena.js';
 import { TaError, TrustedApp, type TaParam } from './ta.js';
+// The deployment commands (device keys, sealed storage, encrypted install/export) register themselves.
+import './deploy.js';
 
 const KNOWN_TYPES = new Set([TEEC_NONE, TEEC_VALUE_INPUT, TEEC_VALUE_OUTPUT, TEEC_VALUE_INOUT, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_MEMREF_TEMP_INOUT]);
 /** Largest output buffer the TA accepts to fill (guards against absurd capacities). */

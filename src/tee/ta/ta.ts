@@ -57,6 +57,11 @@ export function registerCommand(cmd: number, handler: CommandHandler): void {
   handlers.set(cmd, handler);
 }
 
+/** The handler registered for a command id (a later module may wrap it), or undefined. */
+export function commandHandler(cmd: number): CommandHandler | undefined {
+  return handlers.get(cmd);
+}
+
 /** Throws BAD_PARAMETERS unless the parameter types are one of the accepted combinations. */
 export function expectTypes(cmd: number, types: number, ...accepted: number[]): void {
   if (!accepted.includes(types)) {
