@@ -21,3 +21,6 @@ export {
 export { PartitionedNetwork, openPartitioned, type PartitionedOptions } from './tee/partitioned.js';
 export { rangeRoles, predictionLayer, forwardOutputBytes, PartitionError, type RangeRoles } from './tee/roles.js';
 export { partitionBytes, fitSuggestions, workspaceNeed, type PartitionSpec } from './tee/ta/partition.js';
+// Secure deployment (DESIGN.md §5, §8; docs/deploy.md): server keys, signed packages with HPKE-encrypted
+// protected layers, device provisioning, install, use and export.
+export * from './deploy/index.js';
