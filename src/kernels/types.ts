@@ -70,23 +70,23 @@ export interface Kernels {
   /** inputDelta[argmax[i]] += delta[i] for every output element i with argmax[i] >= 0. */
   maxpoolBackward(count: number, delta: Float32Array, argmax: Int32Array, inputDelta: Float32Array): void;
 
-  // ---- Optional element-wise passes (a backend may omit them; callers then loop in TS). ----
+  // ---- Element-wise passes (the layers' epilogues; fused natively, plain loops in the reference). ----
   // Layout: x[(b * channels + c) * spatial + s] for b < n; a connected layer is spatial = 1.
   // The arithmetic is that of the plain loops in reference.ts (float32 storage, relu maps NaN to 0,
   // leaky is 0.1 * x, logistic 1 / (1 + exp(-x)) in double precision).
 
   /** Forward epilogue: x = act(x + biases[c]) for every element. */
-  biasActivate?(
+  biasActivate(
     x: Float32Array, biases: Float32Array, n: number, channels: number, spatial: number, activation: KernelActivation,
   ): void;
 
   /** delta[i] *= act'(output[i]) for i < count, the derivative taken from the activated output. */
-  activationGradient?(activation: KernelActivation, output: Float32Array, delta: Float32Array, count: number): void;
+  activationGradient(activation: KernelActivation, output: Float32Array, delta: Float32Array, count: number): void;
 
   /**
    * biasUpdates[c] += sum of delta over b < n and s < spatial: summed per image in double precision
    * and added to biasUpdates[c] image by image, in order (a backend may reorder the additions
    * inside one image's double-precision sum).
    */
-  biasGradient?(biasUpdates: Float32Array, delta: Float32Array, n: number, channels: number, spatial: number): void;
+  biasGradient(biasUpdates: Float32Array, delta: Float32Array, n: number, channels: number, spatial: number): void;
 }

@@ -1,11 +1,9 @@
 // Fully connected layer: output = input · Wᵀ + b (W is outputs × inputs, Darknet's layout),
 // optional batch norm, activation.
 import type { ConnectedConfig } from '../config.js';
-import { activate, gradient } from '../activations.js';
 import { batchNormBackward, batchNormForward, makeBatchNorm, type BatchNormState } from '../batchnorm.js';
 import { sgdUpdate, shapeSize, type Layer, type ParamTensor, type PassContext, type Shape, type UpdateArgs, heapAllocator, type Allocator } from '../layer.js';
 import type { Rng } from '../rng.js';
-import { accumulateBias, addBias } from './convolutional.js';
 
 export class ConnectedLayer implements Layer {
   readonly type = 'connected' as const;
@@ -71,14 +69,13 @@ export class ConnectedLayer implements Layer {
     const { inputs, outputs } = this;
     ctx.kernels.gemm(false, true, n, outputs, inputs, 1, input, 0, inputs, this.weights, 0, inputs, 0, this.output, 0, outputs);
     if (this.bn) batchNormForward(this.bn, this.output, n, outputs, 1, ctx.train && !this.frozen);
-    addBias(this.output, this.biases, n, outputs, 1);
-    activate(this.config.activation, this.output, n * outputs);
+    ctx.kernels.biasActivate(this.output, this.biases, n, outputs, 1, this.config.activation);
   }
 
   backward(input: Float32Array, inputDelta: Float32Array | null, n: number, ctx: PassContext): void {
     const { inputs, outputs } = this;
-    gradient(this.config.activation, this.output, this.delta, n * outputs);
-    if (!this.frozen) accumulateBias(this.biasUpdates, this.delta, n, outputs, 1);
+    ctx.kernels.activationGradient(this.config.activation, this.output, this.delta, n * outputs);
+    if (!this.frozen) ctx.kernels.biasGradient(this.biasUpdates, this.delta, n, outputs, 1);
     if (this.bn) batchNormBackward(this.bn, this.delta, n, outputs, 1, this.frozen);
     if (!this.frozen) {
       ctx.kernels.gemm(true, false, outputs, inputs, n, 1, this.delta, 0, outputs, input, 0, inputs, 1, this.weightUpdates, 0, inputs);

@@ -2,7 +2,6 @@
 // Darknet's layout, so .weights files map onto them directly.
 import type { ConvGeometry } from '../../kernels/types.js';
 import type { ConvolutionalConfig } from '../config.js';
-import { activate, gradient } from '../activations.js';
 import { batchNormBackward, batchNormForward, makeBatchNorm, type BatchNormState } from '../batchnorm.js';
 import { sgdUpdate, shapeSize, type Layer, type ParamTensor, type PassContext, type Shape, type UpdateArgs, heapAllocator, type Allocator } from '../layer.js';
 import type { Rng } from '../rng.js';
@@ -80,15 +79,14 @@ export class ConvolutionalLayer implements Layer {
     ctx.kernels.convForward(g, n, input, this.weights, this.output);
     const spatial = g.outHeight * g.outWidth;
     if (this.bn) batchNormForward(this.bn, this.output, n, g.filters, spatial, ctx.train && !this.frozen);
-    addBias(this.output, this.biases, n, g.filters, spatial);
-    activate(this.config.activation, this.output, n * g.filters * spatial);
+    ctx.kernels.biasActivate(this.output, this.biases, n, g.filters, spatial, this.config.activation);
   }
 
   backward(input: Float32Array, inputDelta: Float32Array | null, n: number, ctx: PassContext): void {
     const g = this.geometry;
     const spatial = g.outHeight * g.outWidth;
-    gradient(this.config.activation, this.output, this.delta, n * g.filters * spatial);
-    if (!this.frozen) accumulateBias(this.biasUpdates, this.delta, n, g.filters, spatial);
+    ctx.kernels.activationGradient(this.config.activation, this.output, this.delta, n * g.filters * spatial);
+    if (!this.frozen) ctx.kernels.biasGradient(this.biasUpdates, this.delta, n, g.filters, spatial);
     if (this.bn) batchNormBackward(this.bn, this.delta, n, g.filters, spatial, this.frozen);
     if (!this.frozen) ctx.kernels.convBackwardFilter(g, n, input, this.delta, this.weightUpdates);
     if (inputDelta) ctx.kernels.convBackwardData(g, n, this.delta, this.weights, inputDelta);
@@ -99,26 +97,5 @@ export class ConvolutionalLayer implements Layer {
     sgdUpdate(this.paramList[0]!, args, false);
     if (this.bn) sgdUpdate(this.paramList[1]!, args, false);
     sgdUpdate(this.paramList[this.paramList.length - 1]!, args, true);
-  }
-}
-
-export function addBias(x: Float32Array, biases: Float32Array, n: number, channels: number, spatial: number): void {
-  for (let b = 0; b < n; b++) {
-    for (let c = 0; c < channels; c++) {
-      const base = (b * channels + c) * spatial;
-      const v = biases[c]!;
-      for (let s = 0; s < spatial; s++) x[base + s] = x[base + s]! + v;
-    }
-  }
-}
-
-export function accumulateBias(updates: Float32Array, delta: Float32Array, n: number, channels: number, spatial: number): void {
-  for (let b = 0; b < n; b++) {
-    for (let c = 0; c < channels; c++) {
-      const base = (b * channels + c) * spatial;
-      let sum = 0;
-      for (let s = 0; s < spatial; s++) sum += delta[base + s]!;
-      updates[c] = updates[c]! + sum;
-    }
   }
 }
