@@ -19,6 +19,13 @@ const commands: Record<string, Command> = {
   eval: evalCmd,
   predict,
   exposure: await import('./exposure.js'),
+  keygen: await import('./keygen.js'),
+  device: await import('./device.js'),
+  package: await import('./package.js'),
+  install: await import('./install.js'),
+  finetune: await import('./finetune.js'),
+  export: await import('./export.js'),
+  import: await import('./import.js'),
 };
 
 function version(): string {

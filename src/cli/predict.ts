@@ -1,19 +1,23 @@
 // layerlock predict: class probabilities for one image file, or for one image of a data set. With
 // the partition options the protected layers run inside the software TEE, and what comes out is
 // what its output policy allows (top1: the class only; topk: ranked classes; full: probabilities).
+// With --device DEV it uses the model installed on that device (layerlock install): the package
+// decides the network and the partition, and the TA unseals the protected layers inside.
 import { readImageFile } from '../data/image.js';
 import { BatchLoader } from '../data/batches.js';
 import {
   DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, openModel, parse, parseSet, requireStr, selectData, setOf, str, TEE_HELP, TEE_OPTIONS,
   teeFailure, UsageError, type CommandHelp,
 } from './common.js';
+import { openDeviceModel } from './device.js';
 
 export const help: CommandHelp = {
-  usage: '--cfg F --weights W (<image file> | --index i [--set S|T|test]) [--top K] [partition options] [data options]',
+  usage: '(--cfg F --weights W | --device DEV) (<image file> | --index i [--set S|T|test]) [--top K] [partition options] [data options]',
   summary: 'Predict the class of one image. Files are read as grey or RGB per the network, scaled to [0,1], CHW.',
   options: [
     ['--cfg F', 'network definition (Darknet .cfg)'],
     ['--weights W', 'trained Darknet .weights'],
+    ['--device DEV', 'instead of --cfg/--weights: the model installed on this device folder (protected layers unsealed in the TEE)'],
     ['--index i', 'predict image i of the chosen set instead of a file'],
     ['--set S|T|test', 'set for --index (default test)'],
     ['--top K', 'how many classes to list (default 5)'],
@@ -25,13 +29,17 @@ export const help: CommandHelp = {
 export async function run(argv: string[]): Promise<void> {
   const p = parse(argv, {
     ...DATA_OPTIONS, ...TEE_OPTIONS, cfg: { type: 'string' }, weights: { type: 'string' }, index: { type: 'string' }, set: { type: 'string' }, top: { type: 'string' },
+    device: { type: 'string' },
   }, true);
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('predict', help));
   const index = int(p, 'index');
   const file = p.positionals[0];
   if (p.positionals.length > 1) throw new UsageError(`one image at a time (got ${p.positionals.length})`);
   if ((index === undefined) === (file === undefined)) throw new UsageError('give either an image file or --index i');
-  const model = await openModel(p, { cfg: requireStr(p, 'cfg'), weights: requireStr(p, 'weights'), mode: 'infer', batch: 1 });
+  const device = str(p, 'device');
+  const model = device !== undefined
+    ? await openDeviceModel(p, device, 'infer', 1)
+    : await openModel(p, { cfg: requireStr(p, 'cfg'), weights: requireStr(p, 'weights'), mode: 'infer', batch: 1 });
   try {
     const shape = { height: model.inShape.h, width: model.inShape.w, channels: model.inShape.c };
     let image: Float32Array;
