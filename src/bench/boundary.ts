@@ -1,0 +1,95 @@
+// What crosses the boundary per training batch for a partition [start, end], in payload and in exact
+// bytes on the wire (the framing of src/tee/wire.ts), so the cost benchmark can check the counter of
+// the client (ctx.traffic) against it and the planner can price a range before it runs.
+//
+// Per forward/backward of n images (one subdivision):
+//   range ends with the network   one TRAIN_STEP: the activation entering `start` in, the labels in
+//                                 when a loss layer is inside, the gradient leaving `start` out when
+//                                 trainable layers below need it — nothing else, whatever the layers
+//                                 inside (parameter-free ones included) are
+//   layers above run outside      FORWARD (activation in, labels if a loss is inside, layer end's
+//                                 activation out) and BACKWARD (the gradient arriving at `end` in, the
+//                                 gradient leaving `start` out)
+// Per batch (SGD step): one UPDATE (two 32-bit values in, nothing out).
+import type { NetworkConfig } from '../nn/config.js';
+import { shapeSize } from '../nn/layer.js';
+import { layerShapes } from '../nn/network.js';
+import { rangeRoles } from '../tee/roles.js';
+
+// Frame sizes (wire.ts): u32 length + u8 kind; request header 4 × u32; reply header 5 × u32 and a
+// u32 message length (empty on success). Slots: value in 8; memref in 4 + bytes; memref out
+// capacity 4 in the request, 4 + 1 + bytes in the reply.
+const FRAME = 5;
+const REQ_HEADER = 16;
+const REPLY_HEADER = 20 + 4;
+const VALUE = 8;
+const MEMREF_IN = 4;
+const MEMREF_OUT_REQ = 4;
+const MEMREF_OUT_REPLY = 5;
+
+export interface StepTraffic {
+  /** Round trips (request + reply) per batch. */
+  roundTrips: number;
+  /** Tensor and label bytes per batch (no framing). */
+  payloadToTee: number;
+  payloadFromTee: number;
+  /** Exact frame bytes per batch, as the client's traffic counter counts them. */
+  wireToTee: number;
+  wireFromTee: number;
+  /** The pieces, per batch: what the bytes are. */
+  parts: { activation_in: number; labels_in: number; gradient_out: number; top_activation_out: number; top_gradient_in: number };
+}
+
+/**
+ * Boundary traffic of one training batch (`batch` images, forwarded `perForward` at a time) of a
+ * partition; the network's layers outside the range run in the normal world.
+ */
+export function trainingTraffic(config: NetworkConfig, start: number, end: number, batch: number, perForward: number): StepTraffic {
+  const roles = rangeRoles(config, start, end);
+  const shapes = layerShapes(config);
+  const inputs = shapeSize(shapes[start]!);
+  const tops = shapeSize(shapes[end + 1]!);
+  const gradOut = roles.trainableBelow;
+  const parts = { activation_in: 0, labels_in: 0, gradient_out: 0, top_activation_out: 0, top_gradient_in: 0 };
+  let roundTrips = 0;
+  let wireTo = 0;
+  let wireFrom = 0;
+  for (let done = 0; done < batch; done += perForward) {
+    const n = Math.min(perForward, batch - done);
+    const act = 4 * n * inputs;
+    const labels = roles.lossInside ? n : 0;
+    const grad = gradOut ? 4 * n * inputs : 0;
+    parts.activation_in += act;
+    parts.labels_in += labels;
+    parts.gradient_out += grad;
+    if (!roles.suffixOutside) {
+      // TRAIN_STEP(MEMREF_IN act, VALUE_IN, [MEMREF_IN labels], [MEMREF_OUT grad])
+      roundTrips += 1;
+      wireTo += FRAME + REQ_HEADER + MEMREF_IN + act + VALUE + (roles.lossInside ? MEMREF_IN + labels : 0) + (gradOut ? MEMREF_OUT_REQ : 0);
+      wireFrom += FRAME + REPLY_HEADER + (gradOut ? MEMREF_OUT_REPLY + grad : 0);
+    } else {
+      const top = 4 * n * tops;
+      parts.top_activation_out += top;
+      parts.top_gradient_in += top;
+      // FORWARD(MEMREF_IN act, VALUE_IN, [MEMREF_IN labels], MEMREF_OUT top) then
+      // BACKWARD(MEMREF_IN top delta, VALUE_IN, [MEMREF_OUT grad])
+      roundTrips += 2;
+      wireTo += FRAME + REQ_HEADER + MEMREF_IN + act + VALUE + (roles.lossInside ? MEMREF_IN + labels : 0) + MEMREF_OUT_REQ;
+      wireFrom += FRAME + REPLY_HEADER + MEMREF_OUT_REPLY + top;
+      wireTo += FRAME + REQ_HEADER + MEMREF_IN + top + VALUE + (gradOut ? MEMREF_OUT_REQ : 0);
+      wireFrom += FRAME + REPLY_HEADER + (gradOut ? MEMREF_OUT_REPLY + grad : 0);
+    }
+  }
+  // UPDATE(VALUE_IN)
+  roundTrips += 1;
+  wireTo += FRAME + REQ_HEADER + VALUE;
+  wireFrom += FRAME + REPLY_HEADER;
+  return {
+    roundTrips,
+    payloadToTee: parts.activation_in + parts.labels_in + parts.top_gradient_in,
+    payloadFromTee: parts.gradient_out + parts.top_activation_out,
+    wireToTee: wireTo,
+    wireFromTee: wireFrom,
+    parts,
+  };
+}
