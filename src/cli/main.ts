@@ -26,6 +26,7 @@ const commands: Record<string, Command> = {
   finetune: await import('./finetune.js'),
   export: await import('./export.js'),
   import: await import('./import.js'),
+  bench: await import('./bench.js'),
 };
 
 function version(): string {

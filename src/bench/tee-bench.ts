@@ -1,0 +1,477 @@
+// The TEE cost benchmark (the paper's Figure 4): fine-tune a (pre-trained) network for N batches with
+// the last k layers inside the software TEE, k = 0 (all in the normal world) and then 1, 2, … counting
+// every layer as the paper does (cost, softmax, connected, dropout, connected, max-pool, conv, …),
+// until the secure memory cannot hold the next layer. Each configuration runs `reps` times; the runs
+// are interleaved — repetition-major, the configurations in a seeded random order within each
+// repetition — so drift of a shared machine (other jobs, thermal state) spreads over all
+// configurations instead of biasing the ones that happen to run last. Every run is a fresh
+// normal-world process (tee-run.ts), one at a time.
+//
+// Results in the output folder: bench.json (DESIGN.md §8), bench.csv (one row per configuration),
+// runs.csv and runs.jsonl (one per run; a killed benchmark resumes from runs.jsonl), options.json,
+// figure.svg / figure.png.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadData } from '../data/load.js';
+import { checkShape } from '../data/resize.js';
+import { splitST } from '../data/split.js';
+import { getKernels, getThreads } from '../kernels/index.js';
+import { parseCfg } from '../nn/cfg.js';
+import type { NetworkConfig } from '../nn/config.js';
+import { Rng } from '../nn/rng.js';
+import { svgToPng, renderSvg } from '../report/charts.js';
+import { initializeContext, TeecError } from '../tee/client.js';
+import { PartitionedNetwork } from '../tee/partitioned.js';
+import { TEE_ERROR_OUT_OF_MEMORY } from '../tee/protocol.js';
+import { trainingTraffic } from './boundary.js';
+import { teeCostChartSpec, type FigurePoint } from './chart.js';
+import { layerLabel, reeBuffersModel, SHORT_NAMES, teeMemoryModel, type ReeBuffers, type TeeMemory } from './memory.js';
+import { diffCi95, oneWayAnova, summarize, type Anova, type Summary } from './stats.js';
+import type { RunResult, RunSpec } from './tee-run.js';
+import { writeSlice } from './tee-run.js';
+
+export interface TeeBenchOptions {
+  cfg: string;
+  weights: string | null;
+  data: string;
+  trainLimit?: number | undefined;
+  seed: number;
+  split: number;
+  resize: boolean;
+  reps: number;
+  /** Timed batches per run. */
+  batches: number;
+  /** Untimed batches first (JIT, caches). */
+  warmup: number;
+  secureMem: number;
+  batch?: number | undefined;
+  subdivisions?: number | undefined;
+  /** Stop at this k even if more layers fit. */
+  kMax?: number | undefined;
+  /** Run the configurations of a repetition in a seeded random order (default) or in k order. */
+  shuffle: boolean;
+  out: string;
+  onEvent?: (e: BenchEvent) => void;
+}
+
+export type BenchEvent =
+  | { type: 'plan'; ks: number[]; stoppedBecause: string; runs: number; done: number }
+  | { type: 'run'; done: number; total: number; rep: number; result: RunResult; etaSeconds: number };
+
+export interface ConfigStats {
+  k: number;
+  /** The TEE range [start, end] (cfg indices), null for the all-in-REE baseline. */
+  tee_layers: [number, number] | null;
+  /** The layer added at this k (paper's naming), e.g. "FC". */
+  added: string | null;
+  layers: string[];
+  runs: number;
+  time_s: { mean: number; median: number; ci95: [number, number] };
+  time: Summary;
+  /** Mean of the normal world's peak RSS, bytes. */
+  ree_peak_bytes: number;
+  ree_peak: Summary;
+  /** The TA's arena peak, bytes (identical in every run of a configuration). */
+  tee_peak_bytes: number;
+  /** REE peak RSS + TEE arena peak: the measure of the memory ANOVA and overhead. */
+  memory_bytes: Summary;
+  /** Frame bytes crossing the boundary per run (timed batches), both directions. */
+  boundary_bytes: number;
+  boundary: { to_tee: number; from_tee: number; frames: number; per_batch: number; expected: number; matches_expected: boolean; round_trips_per_batch: number; payload_per_batch: { to_tee: number; from_tee: number } };
+  /** Memory model's prediction of the arena peak, and its error against the measurement. */
+  model_bytes: number;
+  model_error_pct: number | null;
+  model: TeeMemory | null;
+  overhead_time_pct: number;
+  overhead_time_ci95_pct: [number, number];
+  overhead_mem_pct: number;
+  overhead_mem_ci95_pct: [number, number];
+  setup_s: Summary;
+  ta_process_peak_bytes: number | null;
+  /**
+   * The model's own buffers: the normal world's (memory model, reeBuffersModel) plus the TEE arena
+   * peak — memory without the runtime and without the emulated transport's transient copies.
+   */
+  buffers: { ree: ReeBuffers; tee: number; total: number; overhead_pct: number };
+}
+
+export interface BenchDocument {
+  options: Record<string, unknown>;
+  environment: Record<string, unknown>;
+  measures: Record<string, string>;
+  configs: ConfigStats[];
+  anova: { time: Anova; memory: Anova };
+  stopped_because: string;
+  stopped_at: { k: number; tee_layers: [number, number]; layer: string; needed_bytes: number; capacity: number; ta_message: string | null } | null;
+  seconds: number;
+}
+
+const RUN_SCRIPT = fileURLToPath(new URL('./tee-run.js', import.meta.url));
+const MiB = 1 << 20;
+
+async function sha256(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
+
+function applyBatch(config: NetworkConfig, batch?: number, subdivisions?: number): NetworkConfig {
+  if (batch === undefined && subdivisions === undefined) return config;
+  const b = batch ?? config.net.batch;
+  return { ...config, net: { ...config.net, batch: b, subdivisions: subdivisions ?? (batch !== undefined ? 1 : config.net.subdivisions) } };
+}
+
+/** Runs one child process (tee-run.js) and returns its result. */
+function runChild(specFile: string): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [RUN_SCRIPT, specFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) {
+        try {
+          resolvePromise(JSON.parse(out.trim().split('\n').pop()!) as RunResult);
+        } catch (e) {
+          reject(new Error(`benchmark run printed no result (${(e as Error).message})`));
+        }
+      } else {
+        const line = err.trim().split('\n').filter((l) => l.trim() !== '').pop() ?? '';
+        reject(new Error(`benchmark run failed (${signal ?? `exit ${code}`}): ${line}`));
+      }
+    });
+  });
+}
+
+interface Probe {
+  ks: number[];
+  models: Map<number, TeeMemory>;
+  stoppedBecause: string;
+  stoppedAt: BenchDocument['stopped_at'];
+  taThreads: number;
+  taKernels: string;
+}
+
+/**
+ * Which k fit: each candidate range is configured in a real TA (the authority on what fits), next to
+ * the memory model's prediction; the first OUT_OF_MEMORY ends the list and its message is kept.
+ */
+async function probe(config: NetworkConfig, cfgFile: string, cfgText: string, opts: TeeBenchOptions, storageDir: string): Promise<Probe> {
+  const L = config.layers.length;
+  const kernels = getKernels();
+  const ctx = await initializeContext({ secureMem: opts.secureMem, storageDir, kernels: kernels.name === 'reference' ? 'reference' : 'auto' });
+  const taThreads = ctx.hello.threads;
+  const models = new Map<number, TeeMemory>();
+  const ks = [0];
+  let stoppedBecause = `all ${L} layers fit in ${(opts.secureMem / MiB).toFixed(2)} MiB of secure memory`;
+  let stoppedAt: Probe['stoppedAt'] = null;
+  const perForward = Math.max(1, Math.floor(config.net.batch / config.net.subdivisions));
+  try {
+    for (let k = 1; k <= L; k++) {
+      const range: [number, number] = [L - k, L - 1];
+      const model = teeMemoryModel(config, { start: range[0], end: range[1], batch: perForward, mode: 'train', threads: taThreads });
+      if (opts.kMax !== undefined && k > opts.kMax) {
+        stoppedBecause = `--k-max ${opts.kMax}: k = ${k} (${layerLabel(config, range[0])}) not measured`;
+        break;
+      }
+      let taMessage: string | null = null;
+      try {
+        const pn = await PartitionedNetwork.open({
+          cfg: { text: cfgText, file: cfgFile }, seed: opts.seed, batch: config.net.batch, subdivisions: config.net.subdivisions,
+          range, mode: 'train', policy: 'top1', kernels, context: ctx,
+        });
+        await pn.close();
+      } catch (e) {
+        if (!(e instanceof TeecError && e.code === TEE_ERROR_OUT_OF_MEMORY)) throw e;
+        taMessage = e.message;
+      }
+      if (taMessage !== null) {
+        const layer = `${config.layers[range[0]]!.type} (layer ${range[0]}, ${SHORT_NAMES[config.layers[range[0]]!.type]})`;
+        stoppedBecause = `k = ${k} would add ${layer}: layers ${range[0]}:${range[1]} need ${(model.total / MiB).toFixed(2)} MiB ` +
+          `(memory model) of ${(opts.secureMem / MiB).toFixed(2)} MiB secure memory at ${perForward} images per forward; the TA answered ${taMessage}`;
+        stoppedAt = { k, tee_layers: range, layer, needed_bytes: model.total, capacity: opts.secureMem, ta_message: taMessage };
+        break;
+      }
+      models.set(k, model);
+      ks.push(k);
+    }
+  } finally {
+    await ctx.finalizeContext();
+  }
+  return { ks, models, stoppedBecause, stoppedAt, taThreads, taKernels: ctx.hello.kernels };
+}
+
+function runKey(rep: number, k: number): string {
+  return `${rep}:${k}`;
+}
+
+/** The order of all runs: repetition-major; within a repetition the configurations shuffled by a seeded Rng. */
+export function runOrder(ks: readonly number[], reps: number, seed: number, shuffle: boolean): { rep: number; k: number }[] {
+  const order: { rep: number; k: number }[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    const list = Uint32Array.from(ks);
+    if (shuffle) new Rng(seed, 'bench-order', rep).shuffle(list);
+    for (const k of list) order.push({ rep, k });
+  }
+  return order;
+}
+
+function csvCell(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  const s = typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(8)) : String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function csv(rows: unknown[][]): string {
+  return rows.map((r) => r.map(csvCell).join(',')).join('\n') + '\n';
+}
+
+const pct = (x: number, base: number): number => (100 * (x - base)) / base;
+
+export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: BenchDocument; files: Record<string, string> }> {
+  const started = performance.now();
+  const cfgFile = resolve(opts.cfg);
+  const cfgText = await readFile(cfgFile, 'utf8');
+  const config = applyBatch(parseCfg(cfgText, cfgFile), opts.batch, opts.subdivisions);
+  const batch = config.net.batch;
+  const subdivisions = config.net.subdivisions;
+  const perForward = Math.max(1, Math.floor(batch / subdivisions));
+  await mkdir(opts.out, { recursive: true });
+  const scratch = await mkdtemp(join(tmpdir(), 'layerlock-bench-'));
+  const files = {
+    json: join(opts.out, 'bench.json'), csv: join(opts.out, 'bench.csv'), runs_csv: join(opts.out, 'runs.csv'),
+    runs: join(opts.out, 'runs.jsonl'), options: join(opts.out, 'options.json'), svg: join(opts.out, 'figure.svg'), png: join(opts.out, 'figure.png'),
+  };
+  try {
+    const storageDir = join(scratch, 'tee');
+    const found = await probe(config, cfgFile, cfgText, opts, storageDir);
+    const ks = found.ks;
+
+    // The identity of the measurement: a resumed run must measure the same thing.
+    const identity = {
+      cfg: opts.cfg, cfg_sha256: createHash('sha256').update(cfgText).digest('hex'),
+      weights: opts.weights, weights_sha256: opts.weights ? await sha256(opts.weights) : null,
+      data: opts.data, train_limit: opts.trainLimit ?? null, seed: opts.seed, split: opts.split, resize: opts.resize,
+      batch, subdivisions, batches: opts.batches, warmup: opts.warmup, secure_mem: opts.secureMem, k_max: opts.kMax ?? null,
+      shuffle: opts.shuffle, kernels: getKernels().name,
+    };
+    const done = new Map<string, RunResult & { rep: number }>();
+    if (existsSync(files.options) && existsSync(files.runs)) {
+      const prev = JSON.parse(await readFile(files.options, 'utf8')) as { identity: Record<string, unknown> };
+      const differs = Object.keys(identity).filter((key) => JSON.stringify(prev.identity?.[key]) !== JSON.stringify((identity as Record<string, unknown>)[key]));
+      if (differs.length > 0) {
+        throw new Error(`${opts.out} holds runs of a different measurement (${differs.join(', ')} differ); use another --out or delete ${files.runs}`);
+      }
+      for (const line of (await readFile(files.runs, 'utf8')).split('\n')) {
+        if (line.trim() === '') continue;
+        try {
+          const r = JSON.parse(line) as RunResult & { rep: number };
+          if (ks.includes(r.k)) done.set(runKey(r.rep, r.k), r);
+        } catch {
+          // a line cut by a kill: that run is simply redone
+        }
+      }
+    } else {
+      await writeFile(files.runs, '');
+    }
+    await writeFile(files.options, JSON.stringify({ identity, reps: opts.reps }, null, 2) + '\n');
+
+    // The images: the first (warmup + batches) × batch of T, the held-out half (on-device data the
+    // pre-trained model has not seen), the same for every run.
+    const channels = config.net.channels === 1 || config.net.channels === 3 ? config.net.channels : undefined;
+    const source = await loadData(opts.data, { trainLimit: opts.trainLimit, channels });
+    const train = checkShape(source.train, { height: config.net.height, width: config.net.width, channels: config.net.channels }, opts.resize);
+    const { T } = splitST(train.count, opts.seed, opts.split);
+    const need = (opts.warmup + opts.batches) * batch;
+    if (T.length < need) throw new Error(`the run needs ${need} images ((--warmup + --batches) × batch ${batch}) but T has ${T.length}; lower --batches or use more data`);
+    const slice = join(scratch, 'slice.bin');
+    await writeSlice(slice, train, T.subarray(0, need));
+
+    const order = runOrder(ks, opts.reps, opts.seed, opts.shuffle);
+    const todo = order.filter((o) => !done.has(runKey(o.rep, o.k)));
+    opts.onEvent?.({ type: 'plan', ks, stoppedBecause: found.stoppedBecause, runs: order.length, done: order.length - todo.length });
+    const loadStart = loadavg();
+    const tRuns = performance.now();
+    let count = order.length - todo.length;
+    for (const [i, { rep, k }] of todo.entries()) {
+      const spec: RunSpec = {
+        cfgFile, weights: opts.weights ? resolve(opts.weights) : null, seed: opts.seed, batch, subdivisions, k,
+        secureMem: opts.secureMem, storageDir, slice, batches: opts.batches, warmup: opts.warmup,
+      };
+      const specFile = join(scratch, 'spec.json');
+      await writeFile(specFile, JSON.stringify(spec));
+      const result = await runChild(specFile);
+      const row = { rep, ...result };
+      done.set(runKey(rep, k), row);
+      await appendFile(files.runs, JSON.stringify(row) + '\n');
+      count++;
+      const elapsed = (performance.now() - tRuns) / 1000;
+      opts.onEvent?.({ type: 'run', done: count, total: order.length, rep, result, etaSeconds: (elapsed / (i + 1)) * (todo.length - i - 1) });
+    }
+    const loadEnd = loadavg();
+
+    // --- statistics ------------------------------------------------------------------------------
+    const runsOf = (k: number): (RunResult & { rep: number })[] => order.filter((o) => o.k === k).map((o) => done.get(runKey(o.rep, o.k))!);
+    const memOf = (r: RunResult): number => r.ree_peak_bytes + r.tee_peak_bytes;
+    const base = runsOf(0);
+    const baseTime = base.map((r) => r.seconds);
+    const baseMem = base.map(memOf);
+    const L = config.layers.length;
+    const buffersOf = (k: number): { ree: ReeBuffers; tee: number; total: number } => {
+      const ree = reeBuffersModel(config, k === 0 ? null : [L - k, L - 1], perForward);
+      const tee = found.models.get(k)?.total ?? 0;
+      return { ree, tee, total: ree.total + tee };
+    };
+    const baseBuffers = buffersOf(0).total;
+    const configs: ConfigStats[] = ks.map((k) => {
+      const rs = runsOf(k);
+      const times = rs.map((r) => r.seconds);
+      const mems = rs.map(memOf);
+      const time = summarize(times);
+      const memory = summarize(mems);
+      const range: [number, number] | null = k === 0 ? null : [L - k, L - 1];
+      const model = found.models.get(k) ?? null;
+      const teePeaks = rs.map((r) => r.tee_peak_bytes);
+      const teePeak = summarize(teePeaks).mean;
+      const boundaryRuns = rs.map((r) => r.boundary.to_tee + r.boundary.from_tee);
+      const traffic = range ? trainingTraffic(config, range[0], range[1], batch, perForward) : null;
+      const expected = traffic ? (traffic.wireToTee + traffic.wireFromTee) * opts.batches : 0;
+      const boundary = summarize(boundaryRuns).mean;
+      const tCi = diffCi95(times, baseTime);
+      const mCi = diffCi95(mems, baseMem);
+      const bm = summarize(baseTime).mean;
+      const mm = summarize(baseMem).mean;
+      const taPeaks = rs.map((r) => r.ta_process_peak_bytes).filter((x): x is number => x !== null);
+      return {
+        k,
+        tee_layers: range,
+        added: range ? SHORT_NAMES[config.layers[range[0]]!.type] : null,
+        layers: range ? Array.from({ length: k }, (_, i) => layerLabel(config, range[0] + i)) : [],
+        runs: rs.length,
+        time_s: { mean: time.mean, median: time.median, ci95: time.ci95 },
+        time,
+        ree_peak_bytes: summarize(rs.map((r) => r.ree_peak_bytes)).mean,
+        ree_peak: summarize(rs.map((r) => r.ree_peak_bytes)),
+        tee_peak_bytes: teePeak,
+        memory_bytes: memory,
+        boundary_bytes: boundary,
+        boundary: {
+          to_tee: summarize(rs.map((r) => r.boundary.to_tee)).mean,
+          from_tee: summarize(rs.map((r) => r.boundary.from_tee)).mean,
+          frames: summarize(rs.map((r) => r.boundary.frames)).mean,
+          per_batch: boundary / opts.batches,
+          expected,
+          matches_expected: boundaryRuns.every((b) => b === expected),
+          round_trips_per_batch: traffic?.roundTrips ?? 0,
+          payload_per_batch: { to_tee: traffic?.payloadToTee ?? 0, from_tee: traffic?.payloadFromTee ?? 0 },
+        },
+        model_bytes: model?.total ?? 0,
+        model_error_pct: model && teePeak > 0 ? pct(model.total, teePeak) : null,
+        model,
+        overhead_time_pct: pct(time.mean, bm),
+        overhead_time_ci95_pct: [100 * tCi[0] / bm, 100 * tCi[1] / bm],
+        overhead_mem_pct: pct(memory.mean, mm),
+        overhead_mem_ci95_pct: [100 * mCi[0] / mm, 100 * mCi[1] / mm],
+        setup_s: summarize(rs.map((r) => r.setup_seconds)),
+        ta_process_peak_bytes: taPeaks.length ? summarize(taPeaks).mean : null,
+        buffers: { ...buffersOf(k), overhead_pct: pct(buffersOf(k).total, baseBuffers) },
+      };
+    });
+    const groupsTime = ks.map((k) => runsOf(k).map((r) => r.seconds));
+    const groupsMem = ks.map((k) => runsOf(k).map(memOf));
+    const anova = { time: oneWayAnova(groupsTime), memory: oneWayAnova(groupsMem) };
+    const first = done.values().next().value as RunResult | undefined;
+    const document: BenchDocument = {
+      options: { ...identity, reps: opts.reps, images_per_run: opts.batches * batch, per_forward: perForward },
+      environment: {
+        node: process.version, platform: `${process.platform}-${process.arch}`, cpus: availableParallelism(),
+        kernels: first?.kernels ?? getKernels().name, threads: first?.threads ?? getThreads(), ta_kernels: found.taKernels, ta_threads: found.taThreads,
+        loadavg_start: loadStart, loadavg_end: loadEnd,
+      },
+      measures: {
+        time_s: 'wall time of the timed fine-tuning batches (forward, backward, SGD update, boundary crossings), after --warmup untimed batches; TA start, configuration and weight loading excluded (setup_s)',
+        ree_peak_bytes: 'peak resident set size (VmHWM, /proc/self/status) of the normal-world process, one fresh process per run: the kernel\'s high-water mark counts the layer buffers, which live outside the V8 heap (getrusage ru_maxrss is not used: Linux carries it over fork and exec from the parent)',
+        tee_peak_bytes: 'peak of the TA\'s secure-memory arena (GET_STATS): every byte of the protected layers',
+        memory_bytes: 'ree_peak_bytes + tee_peak_bytes: the model\'s memory on the device; the TA process\'s own Node runtime (ta_process_peak_bytes) is an artefact of the emulation and not counted',
+        boundary_bytes: 'frame bytes crossing the REE/TEE boundary in both directions during the timed batches (client traffic counter); expected = boundary model (src/bench/boundary.ts)',
+        overhead: 'percent of the k = 0 (all in the normal world) mean; ci95 = Welch interval of the difference of means',
+        buffers: 'modelled buffers of the network only: normal-world layers, staging and exchange buffers (reeBuffersModel) + the TEE arena; what the partition itself costs in memory, without the runtime or the emulated transport\'s transient frame copies',
+      },
+      configs,
+      anova,
+      stopped_because: found.stoppedBecause,
+      stopped_at: found.stoppedAt,
+      seconds: (performance.now() - started) / 1000,
+    };
+
+    // --- files -----------------------------------------------------------------------------------
+    await writeFile(files.json, JSON.stringify(document, null, 2) + '\n');
+    await writeFile(files.csv, csv([
+      ['k', 'tee_layers', 'added', 'runs', 'time_mean_s', 'time_median_s', 'time_ci95_lo', 'time_ci95_hi', 'overhead_time_pct',
+        'ree_peak_mean_bytes', 'tee_peak_bytes', 'memory_mean_bytes', 'memory_median_bytes', 'memory_ci95_lo', 'memory_ci95_hi', 'overhead_mem_pct',
+        'boundary_bytes', 'boundary_expected', 'model_bytes', 'model_error_pct', 'buffers_bytes', 'overhead_buffers_pct'],
+      ...configs.map((c) => [c.k, c.tee_layers ? c.tee_layers.join(':') : '', c.added ?? '', c.runs, c.time.mean, c.time.median, c.time.ci95[0], c.time.ci95[1],
+        c.overhead_time_pct, c.ree_peak_bytes, c.tee_peak_bytes, c.memory_bytes.mean, c.memory_bytes.median, c.memory_bytes.ci95[0], c.memory_bytes.ci95[1],
+        c.overhead_mem_pct, c.boundary_bytes, c.boundary.expected, c.model_bytes, c.model_error_pct, c.buffers.total, c.buffers.overhead_pct]),
+    ]));
+    await writeFile(files.runs_csv, csv([
+      ['order', 'rep', 'k', 'seconds', 'setup_seconds', 'ree_peak_bytes', 'tee_peak_bytes', 'boundary_to_tee', 'boundary_from_tee', 'frames', 'ta_process_peak_bytes'],
+      ...order.map((o, i) => {
+        const r = done.get(runKey(o.rep, o.k))!;
+        return [i, o.rep, o.k, r.seconds, r.setup_seconds, r.ree_peak_bytes, r.tee_peak_bytes, r.boundary.to_tee, r.boundary.from_tee, r.boundary.frames, r.ta_process_peak_bytes];
+      }),
+    ]));
+    const points: FigurePoint[] = configs.map((c) => ({
+      k: c.k, label: c.added ? `${c.k} ${c.added}` : '0 (REE)',
+      time_mean: c.time.mean, time_lo: c.time.ci95[0], time_hi: c.time.ci95[1],
+      mem_mean: c.memory_bytes.mean / MiB, mem_lo: c.memory_bytes.ci95[0] / MiB, mem_hi: c.memory_bytes.ci95[1] / MiB,
+    }));
+    const title = `${opts.cfg.split('/').pop()}: fine-tuning ${opts.batches} × ${batch} images, ${opts.reps} runs per configuration`;
+    const svg = await renderSvg(teeCostChartSpec(points, title));
+    await writeFile(files.svg, svg);
+    await writeFile(files.png, await svgToPng(svg));
+    return { document, files };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The human table of a benchmark document. */
+export function formatBench(doc: BenchDocument): string {
+  const mib = (b: number): string => (b / MiB).toFixed(2);
+  const sign = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(2)} %`;
+  const head = ['k', 'TEE layers', 'time s (mean)', 'median', '95 % CI', 'Δtime', 'REE MiB', 'TEE MiB', 'memory MiB', 'Δmem', 'boundary/batch', 'model vs arena', 'buffers MiB', 'Δbuffers'];
+  const rows = doc.configs.map((c) => [
+    c.added ? `${c.k} ${c.added}` : '0',
+    c.tee_layers ? c.tee_layers.join(':') : '—',
+    c.time.mean.toFixed(3),
+    c.time.median.toFixed(3),
+    `${c.time.ci95[0].toFixed(3)}–${c.time.ci95[1].toFixed(3)}`,
+    c.k === 0 ? 'baseline' : sign(c.overhead_time_pct),
+    mib(c.ree_peak_bytes),
+    mib(c.tee_peak_bytes),
+    mib(c.memory_bytes.mean),
+    c.k === 0 ? 'baseline' : sign(c.overhead_mem_pct),
+    c.k === 0 ? '—' : `${Math.round(c.boundary.per_batch).toLocaleString('en-US')} B${c.boundary.matches_expected ? '' : ' (≠ model)'}`,
+    c.model_error_pct === null ? '—' : `${c.model_error_pct >= 0 ? '+' : ''}${c.model_error_pct.toFixed(2)} %`,
+    mib(c.buffers.total),
+    c.k === 0 ? 'baseline' : sign(c.buffers.overhead_pct),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]): string => r.map((s, i) => (i < 2 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ');
+  const a = doc.anova;
+  const p = (x: number): string => (x < 1e-4 ? x.toExponential(2) : x.toFixed(4));
+  return [
+    line(head),
+    ...rows.map(line),
+    '',
+    `one-way ANOVA, time:   F(${a.time.df1}, ${a.time.df2}) = ${a.time.F.toFixed(3)}, p = ${p(a.time.p)}`,
+    `one-way ANOVA, memory: F(${a.memory.df1}, ${a.memory.df2}) = ${a.memory.F.toFixed(3)}, p = ${p(a.memory.p)}`,
+    `stopped: ${doc.stopped_because}`,
+  ].join('\n');
+}
