@@ -328,11 +328,11 @@ test('anti-rollback: a replayed older sealed blob or pointer is refused', async 
   const current = await snapshot(D1);
   // 1. The attacker puts the old sealed blob and the old normal-world files back, and the old pointer.
   for (const f of saved) await copyFile(join(keep, f.replace(/\//g, '_')), join(D1, f));
-  await assert.rejects(devicePredictions(D1, 1), refused(new RegExp(`sealed model version ${old.version} is older than the device's current version ${r.version}: rollback refused`)));
+  await unchangedBy(() => assert.rejects(devicePredictions(D1, 1), refused(new RegExp(`sealed model version ${old.version} is older than the device's current version ${r.version}: rollback refused`))));
   // 2. The old blob copied over the current one's name (everything else current).
   await restore(D1, current, []);
   await copyFile(join(keep, `tee_model-${old.version}.sealed`), join(D1, `tee/model-${r.version}.sealed`));
-  await assert.rejects(devicePredictions(D1, 1), refused(/holds model-\d+ \(a sealed file was copied over another\)/));
+  await unchangedBy(() => assert.rejects(devicePredictions(D1, 1), refused(/holds model-\d+ \(a sealed file was copied over another\)/)));
   // 3. The normal world's layers swapped for other ones.
   await restore(D1, current, []);
   const ptr = JSON.parse(await readFile(join(D1, 'current.json'), 'utf8')) as { clear: string; clear_sha256: string };
@@ -340,18 +340,25 @@ test('anti-rollback: a replayed older sealed blob or pointer is refused', async 
   const bytes = await readFile(clearPath);
   bytes[100]! ^= 1;
   await writeFile(clearPath, bytes);
-  await assert.rejects(devicePredictions(D1, 1), refused(/was altered/));
+  await unchangedBy(() => assert.rejects(devicePredictions(D1, 1), refused(/was altered/)));
   // 4. The anti-rollback state deleted; or the keys deleted to re-initialise (and reset that state).
   await restore(D1, current, []);
   await rm(join(D1, 'tee', 'rpmb.sealed'));
-  await assert.rejects(devicePredictions(D1, 1), refused(/anti-rollback state \(rpmb.sealed\) is missing/));
+  await unchangedBy(() => assert.rejects(devicePredictions(D1, 1), refused(/anti-rollback state \(rpmb.sealed\) is missing/)));
   await restore(D1, current, []);
   await rm(join(D1, 'tee', 'device-keys.sealed'));
-  await assert.rejects(initDevice(D1, TEE), refused(/holds the state and models of an earlier device identity/));
+  await unchangedBy(() => assert.rejects(initDevice(D1, TEE), refused(/holds the state and models of an earlier device identity/)));
   // Repaired, the current version works again.
   await restore(D1, current, []);
   assert.deepEqual((await devicePredictions(D1, 5)).map((g) => g.top), reference.slice(0, 5).map((r) => r.top));
 });
+
+/** Runs a refused operation and checks it changed no file of D1. */
+async function unchangedBy(fn: () => Promise<void>): Promise<void> {
+  const before = await snapshot(D1);
+  await fn();
+  assert.deepEqual(await snapshot(D1), before, 'a refused operation changes nothing');
+}
 
 /** Puts back the files of an earlier snapshot (contents from the stash), except `skip`; removes newer files. */
 async function restore(dev: string, snap: Map<string, string>, skip: string[]): Promise<void> {
