@@ -79,12 +79,21 @@ async function measureLayerlock(shape: Shape, threads: number, seconds: number):
   };
 }
 
-function torchAvailable(): boolean {
-  return spawnSync('python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+/**
+ * The Python that has PyTorch: $LAYERLOCK_PYTHON, else `python3` on PATH, else Debian's
+ * /usr/bin/python3 (where `apt-get install python3-torch` puts it, even when a pyenv python3
+ * comes first on PATH).
+ */
+function torchPython(): string | null {
+  const candidates = [process.env['LAYERLOCK_PYTHON'], 'python3', '/usr/bin/python3'].filter((c): c is string => !!c);
+  for (const py of candidates) {
+    if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) return py;
+  }
+  return null;
 }
 
-function measureTorch(shape: Shape, threads: number, seconds: number): Measure {
-  const r = spawnSync('python3', [`${root}bench/peer_torch.py`, String(threads), String(BATCH), String(seconds), shape], {
+function measureTorch(python: string, shape: Shape, threads: number, seconds: number): Measure {
+  const r = spawnSync(python, [`${root}bench/peer_torch.py`, String(threads), String(BATCH), String(seconds), shape], {
     encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) },
   });
   if (r.status !== 0) throw new Error(`PyTorch peer failed: ${r.stderr.trim().split('\n').pop()}`);
@@ -123,12 +132,12 @@ async function main(): Promise<void> {
   const threads = kernelThreads();
   const seconds = Number(values.seconds);
   const rounds = Number(values.rounds);
-  let peer = values.peer === 'torch';
   if (values.peer && values.peer !== 'torch') throw new Error(`unknown peer ${values.peer} (supported: torch)`);
-  if (peer && !torchAvailable()) {
+  const python = values.peer === 'torch' ? torchPython() : null;
+  if (values.peer === 'torch' && !python) {
     process.stderr.write('bench: PyTorch is not installed (python3 -c "import torch" failed); install it with `apt-get install python3-torch`. Running without the peer.\n');
-    peer = false;
   }
+  const peer = python !== null;
   const kernels = getKernels().name;
   process.stderr.write(`bench: VGG-7, batch ${BATCH}, kernels ${kernels}, ${threads} thread(s), ${rounds} interleaved round(s)${peer ? ' vs PyTorch' : ''}\n`);
   const ours: Record<string, Measure[]> = {};
@@ -141,7 +150,7 @@ async function main(): Promise<void> {
       (ours[shape] ??= []).push(m);
       process.stderr.write(`  round ${r + 1} ${shape}: layerlock train ${m.train_img_s.toFixed(0)} img/s`);
       if (peer) {
-        const t = measureTorch(shape, threads, seconds);
+        const t = measureTorch(python!, shape, threads, seconds);
         (theirs[shape] ??= []).push(t);
         process.stderr.write(`, pytorch train ${t.train_img_s.toFixed(0)} img/s`);
       }
