@@ -20,7 +20,7 @@ export const help: CommandHelp = {
   usage: '[--epochs N] [--out W] [--json]',
   summary: 'Train the paper\'s VGG-7 on the embedded MNIST slice (S = 3000 images) and evaluate it on S, T and the test slice.',
   options: [
-    ['--epochs N', 'passes over S (default 3)'],
+    ['--epochs N', 'passes over S (default 10)'],
     ['--out W', 'where to write the weights (default runs/demo/vgg7-mnist.weights)'],
     ...DATA_HELP,
   ],
@@ -32,7 +32,7 @@ export async function run(argv: string[]): Promise<void> {
   const out = str(p, 'out') ?? 'runs/demo/vgg7-mnist.weights';
   await mkdir(dirname(out), { recursive: true });
   await trainCommand.run([
-    '--cfg', shippedCfg('vgg7-mnist.cfg'), '--epochs', str(p, 'epochs') ?? '3', '--out', out, '--data', 'embedded',
+    '--cfg', shippedCfg('vgg7-mnist.cfg'), '--epochs', str(p, 'epochs') ?? '10', '--out', out, '--data', 'embedded',
     ...(flag(p, 'json') ? ['--json'] : []),
   ]);
 }

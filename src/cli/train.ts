@@ -48,7 +48,7 @@ export async function run(argv: string[]): Promise<void> {
     if (model.tee && tc.policy !== 'full' && !tc.exportPlaintext) {
       throw new UsageError(
         `--out needs the whole model, but under --tee-output ${tc.policy} the protected layers never leave the TEE in plaintext; ` +
-        'pass --tee-export-plaintext (development only: they are written in the clear) or --tee-output full (sealed storage comes with the deployment commands)');
+        'pass --tee-export-plaintext (development only: they are written in the clear) or --tee-output full (to keep them protected, deploy with layerlock package / install and fine-tune with layerlock finetune --device)');
     }
     const data = await selectData(p, model);
     log(`layerlock train: ${data.S.length} images in S (${data.source.location}), ${epochs} epochs, batch ${model.batch}, kernels ${model.kernels}`);

@@ -155,7 +155,8 @@ export const CMD_CONFIGURE = 0x01;
 
 /**
  * Replace the protected layers' parameters (Darknet .weights bytes of layers start..end only,
- * header included). Development path until deployment packages (issue 6) decrypt inside the TA.
+ * header included): the development path for plain .weights files. Deployed sessions refuse it;
+ * packages are decrypted inside the TA instead (ta/deploy.ts).
  *   p0 MEMREF_INPUT   weights bytes
  */
 export const CMD_LOAD_PARAMS = 0x02;
@@ -213,13 +214,13 @@ export const CMD_GET_STATS = 0x08;
 /**
  * Development export of the protected layers in plaintext (Darknet .weights bytes of layers
  * start..end). Allowed only under policy full or when CONFIGURE set FLAG_ALLOW_PLAINTEXT_EXPORT.
- * Deployment (issue 6) replaces this with sealing and HPKE export to the server.
+ * Deployed sessions refuse it and export with HPKE to the server instead (ta/deploy.ts).
  *   p0 MEMREF_OUTPUT  weights bytes
  */
 export const CMD_EXPORT_PARAMS_PLAINTEXT = 0x09;
 
-// Reserved for the deployment issue (sealed storage, device keys, encrypted install/export); the
-// TA answers NOT_SUPPORTED until a module registers handlers for them (see ta/ta.ts registerCommand).
+// Deployment commands (sealed storage, device keys, encrypted install/export), handled by
+// ta/deploy.ts through the TA's command table (ta/ta.ts registerCommand).
 export const CMD_DEVICE_INIT = 0x20;
 export const CMD_INSTALL_ENCRYPTED = 0x21;
 export const CMD_SEAL_PROTECTED = 0x22;
