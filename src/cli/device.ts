@@ -3,7 +3,7 @@
 // crash hook of the tests, and opening the installed model for predict and finetune.
 import { getKernels } from '../kernels/index.js';
 import { deviceStatus, exportDeviceCert, initDevice, openInstalled, type DeviceOptions, type FaultPoint, type InstalledModel } from '../deploy/device.js';
-import { atomicWrite } from '../deploy/fsutil.js';
+import { atomicWrite } from '../util/fsutil.js';
 import type { Stepper } from '../nn/train.js';
 import type { Shape } from '../nn/layer.js';
 import { DEFAULT_SECURE_MEM } from '../tee/client.js';

@@ -31,7 +31,7 @@ import {
   DEVICE_CERT, DEVICE_CREATE, DEVICE_OUTPUT_BYTES, DEVICE_STATUS, SEAL_COMMIT, SEAL_DISCARD, SEAL_NEW, type DeviceStatus, type ModelInfo,
 } from '../tee/ta/deploy-protocol.js';
 import { decodeWeights, encodeWeights, type WeightsLayer } from '../nn/weights.js';
-import { atomicCreate, atomicWrite, ensureDir, lockDevice, syncFolder } from './fsutil.js';
+import { atomicCreate, atomicWrite, ensureDir, lockDevice, syncFolder } from '../util/fsutil.js';
 import { KeyFileError, loadDeviceCert, loadServerPublic, type VerifiedDeviceCert } from './keys.js';
 import { verifyPackage } from './package.js';
 

@@ -11,7 +11,7 @@ import {
 } from '../tee/ta/container.js';
 import { hpkeOpen } from '../tee/ta/hpke.js';
 import { DeployError } from './device.js';
-import { atomicWrite } from './fsutil.js';
+import { atomicWrite } from '../util/fsutil.js';
 import { KeyFileError, loadDeviceCert, loadServerKey } from './keys.js';
 
 export interface ImportOptions {

@@ -8,6 +8,6 @@ export {
   type OpenInstalledOptions, type ExportResult, type DeviceInitResult,
 } from './device.js';
 export { importExport, type ImportOptions, type ImportResult } from './import.js';
-export { DeviceBusyError } from './fsutil.js';
+export { DeviceBusyError } from '../util/fsutil.js';
 export { ContainerError, type Manifest, type DeviceCert, type DeviceCertBody } from '../tee/ta/container.js';
 export type { DeviceStatus, ModelInfo } from '../tee/ta/deploy-protocol.js';

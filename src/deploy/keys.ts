@@ -10,7 +10,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ContainerError, HPKE_SUITE, keyId, rawPublicKey, verifyDeviceCert, type DeviceCert, type DeviceCertBody } from '../tee/ta/container.js';
-import { atomicCreate, ensureDir } from './fsutil.js';
+import { atomicCreate, ensureDir } from '../util/fsutil.js';
 
 /** A key file that is missing, malformed or of the wrong kind: one clear line. */
 export class KeyFileError extends Error {

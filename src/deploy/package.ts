@@ -14,7 +14,7 @@ import {
   SIGNATURE_BYTES, signedMessage, splitContainer, verifyEd25519, type ContainerParts, type LayerEntry, type Manifest, type ProtectedEntry,
 } from '../tee/ta/container.js';
 import { hpkeSeal } from '../tee/ta/hpke.js';
-import { atomicWrite } from './fsutil.js';
+import { atomicWrite } from '../util/fsutil.js';
 import { loadDeviceCert, loadServerKey, type ServerPublic } from './keys.js';
 
 export { ContainerError };

@@ -16,9 +16,8 @@
 //
 // There is no checksum or shape record in the format, so the only consistency check possible is the
 // exact total size; it is done before anything is copied, so a bad file never half-overwrites a model.
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { atomicWrite } from '../util/fsutil.js';
 
 export interface WeightsLayer {
   readonly type: 'convolutional' | 'connected';
@@ -254,35 +253,9 @@ export async function loadWeightsFile(path: string, layers: readonly WeightsLaye
 export async function saveWeightsFile(path: string, layers: readonly WeightsLayer[], header: WeightsHeader): Promise<void> {
   // Encode first: a bad layer or header must not even create a temp file.
   const data = encodeWeights(layers, header);
-  const dir = dirname(path);
-  // Same folder as the target so rename() stays on one filesystem and is atomic; the name starts
-  // with a dot and says what it is, in case a kill leaves one behind.
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let renamed = false;
   try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-    renamed = true;
+    await atomicWrite(path, data);
   } catch (err) {
-    if (!renamed) await unlink(tmp).catch(() => undefined);
     throw new WeightsError(`${path}: cannot save weights: ${ioReason(err)}`, { cause: err });
-  }
-  // Persist the directory entry too, so after a power cut the target is the new file, not the old one
-  // plus a lost temp. Some platforms cannot fsync a directory; the rename is still atomic there.
-  try {
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  } catch {
-    /* best effort, see above */
   }
 }

@@ -124,7 +124,7 @@ export function taLaunch(opts: ContextOptions & { storageDir: string; secureMem:
   const src = codeRoot();
   const root = packageRoot();
   const kernels = opts.kernels ?? 'auto';
-  const read = [join(src, 'tee'), join(src, 'nn'), join(src, 'kernels'), join(src, 'data'), opts.storageDir];
+  const read = [join(src, 'tee'), join(src, 'nn'), join(src, 'kernels'), join(src, 'data'), join(src, 'util'), opts.storageDir];
   const env: NodeJS.ProcessEnv = {};
   for (const k of ['LAYERLOCK_KERNELS', 'LAYERLOCK_THREADS', 'LAYERLOCK_NATIVE_ADDON']) if (process.env[k] !== undefined) env[k] = process.env[k];
   const args = ['--experimental-permission', '--disable-warning=ExperimentalWarning'];

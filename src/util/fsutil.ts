@@ -1,4 +1,5 @@
-// Small file-system helpers of the deployment commands: atomic writes (temp file, fsync, rename,
+// File-system helpers shared by every module that must never leave a torn file behind (weights,
+// exposure results, deployment state): atomic writes (temp file in the same folder, fsync, rename,
 // fsync of the folder), create-only writes, and a per-device lock so two commands never interleave
 // their saves on one device folder.
 import { randomBytes } from 'node:crypto';
