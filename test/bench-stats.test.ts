@@ -2,7 +2,7 @@
 // critical values from printed t and F tables, and identities of the incomplete beta function.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { betaInc, diffCi95, fCdf, fSurvival, lnGamma, median, oneWayAnova, summarize, tCdf, tQuantile } from '../src/bench/stats.js';
+import { betaInc, blockedAnova, diffCi95, fCdf, fSurvival, lnGamma, median, oneWayAnova, pairedRatio, summarize, tCdf, tQuantile } from '../src/bench/stats.js';
 
 function close(actual: number, expected: number, tol: number, what: string): void {
   assert.ok(Math.abs(actual - expected) <= tol, `${what}: ${actual} is not within ${tol} of ${expected}`);
@@ -84,4 +84,30 @@ test('summaries: median, mean, 95 % interval of the mean; Welch interval of a di
   const d = diffCi95([11, 12, 13, 12], [10, 10, 11, 9]);
   assert.ok(d[0] < 2 && d[1] > 2 && d[0] > 0, `Welch interval ${d}`);
   assert.throws(() => oneWayAnova([[1, 2, 3]]), /two non-empty groups/);
+});
+
+test('blocked ANOVA: Montgomery, Design and Analysis of Experiments, Example 4.1 (vascular grafts: extrusion pressure × resin batch) — F0 = 8.11 on (3, 15), P = 0.0019', () => {
+  // Percentage of grafts without defects; rows: extrusion pressure 8500, 8700, 8900, 9100 PSI; columns: six resin batches (blocks).
+  const table = [
+    [90.3, 89.2, 98.2, 93.9, 87.4, 97.9],
+    [92.5, 89.5, 90.6, 94.7, 87.0, 95.8],
+    [85.5, 90.8, 89.6, 86.2, 88.0, 93.4],
+    [82.5, 89.5, 85.6, 87.4, 78.9, 90.7],
+  ];
+  const a = blockedAnova(table);
+  // Table 4.4: treatments 178.17 (3 df, MS 59.39), blocks 192.25 (5 df), error 109.89 (15 df, MS 7.33), F0 = 8.11, P = 0.0019.
+  close(a.ss_between, 178.17, 0.005, 'SS treatments');
+  close(a.ss_blocks, 192.25, 0.005, 'SS blocks');
+  close(a.ss_within, 109.89, 0.005, 'SS error');
+  close(a.ms_between, 59.39, 0.005, 'MS treatments');
+  close(a.ms_within, 7.33, 0.005, 'MS error');
+  assert.deepEqual([a.df1, a.df2, a.df_blocks], [3, 15, 5]);
+  close(a.F, 8.11, 0.005, 'F0');
+  close(a.p, 0.0019, 0.00005, 'P');
+  // Ignoring the blocks, the one-way ANOVA of the same numbers cannot see the pressure effect as clearly.
+  assert.ok(oneWayAnova(table).p > a.p);
+  assert.throws(() => blockedAnova([[1, 2], [3]]), /every treatment once in every block/);
+  const pr = pairedRatio([11, 22, 33], [10, 20, 30]);
+  close(pr.mean, 0.1, 1e-12, 'paired ratio');
+  close(pr.ci95[0], 0.1, 1e-12, 'no spread, no interval');
 });

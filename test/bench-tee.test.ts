@@ -114,9 +114,10 @@ test('bench tee on a tiny network: files, schema, stopping point, memory model, 
     configs: {
       k: number; tee_layers: [number, number] | null; time_s: { mean: number; median: number; ci95: [number, number] }; ree_peak_bytes: number;
       tee_peak_bytes: number; boundary_bytes: number; overhead_time_pct: number; overhead_mem_pct: number; model_bytes: number; model_error_pct: number | null;
-      boundary: { expected: number; matches_expected: boolean }; runs: number;
+      boundary: { expected: number; matches_expected: boolean }; runs: number; cpu_s: { mean: number } | null; overhead_time_paired_pct: number;
     }[];
     anova: { time: { F: number; df1: number; df2: number; p: number }; memory: { F: number; df1: number; df2: number; p: number } };
+    anova_blocked: { time: { df1: number; df2: number; df_blocks: number }; cpu: { df1: number; df2: number } | null };
     stopped_because: string;
     stopped_at: { k: number; ta_message: string | null } | null;
   };
@@ -132,6 +133,8 @@ test('bench tee on a tiny network: files, schema, stopping point, memory model, 
     assert.ok(c.ree_peak_bytes > 10 << 20, 'RSS of a Node process');
     assert.equal(typeof c.overhead_time_pct, 'number');
     assert.equal(typeof c.overhead_mem_pct, 'number');
+    assert.equal(typeof c.overhead_time_paired_pct, 'number');
+    if (process.platform === 'linux') assert.ok(c.cpu_s !== null && c.cpu_s.mean > 0, 'CPU seconds from /proc');
     if (c.k === 0) {
       assert.equal(c.tee_peak_bytes, 0);
       assert.equal(c.boundary_bytes, 0);
@@ -146,6 +149,9 @@ test('bench tee on a tiny network: files, schema, stopping point, memory model, 
   assert.deepEqual([doc.anova.time.df1, doc.anova.time.df2], [4, 5]);
   assert.deepEqual([doc.anova.memory.df1, doc.anova.memory.df2], [4, 5]);
   assert.ok(doc.anova.time.p >= 0 && doc.anova.time.p <= 1);
+  // Blocked by repetition: (5 − 1)(2 − 1) error degrees of freedom.
+  assert.deepEqual([doc.anova_blocked.time.df1, doc.anova_blocked.time.df2, doc.anova_blocked.time.df_blocks], [4, 4, 1]);
+  if (process.platform === 'linux') assert.deepEqual([doc.anova_blocked.cpu?.df1, doc.anova_blocked.cpu?.df2], [4, 4]);
   for (const f of ['bench.json', 'bench.csv', 'runs.csv', 'runs.jsonl', 'options.json', 'figure.svg', 'figure.png']) assert.ok(existsSync(join(out, f)), f);
   assert.deepEqual(JSON.parse(await readFile(join(out, 'bench.json'), 'utf8')), doc);
   const summary = (await readFile(join(out, 'bench.csv'), 'utf8')).trim().split('\n');

@@ -1,6 +1,6 @@
 // The paper's Figure 4: execution time and memory of fine-tuning as more of the last layers move
 // into the TEE — per configuration the mean with its 95 % interval, the all-in-REE baseline as a
-// dashed line. Rendered headless by src/report/charts.ts (SVG, PNG via sharp).
+// dashed line; a CPU-time panel between them when the runs measured it. Rendered headless by src/report/charts.ts (SVG, PNG via sharp).
 import type { TopLevelSpec } from 'vega-lite';
 
 export interface FigurePoint {
@@ -13,13 +13,16 @@ export interface FigurePoint {
   mem_mean: number;
   mem_lo: number;
   mem_hi: number;
+  cpu_mean?: number;
+  cpu_lo?: number;
+  cpu_hi?: number;
 }
 
-export function teeCostChartSpec(points: readonly FigurePoint[], title: string, memoryTitle = 'memory (MiB): REE peak RSS + TEE arena peak'): TopLevelSpec {
+export function teeCostChartSpec(points: readonly FigurePoint[], title: string, memoryTitle = 'memory (MiB): REE peak RSS + TEE arena'): TopLevelSpec {
   const base = points.find((p) => p.k === 0);
   const order = points.map((p) => p.label);
   const x = { field: 'label', type: 'ordinal' as const, sort: order, title: 'layers in the TEE (k, layer added)', axis: { labelAngle: 0 } };
-  const panel = (field: 'time' | 'mem', yTitle: string, baseline: number | undefined): Record<string, unknown> => {
+  const panel = (field: 'time' | 'mem' | 'cpu', yTitle: string, baseline: number | undefined): Record<string, unknown> => {
     const layers: Record<string, unknown>[] = [
       {
         mark: { type: 'errorbar', ticks: true, size: 10, thickness: 1.5 },
@@ -47,6 +50,7 @@ export function teeCostChartSpec(points: readonly FigurePoint[], title: string, 
     data: { values: points },
     hconcat: [
       panel('time', 'fine-tuning time (s), mean ± 95 % CI', base?.time_mean),
+      ...(points.every((p) => p.cpu_mean !== undefined) ? [panel('cpu', 'CPU time (s): REE + TA, all threads', base?.cpu_mean)] : []),
       panel('mem', memoryTitle, base?.mem_mean),
     ],
   } as unknown as TopLevelSpec;

@@ -205,3 +205,52 @@ export function diffCi95(a: readonly number[], b: readonly number[]): [number, n
   const t = tQuantile(0.975, nu);
   return [d - t * se, d + t * se];
 }
+
+export interface BlockedAnova extends Anova {
+  /** Sum of squares and degrees of freedom of the blocks (repetitions). */
+  ss_blocks: number;
+  df_blocks: number;
+}
+
+/**
+ * Two-way ANOVA of a randomised complete block design without replication: `table[g][b]` is the
+ * observation of treatment g in block b (every treatment once per block). The blocks absorb what
+ * changes between them — in the cost benchmark, the load of a shared machine from one repetition
+ * to the next — so F tests the treatments against the remaining error only:
+ * F = MS_treatments / MS_error on (g − 1, (g − 1)(b − 1)) degrees of freedom.
+ */
+export function blockedAnova(table: readonly (readonly number[])[]): BlockedAnova {
+  const g = table.length;
+  const b = table[0]?.length ?? 0;
+  if (g < 2 || b < 2) throw new RangeError('a blocked ANOVA needs at least two treatments and two blocks');
+  if (table.some((row) => row.length !== b)) throw new RangeError('a blocked ANOVA needs every treatment once in every block');
+  const grand = mean(table.flat());
+  let ssg = 0;
+  for (const row of table) ssg += b * (mean(row) - grand) ** 2;
+  let ssb = 0;
+  for (let j = 0; j < b; j++) ssb += g * (mean(table.map((row) => row[j]!)) - grand) ** 2;
+  let sst = 0;
+  for (const row of table) for (const x of row) sst += (x - grand) ** 2;
+  const sse = Math.max(0, sst - ssg - ssb);
+  const df1 = g - 1;
+  const df2 = (g - 1) * (b - 1);
+  const msb = ssg / df1;
+  const msw = sse / df2;
+  const F = msw > 0 ? msb / msw : msb > 0 ? Infinity : NaN;
+  return {
+    F, df1, df2, p: Number.isNaN(F) ? NaN : fSurvival(F, df1, df2),
+    ss_between: ssg, ss_within: sse, ms_between: msb, ms_within: msw, ss_blocks: ssb, df_blocks: b - 1,
+  };
+}
+
+/**
+ * Paired relative difference: mean over blocks of a[j]/b[j] − 1 with its t-interval (as fractions).
+ * In the cost benchmark a[j] and b[j] ran in the same repetition, minutes apart at most, so the
+ * machine's drift between repetitions cancels.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): { mean: number; ci95: [number, number] } {
+  if (a.length !== b.length) throw new RangeError('paired samples must have the same length');
+  const r = a.map((x, j) => x / b[j]! - 1);
+  const s = summarize(r);
+  return { mean: s.mean, ci95: s.ci95 };
+}

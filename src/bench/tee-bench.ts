@@ -31,7 +31,7 @@ import { TEE_ERROR_OUT_OF_MEMORY } from '../tee/protocol.js';
 import { trainingTraffic } from './boundary.js';
 import { teeCostChartSpec, type FigurePoint } from './chart.js';
 import { layerLabel, reeBuffersModel, SHORT_NAMES, teeMemoryModel, type ReeBuffers, type TeeMemory } from './memory.js';
-import { diffCi95, oneWayAnova, summarize, type Anova, type Summary } from './stats.js';
+import { blockedAnova, diffCi95, oneWayAnova, pairedRatio, summarize, type Anova, type BlockedAnova, type Summary } from './stats.js';
 import type { RunResult, RunSpec } from './tee-run.js';
 import { writeSlice } from './tee-run.js';
 
@@ -91,6 +91,20 @@ export interface ConfigStats {
   overhead_time_ci95_pct: [number, number];
   overhead_mem_pct: number;
   overhead_mem_ci95_pct: [number, number];
+  /**
+   * Overheads paired by repetition: the mean over repetitions of (this k's run / the baseline's run in
+   * the same repetition − 1), with its t-interval. A repetition's runs are close in time, so the drift
+   * of a shared machine between repetitions cancels; the unpaired figures above keep it.
+   */
+  overhead_time_paired_pct: number;
+  overhead_time_paired_ci95_pct: [number, number];
+  /** CPU seconds of the timed batches, normal world + TA (all threads); null without /proc. */
+  cpu_s: Summary | null;
+  overhead_cpu_pct: number | null;
+  overhead_cpu_paired_pct: number | null;
+  overhead_cpu_paired_ci95_pct: [number, number] | null;
+  overhead_mem_paired_pct: number;
+  overhead_mem_paired_ci95_pct: [number, number];
   setup_s: Summary;
   ta_process_peak_bytes: number | null;
   /**
@@ -105,7 +119,9 @@ export interface BenchDocument {
   environment: Record<string, unknown>;
   measures: Record<string, string>;
   configs: ConfigStats[];
-  anova: { time: Anova; memory: Anova };
+  anova: { time: Anova; memory: Anova; cpu: Anova | null };
+  /** Two-way ANOVA with the repetitions as blocks (randomised complete block design). */
+  anova_blocked: { time: BlockedAnova; memory: BlockedAnova; cpu: BlockedAnova | null };
   stopped_because: string;
   stopped_at: { k: number; tee_layers: [number, number]; layer: string; needed_bytes: number; capacity: number; ta_message: string | null } | null;
   seconds: number;
@@ -321,6 +337,9 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
     const base = runsOf(0);
     const baseTime = base.map((r) => r.seconds);
     const baseMem = base.map(memOf);
+    const cpuOf = (r: RunResult): number | null => (typeof r.cpu_s === 'number' ? r.cpu_s : null);
+    const baseCpuList = base.map(cpuOf);
+    const baseCpu = baseCpuList.every((c): c is number => c !== null) ? (baseCpuList as number[]) : null;
     const L = config.layers.length;
     const buffersOf = (k: number): { ree: ReeBuffers; tee: number; total: number } => {
       const ree = reeBuffersModel(config, k === 0 ? null : [L - k, L - 1], perForward);
@@ -342,6 +361,12 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
       const traffic = range ? trainingTraffic(config, range[0], range[1], batch, perForward) : null;
       const expected = traffic ? (traffic.wireToTee + traffic.wireFromTee) * opts.batches : 0;
       const boundary = summarize(boundaryRuns).mean;
+      const cpus = rs.map((r) => r.cpu_s);
+      const cpuKnown = cpus.every((c): c is number => typeof c === 'number') && baseCpu !== null;
+      const cpu = cpuKnown ? summarize(cpus as number[]) : null;
+      const cPair = cpuKnown ? pairedRatio(cpus as number[], baseCpu) : null;
+      const tPair = pairedRatio(times, baseTime);
+      const mPair = pairedRatio(mems, baseMem);
       const tCi = diffCi95(times, baseTime);
       const mCi = diffCi95(mems, baseMem);
       const bm = summarize(baseTime).mean;
@@ -377,6 +402,14 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
         overhead_time_ci95_pct: [100 * tCi[0] / bm, 100 * tCi[1] / bm],
         overhead_mem_pct: pct(memory.mean, mm),
         overhead_mem_ci95_pct: [100 * mCi[0] / mm, 100 * mCi[1] / mm],
+        overhead_time_paired_pct: 100 * tPair.mean,
+        overhead_time_paired_ci95_pct: [100 * tPair.ci95[0], 100 * tPair.ci95[1]],
+        cpu_s: cpu,
+        overhead_cpu_pct: cpu && baseCpu ? pct(cpu.mean, summarize(baseCpu).mean) : null,
+        overhead_cpu_paired_pct: cPair ? 100 * cPair.mean : null,
+        overhead_cpu_paired_ci95_pct: cPair ? [100 * cPair.ci95[0], 100 * cPair.ci95[1]] : null,
+        overhead_mem_paired_pct: 100 * mPair.mean,
+        overhead_mem_paired_ci95_pct: [100 * mPair.ci95[0], 100 * mPair.ci95[1]],
         setup_s: summarize(rs.map((r) => r.setup_seconds)),
         ta_process_peak_bytes: taPeaks.length ? summarize(taPeaks).mean : null,
         buffers: { ...buffersOf(k), overhead_pct: pct(buffersOf(k).total, baseBuffers) },
@@ -384,7 +417,11 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
     });
     const groupsTime = ks.map((k) => runsOf(k).map((r) => r.seconds));
     const groupsMem = ks.map((k) => runsOf(k).map(memOf));
-    const anova = { time: oneWayAnova(groupsTime), memory: oneWayAnova(groupsMem) };
+    const groupsCpu = ks.map((k) => runsOf(k).map(cpuOf));
+    const cpuAll = groupsCpu.every((g) => g.every((c) => c !== null)) ? (groupsCpu as number[][]) : null;
+    const anova = { time: oneWayAnova(groupsTime), memory: oneWayAnova(groupsMem), cpu: cpuAll ? oneWayAnova(cpuAll) : null };
+    // runsOf lists a configuration's runs in repetition order, so column j of every group is repetition j.
+    const anovaBlocked = { time: blockedAnova(groupsTime), memory: blockedAnova(groupsMem), cpu: cpuAll ? blockedAnova(cpuAll) : null };
     const first = done.values().next().value as RunResult | undefined;
     const document: BenchDocument = {
       options: { ...identity, reps: opts.reps, images_per_run: opts.batches * batch, per_forward: perForward },
@@ -395,6 +432,7 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
       },
       measures: {
         time_s: 'wall time of the timed fine-tuning batches (forward, backward, SGD update, boundary crossings), after --warmup untimed batches; TA start, configuration and weight loading excluded (setup_s)',
+        cpu_s: 'CPU time of the same batches, all threads of the normal-world process and of the TA process (/proc/<pid>/task/<tid>/schedstat): the work done, without the waiting for a core that other jobs on a shared machine cause',
         ree_peak_bytes: 'peak resident set size (VmHWM, /proc/self/status) of the normal-world process, one fresh process per run: the kernel\'s high-water mark counts the layer buffers, which live outside the V8 heap (getrusage ru_maxrss is not used: Linux carries it over fork and exec from the parent)',
         tee_peak_bytes: 'peak of the TA\'s secure-memory arena (GET_STATS): every byte of the protected layers',
         memory_bytes: 'ree_peak_bytes + tee_peak_bytes: the model\'s memory on the device; the TA process\'s own Node runtime (ta_process_peak_bytes) is an artefact of the emulation and not counted',
@@ -404,6 +442,7 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
       },
       configs,
       anova,
+      anova_blocked: anovaBlocked,
       stopped_because: found.stoppedBecause,
       stopped_at: found.stoppedAt,
       seconds: (performance.now() - started) / 1000,
@@ -414,22 +453,24 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
     await writeFile(files.csv, csv([
       ['k', 'tee_layers', 'added', 'runs', 'time_mean_s', 'time_median_s', 'time_ci95_lo', 'time_ci95_hi', 'overhead_time_pct',
         'ree_peak_mean_bytes', 'tee_peak_bytes', 'memory_mean_bytes', 'memory_median_bytes', 'memory_ci95_lo', 'memory_ci95_hi', 'overhead_mem_pct',
-        'boundary_bytes', 'boundary_expected', 'model_bytes', 'model_error_pct', 'buffers_bytes', 'overhead_buffers_pct'],
+        'boundary_bytes', 'boundary_expected', 'model_bytes', 'model_error_pct', 'buffers_bytes', 'overhead_buffers_pct', 'overhead_time_paired_pct', 'overhead_time_paired_ci95_lo', 'overhead_time_paired_ci95_hi', 'overhead_mem_paired_pct', 'cpu_mean_s', 'cpu_ci95_lo', 'cpu_ci95_hi', 'overhead_cpu_paired_pct', 'overhead_cpu_paired_ci95_lo', 'overhead_cpu_paired_ci95_hi'],
       ...configs.map((c) => [c.k, c.tee_layers ? c.tee_layers.join(':') : '', c.added ?? '', c.runs, c.time.mean, c.time.median, c.time.ci95[0], c.time.ci95[1],
         c.overhead_time_pct, c.ree_peak_bytes, c.tee_peak_bytes, c.memory_bytes.mean, c.memory_bytes.median, c.memory_bytes.ci95[0], c.memory_bytes.ci95[1],
-        c.overhead_mem_pct, c.boundary_bytes, c.boundary.expected, c.model_bytes, c.model_error_pct, c.buffers.total, c.buffers.overhead_pct]),
+        c.overhead_mem_pct, c.boundary_bytes, c.boundary.expected, c.model_bytes, c.model_error_pct, c.buffers.total, c.buffers.overhead_pct, c.overhead_time_paired_pct, c.overhead_time_paired_ci95_pct[0], c.overhead_time_paired_ci95_pct[1], c.overhead_mem_paired_pct,
+        c.cpu_s?.mean ?? null, c.cpu_s?.ci95[0] ?? null, c.cpu_s?.ci95[1] ?? null, c.overhead_cpu_paired_pct, c.overhead_cpu_paired_ci95_pct?.[0] ?? null, c.overhead_cpu_paired_ci95_pct?.[1] ?? null]),
     ]));
     await writeFile(files.runs_csv, csv([
-      ['order', 'rep', 'k', 'seconds', 'setup_seconds', 'ree_peak_bytes', 'tee_peak_bytes', 'boundary_to_tee', 'boundary_from_tee', 'frames', 'ta_process_peak_bytes'],
+      ['order', 'rep', 'k', 'seconds', 'cpu_seconds', 'ree_cpu_seconds', 'tee_cpu_seconds', 'setup_seconds', 'ree_peak_bytes', 'tee_peak_bytes', 'boundary_to_tee', 'boundary_from_tee', 'frames', 'ta_process_peak_bytes'],
       ...order.map((o, i) => {
         const r = done.get(runKey(o.rep, o.k))!;
-        return [i, o.rep, o.k, r.seconds, r.setup_seconds, r.ree_peak_bytes, r.tee_peak_bytes, r.boundary.to_tee, r.boundary.from_tee, r.boundary.frames, r.ta_process_peak_bytes];
+        return [i, o.rep, o.k, r.seconds, r.cpu_s ?? null, r.ree_cpu_s ?? null, r.tee_cpu_s ?? null, r.setup_seconds, r.ree_peak_bytes, r.tee_peak_bytes, r.boundary.to_tee, r.boundary.from_tee, r.boundary.frames, r.ta_process_peak_bytes];
       }),
     ]));
     const points: FigurePoint[] = configs.map((c) => ({
       k: c.k, label: c.added ? `${c.k} ${c.added}` : '0 (REE)',
       time_mean: c.time.mean, time_lo: c.time.ci95[0], time_hi: c.time.ci95[1],
       mem_mean: c.memory_bytes.mean / MiB, mem_lo: c.memory_bytes.ci95[0] / MiB, mem_hi: c.memory_bytes.ci95[1] / MiB,
+      ...(c.cpu_s ? { cpu_mean: c.cpu_s.mean, cpu_lo: c.cpu_s.ci95[0], cpu_hi: c.cpu_s.ci95[1] } : {}),
     }));
     const title = `${opts.cfg.split('/').pop()}: fine-tuning ${opts.batches} × ${batch} images, ${opts.reps} runs per configuration`;
     const svg = await renderSvg(teeCostChartSpec(points, title));
@@ -445,7 +486,7 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
 export function formatBench(doc: BenchDocument): string {
   const mib = (b: number): string => (b / MiB).toFixed(2);
   const sign = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(2)} %`;
-  const head = ['k', 'TEE layers', 'time s (mean)', 'median', '95 % CI', 'Δtime', 'REE MiB', 'TEE MiB', 'memory MiB', 'Δmem', 'boundary/batch', 'model vs arena', 'buffers MiB', 'Δbuffers'];
+  const head = ['k', 'TEE layers', 'time s (mean)', 'median', '95 % CI', 'Δtime', 'Δtime paired (95 % CI)', 'CPU s', 'ΔCPU paired (95 % CI)', 'REE MiB', 'TEE MiB', 'memory MiB', 'Δmem', 'boundary/batch', 'model vs arena', 'buffers MiB', 'Δbuffers'];
   const rows = doc.configs.map((c) => [
     c.added ? `${c.k} ${c.added}` : '0',
     c.tee_layers ? c.tee_layers.join(':') : '—',
@@ -453,6 +494,9 @@ export function formatBench(doc: BenchDocument): string {
     c.time.median.toFixed(3),
     `${c.time.ci95[0].toFixed(3)}–${c.time.ci95[1].toFixed(3)}`,
     c.k === 0 ? 'baseline' : sign(c.overhead_time_pct),
+    c.k === 0 ? 'baseline' : `${sign(c.overhead_time_paired_pct)} (${c.overhead_time_paired_ci95_pct[0].toFixed(1)}…${c.overhead_time_paired_ci95_pct[1].toFixed(1)})`,
+    c.cpu_s ? c.cpu_s.mean.toFixed(3) : '—',
+    c.k === 0 ? 'baseline' : c.overhead_cpu_paired_pct !== null ? `${sign(c.overhead_cpu_paired_pct)} (${c.overhead_cpu_paired_ci95_pct![0].toFixed(1)}…${c.overhead_cpu_paired_ci95_pct![1].toFixed(1)})` : '—',
     mib(c.ree_peak_bytes),
     mib(c.tee_peak_bytes),
     mib(c.memory_bytes.mean),
@@ -465,13 +509,20 @@ export function formatBench(doc: BenchDocument): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]): string => r.map((s, i) => (i < 2 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ');
   const a = doc.anova;
-  const p = (x: number): string => (x < 1e-4 ? x.toExponential(2) : x.toFixed(4));
+  const p = (x: number): string => (x === 0 ? '< 1e-300' : x < 1e-4 ? x.toExponential(2) : x.toFixed(4));
+  const b = doc.anova_blocked;
   return [
     line(head),
     ...rows.map(line),
     '',
     `one-way ANOVA, time:   F(${a.time.df1}, ${a.time.df2}) = ${a.time.F.toFixed(3)}, p = ${p(a.time.p)}`,
     `one-way ANOVA, memory: F(${a.memory.df1}, ${a.memory.df2}) = ${a.memory.F.toFixed(3)}, p = ${p(a.memory.p)}`,
+    `blocked by repetition, time:   F(${b.time.df1}, ${b.time.df2}) = ${b.time.F.toFixed(3)}, p = ${p(b.time.p)}`,
+    `blocked by repetition, memory: F(${b.memory.df1}, ${b.memory.df2}) = ${b.memory.F.toFixed(3)}, p = ${p(b.memory.p)}`,
+    ...(a.cpu && b.cpu ? [
+      `one-way ANOVA, CPU:    F(${a.cpu.df1}, ${a.cpu.df2}) = ${a.cpu.F.toFixed(3)}, p = ${p(a.cpu.p)}`,
+      `blocked by repetition, CPU:    F(${b.cpu.df1}, ${b.cpu.df2}) = ${b.cpu.F.toFixed(3)}, p = ${p(b.cpu.p)}`,
+    ] : []),
     `stopped: ${doc.stopped_because}`,
   ].join('\n');
 }

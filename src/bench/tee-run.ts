@@ -12,7 +12,7 @@
 // parent holding a whole data set reports the parent's size (VmHWM belongs to the new address space).
 //
 //   node dist/src/bench/tee-run.js SPEC.json      → one JSON line (RunResult) on stdout
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { makeDataset, type Dataset } from '../data/types.js';
@@ -57,6 +57,14 @@ export interface RunResult {
   tee_blocks: { layer: number; buffer: string; bytes: number }[];
   /** The TA process's own peak RSS (/proc VmHWM): the emulation's Node runtime, not secure memory. */
   ta_process_peak_bytes: number | null;
+  /**
+   * CPU time of the timed batches, summed over all threads: this process (the normal world) and the
+   * TA's process. Less sensitive than wall time to other jobs on a shared machine (waiting for a core
+   * is not counted); null where /proc/<pid>/task/<tid>/schedstat is missing.
+   */
+  cpu_s: number | null;
+  ree_cpu_s: number | null;
+  tee_cpu_s: number | null;
   /** Frame bytes both ways during the timed batches, as the client's counter saw them. */
   boundary: { to_tee: number; from_tee: number; frames: number };
   kernels: string;
@@ -111,6 +119,24 @@ export async function processPeakRss(pid: number | undefined): Promise<number | 
   }
 }
 
+/** Nanoseconds on a CPU of all threads of a process (the first field of /proc/<pid>/task/<tid>/schedstat, summed over the threads), or null. */
+export async function processCpuNs(pid: number | undefined): Promise<number | null> {
+  if (pid === undefined) return null;
+  try {
+    let total = 0;
+    for (const tid of await readdir(`/proc/${pid}/task`)) {
+      try {
+        total += Number((await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')).split(' ')[0]);
+      } catch {
+        // a thread that ended meanwhile
+      }
+    }
+    return total;
+  } catch {
+    return null;
+  }
+}
+
 export async function runOnce(spec: RunSpec): Promise<RunResult> {
   const text = await readFile(spec.cfgFile, 'utf8');
   const config = withBatch(parseCfg(text, spec.cfgFile), spec.batch, spec.subdivisions);
@@ -139,9 +165,14 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     const idx = (from: number, count: number): Uint32Array => Uint32Array.from({ length: count }, (_, i) => from + i);
     if (spec.warmup > 0) await train(stepper, ds, idx(0, spec.warmup * spec.batch), { epochs: 1, seed: spec.seed });
     const traffic0 = tee ? { ...tee.context.traffic } : null;
+    const taPid = tee?.context.pid;
+    const [reeCpu0, taCpu0] = [await processCpuNs(process.pid), taPid !== undefined ? await processCpuNs(taPid) : 0];
     const t1 = performance.now();
     await train(stepper, ds, idx(spec.warmup * spec.batch, spec.batches * spec.batch), { epochs: 1, seed: spec.seed });
     const seconds = (performance.now() - t1) / 1000;
+    const [reeCpu1, taCpu1] = [await processCpuNs(process.pid), taPid !== undefined ? await processCpuNs(taPid) : 0];
+    const reeCpu = reeCpu0 !== null && reeCpu1 !== null ? (reeCpu1 - reeCpu0) / 1e9 : null;
+    const teeCpu = taCpu0 !== null && taCpu1 !== null ? (taCpu1 - taCpu0) / 1e9 : null;
     let boundary = { to_tee: 0, from_tee: 0, frames: 0 };
     let teePeak = 0;
     let blocks: RunResult['tee_blocks'] = [];
@@ -161,7 +192,9 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     return {
       k: spec.k, range, seconds, setup_seconds: setup, images: spec.batches * spec.batch,
       ree_peak_bytes: (await processPeakRss(process.pid)) ?? process.resourceUsage().maxRSS * 1024,
-      tee_peak_bytes: teePeak, tee_blocks: blocks, ta_process_peak_bytes: taPeak, boundary,
+      tee_peak_bytes: teePeak, tee_blocks: blocks, ta_process_peak_bytes: taPeak,
+      cpu_s: reeCpu !== null && teeCpu !== null ? reeCpu + teeCpu : null, ree_cpu_s: reeCpu, tee_cpu_s: teeCpu,
+      boundary,
       kernels: kernels.name, ta_kernels: tee ? tee.context.hello.kernels : null,
       threads: kernels.name === 'reference' ? 1 : getThreads(), ta_threads: tee ? tee.context.hello.threads : null,
     };
