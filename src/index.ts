@@ -24,3 +24,11 @@ export { partitionBytes, fitSuggestions, workspaceNeed, type PartitionSpec } fro
 // Secure deployment (DESIGN.md §5, §8; docs/deploy.md): server keys, signed packages with HPKE-encrypted
 // protected layers, device provisioning, install, use and export.
 export * from './deploy/index.js';
+// The cost of protection (DESIGN.md §2, issue 7): statistics, the TEE memory and boundary models, the
+// cost benchmark (Figure 4) and the exposure-aware partition planner.
+export { oneWayAnova, blockedAnova, pairedRatio, summarize, diffCi95, fCdf, fSurvival, tCdf, tQuantile, betaInc, lnGamma, type Anova, type BlockedAnova, type Summary } from './bench/stats.js';
+export { teeMemoryModel, reeBuffersModel, layerMemory, layerLabel, lastK, type TeeMemory, type LayerMemory, type ReeBuffers, type MemoryOptions } from './bench/memory.js';
+export { trainingTraffic, type StepTraffic } from './bench/boundary.js';
+export { predictOverhead, fitCostParams, DEFAULT_COST, type CostParams, type CostPrediction } from './bench/cost-model.js';
+export { planPartitions, loadExposure, formatPlan, type Plan, type RangePlan, type PlanOptions, type ExposureInput } from './bench/plan.js';
+export { runTeeBench, formatBench, runOrder, type TeeBenchOptions, type BenchDocument, type ConfigStats } from './bench/tee-bench.js';

@@ -27,6 +27,7 @@ const commands: Record<string, Command> = {
   export: await import('./export.js'),
   import: await import('./import.js'),
   bench: await import('./bench.js'),
+  plan: await import('./plan.js'),
 };
 
 function version(): string {

@@ -1,0 +1,81 @@
+// layerlock plan: which layers to put in the TEE — every contiguous range that fits the secure memory,
+// with its memory, predicted overhead and protected exposure, and a recommendation.
+import { readFile } from 'node:fs/promises';
+import { DEFAULT_COST, fitCostParams, type BenchForFit } from '../bench/cost-model.js';
+import { formatPlan, loadExposure, planPartitions } from '../bench/plan.js';
+import { getKernels, getThreads } from '../kernels/index.js';
+import { loadCfg } from '../nn/cfg.js';
+import { DEFAULT_SECURE_MEM } from '../tee/client.js';
+import {
+  emit, flag, formatHelp, int, num, parse, parseByteSize, requireStr, str, UsageError, withBatchOverride, type CommandHelp,
+} from './common.js';
+import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
+
+export const help: CommandHelp = {
+  usage: '--cfg F [--exposure DIR] [--secure-mem 16MiB] [--batch N] [--mode train|infer]',
+  summary: 'Plan the TEE partition: every layer range that fits, its memory, overhead and protected exposure; a recommendation.',
+  options: [
+    ['--cfg F', 'network definition (Darknet .cfg)'],
+    ['--exposure DIR', 'an exposure run folder (DIR/exposure.json) or the file: protect the most exposure'],
+    ['--secure-mem SIZE', 'the TEE\'s secure memory (default 16MiB)'],
+    ['--batch N', 'images per batch (default: the cfg\'s), subdivisions 1 unless given'],
+    ['--subdivisions N', 'forward passes per batch (batch/subdivisions images per forward)'],
+    ['--mode train|infer', 'fine-tuning (default) or inference: inference holds no gradients'],
+    ['--threads N', `kernel threads inside the TA (im2col workspace per thread; default this machine's: ${getKernels().name === 'reference' ? 1 : getThreads()})`],
+    ['--cost-from DIR', 'fit the overhead model to a `layerlock bench tee` result (DIR/bench.json)'],
+    ['--tee-slowdown S', 'layers run S times slower inside the TEE (default 1: the emulation runs the same kernels)'],
+    ['--top N', 'print only the N best ranges'],
+  ],
+};
+
+export async function run(argv: string[]): Promise<void> {
+  const p = parse(argv, {
+    cfg: { type: 'string' },
+    exposure: { type: 'string' },
+    'secure-mem': { type: 'string' },
+    batch: { type: 'string' },
+    subdivisions: { type: 'string' },
+    mode: { type: 'string', default: 'train' },
+    threads: { type: 'string' },
+    'cost-from': { type: 'string' },
+    'tee-slowdown': { type: 'string' },
+    top: { type: 'string' },
+  });
+  if (flag(p, 'help')) return void process.stdout.write(formatHelp('plan', help));
+  const cfgPath = requireStr(p, 'cfg');
+  const mode = str(p, 'mode');
+  if (mode !== 'train' && mode !== 'infer') throw new UsageError(`--mode must be train or infer (got "${mode}")`);
+  const config = withBatchOverride(p, await loadCfg(cfgPath));
+  const mem = str(p, 'secure-mem');
+  const secureMem = mem !== undefined ? parseByteSize(mem) : DEFAULT_SECURE_MEM;
+  const threads = int(p, 'threads', 1) ?? (getKernels().name === 'reference' ? 1 : getThreads());
+  const expPath = str(p, 'exposure');
+  const exposure = expPath !== undefined ? await loadExposure(expPath, config) : null;
+  let cost = { ...DEFAULT_COST };
+  const costFrom = str(p, 'cost-from');
+  if (costFrom !== undefined) {
+    const file = (await stat(costFrom)).isDirectory() ? join(costFrom, 'bench.json') : costFrom;
+    const bench = JSON.parse(await readFile(file, 'utf8')) as BenchForFit;
+    cost = fitCostParams(config, bench, `fitted to ${file}`);
+  }
+  const slowdown = num(p, 'tee-slowdown');
+  if (slowdown !== undefined) {
+    if (!(slowdown >= 1)) throw new UsageError(`--tee-slowdown must be ≥ 1 (got ${slowdown})`);
+    cost.teeSlowdown = slowdown;
+  }
+  const plan = planPartitions(config, cfgPath, { secureMem, mode, threads, exposure, cost });
+  const top = int(p, 'top', 1);
+  emit(p, {
+    cfg: plan.cfg, mode: plan.mode, batch: plan.batch, per_forward: plan.perForward, secure_mem: plan.secureMem, threads: plan.threads,
+    exposure: plan.exposure,
+    cost_model: plan.cost,
+    ranges: plan.ranges.map((r) => ({
+      tee_layers: [r.start, r.end], layers: r.layers, memory_bytes: r.memoryBytes, overhead_pct: r.overheadPct, overhead_s_per_batch: r.overheadSecondsPerBatch,
+      exposure: r.exposure, exposure_raw: r.exposureRaw, protects: r.protects, holds_output: r.holdsOutput, suffix_outside: r.suffixOutside,
+    })),
+    ranges_too_big: plan.tooBig,
+    recommended: plan.recommended ? { tee_layers: [plan.recommended.start, plan.recommended.end], layers: plan.recommended.layers, memory_bytes: plan.recommended.memoryBytes, overhead_pct: plan.recommended.overheadPct, exposure: plan.recommended.exposure } : null,
+    why: plan.why,
+  }, () => formatPlan(plan, top));
+}
