@@ -169,7 +169,19 @@ test('layerlock exposure: files, kill -9 and resume gives the uninterrupted numb
     const l0 = acc.layers[0];
     assert.ok(Math.abs(l0.gen_mp - (l0.mp.S.acc - l0.mp.test.acc)) < 1e-12);
 
-    // 5. Figure 2 over several folders.
+    // 5. M is exactly `layerlock train` with the same seed: given as --base, the layers come out the same.
+    const w = join(tmp, 'm.weights');
+    const rt = await run(['train', '--cfg', cfg, '--train-limit', '1000', '--test-limit', '100', '--epochs', '12', '--out', w]);
+    assert.equal(rt.code, 0, rt.stderr);
+    assert.deepEqual(await readFile(w), await readFile(join(a, 'base', 's1.weights')));
+    const rw = await run(['exposure', '--cfg', cfg, '--train-limit', '1000', '--test-limit', '100', '--base', w, '--ft-epochs', '4', '--out', join(tmp, 'w'), '--json']);
+    assert.equal(rw.code, 0, rw.stderr);
+    const given = JSON.parse(rw.stdout);
+    assert.equal(given.options.epochs, null);
+    assert.deepEqual(numbers(given.layers), numbers(doc.layers));
+    assert.deepEqual(given.base.S, doc.base.S);
+
+    // 6. Figure 2 over several folders.
     const plot = join(tmp, 'fig.svg');
     const rp = await run(['exposure', 'plot', a, b, '--out', plot, '--labels', 'run a,run b', '--json']);
     assert.equal(rp.code, 0, rp.stderr);
