@@ -14,6 +14,8 @@ import { layerLabel, teeMemoryModel, type Mode } from './memory.js';
 export interface LayerExposure {
   index: number;
   label: string;
+  /** The layer's name in the exposure results (e.g. conv5), when it has one. */
+  name: string | null;
   exposure: number | null;
   std: number | null;
 }
@@ -37,7 +39,7 @@ export async function loadExposure(path: string, config: NetworkConfig): Promise
   } catch {
     throw new Error(`--exposure ${path}: no such file or folder (give an exposure run folder or its exposure.json)`);
   }
-  let doc: { layers?: { index: number; type?: string; exposure: number | null; exposure_std?: number | null }[] };
+  let doc: { layers?: { index: number; type?: string; label?: string; exposure: number | null; exposure_std?: number | null }[] };
   try {
     doc = JSON.parse(await readFile(file, 'utf8')) as typeof doc;
   } catch (e) {
@@ -53,7 +55,7 @@ export async function loadExposure(path: string, config: NetworkConfig): Promise
   }
   return {
     file,
-    layers: got.map((l) => ({ index: l.index, label: layerLabel(config, l.index), exposure: l.exposure ?? null, std: l.exposure_std ?? null })),
+    layers: got.map((l) => ({ index: l.index, label: layerLabel(config, l.index), name: typeof l.label === 'string' ? l.label : null, exposure: l.exposure ?? null, std: l.exposure_std ?? null })),
   };
 }
 
@@ -252,7 +254,9 @@ export function formatPlan(p: Plan, top?: number): string {
   const c = p.cost;
   return [
     `${p.cfg}: ${p.mode === 'train' ? 'fine-tuning' : 'inference'}, batch ${p.batch} (${p.perForward} per forward), secure memory ${(p.secureMem / MiB).toFixed(2)} MiB, ${p.threads} TA thread${p.threads === 1 ? '' : 's'}`,
-    p.exposure ? `exposure: ${p.exposure.file} (${p.exposure.layers.map((l) => `${l.label} ${fmtExposure(l.exposure)}`).join(', ')})` : 'exposure: none given (--exposure DIR)',
+    p.exposure
+      ? `exposure: ${p.exposure.file} (${p.exposure.layers.map((l) => `${l.label}${l.name ? `=${l.name}` : ''} ${fmtExposure(l.exposure)}${l.std !== null ? ` ± ${l.std.toFixed(3)}` : ''}`).join(', ')})`
+      : 'exposure: none given (--exposure DIR)',
     `${p.ranges.length} ranges fit, ${p.tooBig} do not${top !== undefined && top < p.ranges.length ? `; the best ${top} shown` : ''}${p.exposure ? ', most protected exposure first' : ', longest suffixes first'}:`,
     '',
     line(head),
