@@ -168,6 +168,11 @@ test('bench tee on a tiny network: files, schema, stopping point, memory model, 
   assert.match(again.stderr, /10 runs, 10 done earlier/);
   const doc2 = JSON.parse(again.stdout) as typeof doc;
   assert.deepEqual(doc2.configs.map((c) => c.time_s), doc.configs.map((c) => c.time_s));
+  // The measurement's environment and duration carry over; re-aggregating only adds its own seconds.
+  const env = (d: unknown): unknown => (d as { environment: { loadavg_start: number[]; loadavg_end: number[] } }).environment;
+  assert.deepEqual(env(doc2), env(doc));
+  const secs = (d: unknown): number => (d as { seconds: number }).seconds;
+  assert.ok(secs(doc2) > secs(doc) && secs(doc2) < secs(doc) + 30);
   // Another measurement into the same folder is refused.
   const other = await cli([...args.slice(0, -1).map((a) => (a === '2' ? '3' : a)), '--json']);
   assert.notEqual(other.code, 0);

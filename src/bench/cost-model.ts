@@ -40,7 +40,7 @@ export interface CostParams {
 
 export const DEFAULT_COST: CostParams = {
   // fitCostParams on experiments/tee-cost-mnist/bench.json (VGG-7 MNIST, batch 128, 30 × 40 batches,
-  // native AVX-512 kernels on 2 threads on both sides): per-batch overheads predicted within 1.5
+  // native AVX-512 kernels on 2 threads on both sides): per-batch overheads predicted within 1.8
   // points of the measured ones for every k.
   roundTripSeconds: 625e-6,
   byteSeconds: 1.31e-9,

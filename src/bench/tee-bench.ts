@@ -98,6 +98,8 @@ export interface ConfigStats {
    */
   overhead_time_paired_pct: number;
   overhead_time_paired_ci95_pct: [number, number];
+  /** Overheads of the medians (robust to the odd run slowed by another job). */
+  overhead_median_pct: { time: number; cpu: number | null; memory: number };
   /** CPU seconds of the timed batches, normal world + TA (all threads); null without /proc. */
   cpu_s: Summary | null;
   overhead_cpu_pct: number | null;
@@ -249,6 +251,16 @@ function csv(rows: unknown[][]): string {
 
 const pct = (x: number, base: number): number => (100 * (x - base)) / base;
 
+/** loadavg_end of an earlier bench.json, when an invocation measures nothing new. */
+async function previousLoadEnd(file: string): Promise<number[] | null> {
+  try {
+    const prev = JSON.parse(await readFile(file, 'utf8')) as Partial<BenchDocument>;
+    return (prev.environment?.['loadavg_end'] as number[] | undefined) ?? null;
+  } catch {
+    return null;
+  }
+}
+
 export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: BenchDocument; files: Record<string, string> }> {
   const started = performance.now();
   const cfgFile = resolve(opts.cfg);
@@ -330,6 +342,18 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
       opts.onEvent?.({ type: 'run', done: count, total: order.length, rep, result, etaSeconds: (elapsed / (i + 1)) * (todo.length - i - 1) });
     }
     const loadEnd = loadavg();
+    // A resumed benchmark reports the whole measurement: the load when it started and the seconds of
+    // every invocation so far (an invocation that only re-aggregates adds its few seconds).
+    let previous: { loadavg_start?: number[]; seconds?: number } = {};
+    if (order.length - todo.length > 0 && existsSync(files.json)) {
+      try {
+        const prev = JSON.parse(await readFile(files.json, 'utf8')) as Partial<BenchDocument>;
+        previous = { loadavg_start: prev.environment?.['loadavg_start'] as number[] | undefined, seconds: prev.seconds };
+      } catch {
+        // an unreadable earlier result: report this invocation only
+      }
+    }
+    const measuredEnd = todo.length > 0 ? loadEnd : null;
 
     // --- statistics ------------------------------------------------------------------------------
     const runsOf = (k: number): (RunResult & { rep: number })[] => order.filter((o) => o.k === k).map((o) => done.get(runKey(o.rep, o.k))!);
@@ -404,6 +428,11 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
         overhead_mem_ci95_pct: [100 * mCi[0] / mm, 100 * mCi[1] / mm],
         overhead_time_paired_pct: 100 * tPair.mean,
         overhead_time_paired_ci95_pct: [100 * tPair.ci95[0], 100 * tPair.ci95[1]],
+        overhead_median_pct: {
+          time: pct(time.median, summarize(baseTime).median),
+          cpu: cpu && baseCpu ? pct(cpu.median, summarize(baseCpu).median) : null,
+          memory: pct(memory.median, summarize(baseMem).median),
+        },
         cpu_s: cpu,
         overhead_cpu_pct: cpu && baseCpu ? pct(cpu.mean, summarize(baseCpu).mean) : null,
         overhead_cpu_paired_pct: cPair ? 100 * cPair.mean : null,
@@ -428,7 +457,8 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
       environment: {
         node: process.version, platform: `${process.platform}-${process.arch}`, cpus: availableParallelism(),
         kernels: first?.kernels ?? getKernels().name, threads: first?.threads ?? getThreads(), ta_kernels: found.taKernels, ta_threads: found.taThreads,
-        loadavg_start: loadStart, loadavg_end: loadEnd,
+        loadavg_start: previous.loadavg_start ?? loadStart,
+        loadavg_end: measuredEnd ?? (existsSync(files.json) ? await previousLoadEnd(files.json) : null) ?? loadEnd,
       },
       measures: {
         time_s: 'wall time of the timed fine-tuning batches (forward, backward, SGD update, boundary crossings), after --warmup untimed batches; TA start, configuration and weight loading excluded (setup_s)',
@@ -437,7 +467,7 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
         tee_peak_bytes: 'peak of the TA\'s secure-memory arena (GET_STATS): every byte of the protected layers',
         memory_bytes: 'ree_peak_bytes + tee_peak_bytes: the model\'s memory on the device; the TA process\'s own Node runtime (ta_process_peak_bytes) is an artefact of the emulation and not counted',
         boundary_bytes: 'frame bytes crossing the REE/TEE boundary in both directions during the timed batches (client traffic counter); expected = boundary model (src/bench/boundary.ts)',
-        overhead: 'percent of the k = 0 (all in the normal world) mean; ci95 = Welch interval of the difference of means',
+        overhead: 'percent of the k = 0 (all in the normal world) mean; ci95 = Welch interval of the difference of means; overhead_median_pct: of the medians',
         buffers: 'modelled buffers of the network only: normal-world layers, staging and exchange buffers (reeBuffersModel) + the TEE arena; what the partition itself costs in memory, without the runtime or the emulated transport\'s transient frame copies',
       },
       configs,
@@ -445,7 +475,7 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
       anova_blocked: anovaBlocked,
       stopped_because: found.stoppedBecause,
       stopped_at: found.stoppedAt,
-      seconds: (performance.now() - started) / 1000,
+      seconds: (previous.seconds ?? 0) + (performance.now() - started) / 1000,
     };
 
     // --- files -----------------------------------------------------------------------------------
@@ -453,11 +483,12 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
     await writeFile(files.csv, csv([
       ['k', 'tee_layers', 'added', 'runs', 'time_mean_s', 'time_median_s', 'time_ci95_lo', 'time_ci95_hi', 'overhead_time_pct',
         'ree_peak_mean_bytes', 'tee_peak_bytes', 'memory_mean_bytes', 'memory_median_bytes', 'memory_ci95_lo', 'memory_ci95_hi', 'overhead_mem_pct',
-        'boundary_bytes', 'boundary_expected', 'model_bytes', 'model_error_pct', 'buffers_bytes', 'overhead_buffers_pct', 'overhead_time_paired_pct', 'overhead_time_paired_ci95_lo', 'overhead_time_paired_ci95_hi', 'overhead_mem_paired_pct', 'cpu_mean_s', 'cpu_ci95_lo', 'cpu_ci95_hi', 'overhead_cpu_paired_pct', 'overhead_cpu_paired_ci95_lo', 'overhead_cpu_paired_ci95_hi'],
+        'boundary_bytes', 'boundary_expected', 'model_bytes', 'model_error_pct', 'buffers_bytes', 'overhead_buffers_pct', 'overhead_time_paired_pct', 'overhead_time_paired_ci95_lo', 'overhead_time_paired_ci95_hi', 'overhead_mem_paired_pct', 'cpu_mean_s', 'cpu_ci95_lo', 'cpu_ci95_hi', 'overhead_cpu_paired_pct', 'overhead_cpu_paired_ci95_lo', 'overhead_cpu_paired_ci95_hi', 'overhead_time_median_pct', 'overhead_cpu_median_pct', 'overhead_mem_median_pct'],
       ...configs.map((c) => [c.k, c.tee_layers ? c.tee_layers.join(':') : '', c.added ?? '', c.runs, c.time.mean, c.time.median, c.time.ci95[0], c.time.ci95[1],
         c.overhead_time_pct, c.ree_peak_bytes, c.tee_peak_bytes, c.memory_bytes.mean, c.memory_bytes.median, c.memory_bytes.ci95[0], c.memory_bytes.ci95[1],
         c.overhead_mem_pct, c.boundary_bytes, c.boundary.expected, c.model_bytes, c.model_error_pct, c.buffers.total, c.buffers.overhead_pct, c.overhead_time_paired_pct, c.overhead_time_paired_ci95_pct[0], c.overhead_time_paired_ci95_pct[1], c.overhead_mem_paired_pct,
-        c.cpu_s?.mean ?? null, c.cpu_s?.ci95[0] ?? null, c.cpu_s?.ci95[1] ?? null, c.overhead_cpu_paired_pct, c.overhead_cpu_paired_ci95_pct?.[0] ?? null, c.overhead_cpu_paired_ci95_pct?.[1] ?? null]),
+        c.cpu_s?.mean ?? null, c.cpu_s?.ci95[0] ?? null, c.cpu_s?.ci95[1] ?? null, c.overhead_cpu_paired_pct, c.overhead_cpu_paired_ci95_pct?.[0] ?? null, c.overhead_cpu_paired_ci95_pct?.[1] ?? null,
+        c.overhead_median_pct.time, c.overhead_median_pct.cpu, c.overhead_median_pct.memory]),
     ]));
     await writeFile(files.runs_csv, csv([
       ['order', 'rep', 'k', 'seconds', 'cpu_seconds', 'ree_cpu_seconds', 'tee_cpu_seconds', 'setup_seconds', 'ree_peak_bytes', 'tee_peak_bytes', 'boundary_to_tee', 'boundary_from_tee', 'frames', 'ta_process_peak_bytes'],
