@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { getKernels, setThreads, kernelThreads } from '../src/kernels/index.js';
+import { getKernels, getThreads, setThreads } from '../src/kernels/index.js';
 import { loadModel } from '../src/nn/model.js';
 import type { Network } from '../src/nn/network.js';
 import { Rng } from '../src/nn/rng.js';
@@ -29,6 +29,9 @@ interface BenchRecord extends Measure {
   peer: Measure | null;
   kernels: string;
   gflops_train: number;
+  /** SGEMM 512×512×512 on one thread and on all `threads`, GFLOP/s (the kernels' own ceiling). */
+  gemm512_gflops_1t: number;
+  gemm512_gflops: number;
   peak_rss_mb: number;
 }
 
@@ -84,6 +87,17 @@ async function measureLayerlock(shape: Shape, threads: number, seconds: number):
  * /usr/bin/python3 (where `apt-get install python3-torch` puts it, even when a pyenv python3
  * comes first on PATH).
  */
+/** GFLOP/s of C = A·B at n×n×n with the active kernels on the current thread count. */
+function gemmGflops(n: number, seconds: number): number {
+  const rng = new Rng(2, 'gemm');
+  const A = Float32Array.from({ length: n * n }, () => rng.uniform() - 0.5);
+  const B = Float32Array.from({ length: n * n }, () => rng.uniform() - 0.5);
+  const C = new Float32Array(n * n);
+  const k = getKernels();
+  const s = timePerCall(() => k.gemm(false, false, n, n, n, 1, A, 0, n, B, 0, n, 0, C, 0, n), seconds);
+  return (2 * n * n * n) / s / 1e9;
+}
+
 function torchPython(): string | null {
   const candidates = [process.env['LAYERLOCK_PYTHON'], 'python3', '/usr/bin/python3'].filter((c): c is string => !!c);
   for (const py of candidates) {
@@ -129,7 +143,7 @@ async function main(): Promise<void> {
   const shapes = values.shapes!.split(',') as Shape[];
   for (const s of shapes) if (s !== 'mnist' && s !== 'cifar10') throw new Error(`unknown shape ${s}`);
   if (values.threads) setThreads(Number(values.threads));
-  const threads = kernelThreads();
+  const threads = getThreads();
   const seconds = Number(values.seconds);
   const rounds = Number(values.rounds);
   if (values.peer && values.peer !== 'torch') throw new Error(`unknown peer ${values.peer} (supported: torch)`);
@@ -157,6 +171,10 @@ async function main(): Promise<void> {
       process.stderr.write('\n');
     }
   }
+  setThreads(1);
+  const gemm1 = gemmGflops(512, seconds / 2);
+  setThreads(threads);
+  const gemmAll = gemmGflops(512, seconds / 2);
   const records: BenchRecord[] = shapes.map((shape) => {
     const m = medianMeasure(ours[shape]!);
     const { flops: _f, ...clean } = m as Measure & { flops?: number };
@@ -166,6 +184,8 @@ async function main(): Promise<void> {
       kernels,
       // Training ≈ 3× the forward FLOPs (forward, data gradient, weight gradient).
       gflops_train: (3 * flops[shape]! * m.train_img_s) / 1e9,
+      gemm512_gflops_1t: gemm1,
+      gemm512_gflops: gemmAll,
       peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     };
   });
@@ -184,7 +204,8 @@ async function main(): Promise<void> {
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
   for (const row of rows) process.stdout.write(row.map((v, c) => v.padEnd(widths[c]!)).join('  ') + '\n');
-  process.stdout.write(`peak RSS ${records[0]?.peak_rss_mb.toFixed(0)} MB, kernels ${kernels}\n`);
+  process.stdout.write(`SGEMM 512³: ${gemm1.toFixed(1)} GFLOP/s on 1 thread, ${gemmAll.toFixed(1)} GFLOP/s on ${threads}; peak RSS ${records[0]?.peak_rss_mb.toFixed(0)} MB; kernels ${kernels}\n`);
+  process.stdout.write('(more GEMM sizes and the VGG-7 convolution ops: node dist/bench/gemm.js)\n');
 }
 
 main().catch((err: unknown) => {

@@ -59,4 +59,3 @@ export {
 } from './native.js';
 export type { NativeInfo } from './native.js';
 /** Alias of getThreads (bench/main.ts uses this name): threads of the native kernels, 1 without them. */
-export { getThreads as kernelThreads } from './native.js';
