@@ -58,4 +58,3 @@ export {
   setThreads,
 } from './native.js';
 export type { NativeInfo } from './native.js';
-/** Alias of getThreads (bench/main.ts uses this name): threads of the native kernels, 1 without them. */
