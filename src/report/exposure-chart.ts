@@ -25,7 +25,7 @@ export function exposureChartSpec(series: readonly ExposureSeries[], title = 'La
   );
   const withStd = values.filter((v) => v.lo !== null);
   const x = { field: 'layer', type: 'ordinal' as const, sort: order, title: 'layer', axis: { labelAngle: 0 } };
-  const color = { field: 'series', type: 'nominal' as const, title: 'data set' };
+  const color = { field: 'series', type: 'nominal' as const, title: 'data set', scale: { domain: series.map((s) => s.name) } };
   const layer: NonNullable<Extract<TopLevelSpec, { layer: unknown }>['layer']> = [
     {
       mark: { type: 'line', point: { size: 60, filled: true } },
