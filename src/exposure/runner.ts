@@ -77,6 +77,8 @@ export async function runJobs(o: RunOptions): Promise<RunSummary> {
   const slots: WorkerSlot[] = [];
   const state = (): RunState => {
     const running = slots.map((s) => s.running).filter((r): r is RunningJob => r !== null);
+    // A running job counts by its training progress, a little under its full cost: the evaluation
+    // after the last epoch is still to come.
     const partial = running.reduce((a, r) => a + (costOf.get(r.job.id) ?? 0) * Math.min(1, (r.epoch + r.batch / Math.max(1, r.batches)) / Math.max(1, r.epochs)), 0);
     return {
       total: all.length, done: done.size, skipped, cost: totalCost, costDone: costFinished + 0.98 * partial, running,
