@@ -65,9 +65,6 @@ def main() -> None:
     threads, batch, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     shapes = sys.argv[4].split(",")
     torch.set_num_threads(threads)
-    # Training on random labels drives weights and activations towards denormal floats, which the
-    # CPU handles ~100x slower; without this PyTorch would be measured at a fraction of its speed.
-    torch.set_flush_denormal(True)
     dims = {"mnist": (1, 28), "cifar10": (3, 32)}
     for shape in shapes:
         c, s = dims[shape]
