@@ -32,3 +32,5 @@ export { trainingTraffic, type StepTraffic } from './bench/boundary.js';
 export { predictOverhead, fitCostParams, DEFAULT_COST, type CostParams, type CostPrediction } from './bench/cost-model.js';
 export { planPartitions, loadExposure, formatPlan, type Plan, type RangePlan, type PlanOptions, type ExposureInput } from './bench/plan.js';
 export { runTeeBench, formatBench, runOrder, type TeeBenchOptions, type BenchDocument, type ConfigStats } from './bench/tee-bench.js';
+// Layer-wise exposure (DESIGN.md §3): the protocol end to end, its formula and the Figure 2 plot.
+export { runExposure, plotFolders, generalizationError, exposureOf, type ExposureRequest, type ExposureOutcome, type ExposureDocument, type LayerEntry, type Metric } from './exposure/index.js';

@@ -150,7 +150,7 @@ test('layerlock exposure: files, kill -9 and resume gives the uninterrupted numb
     assert.match(rb.stderr, new RegExp(`7 jobs, ${before + 1} already done`));
     assert.deepEqual(numbers(JSON.parse(rb.stdout).layers), numbers(doc.layers));
     assert.deepEqual(numbers(JSON.parse(rb.stdout).base), numbers(doc.base));
-    const leftovers = (await readdir(join(b, 'jobs'))).concat(await readdir(join(b, 'base'))).filter((n) => n.includes('.tmp-') || n.endsWith('.ckpt'));
+    const leftovers = (await readdir(join(b, 'jobs'))).concat(await readdir(join(b, 'base'))).filter((n) => (n.startsWith('.') && n.endsWith('.tmp')) || n.endsWith('.ckpt'));
     assert.deepEqual(leftovers, []);
     assert.equal(existsSync(join(b, '.lock')), false, 'lock released');
 

@@ -346,7 +346,7 @@ test('lock: a live run holds the folder; a lock left by a killed run is taken ov
     await writeFile(join(dir, '.lock'), `${process.ppid}\n`);
     await assert.rejects(acquireLock(dir), /in use by another layerlock exposure run/);
     await writeFile(join(dir, '.lock'), '999999999\n');
-    await writeFile(join(dir, 'options.json.tmp-1-dead'), 'partial');
+    await writeFile(join(dir, '.options.json.1.dead.tmp'), 'partial');
     const release = await acquireLock(dir);
     assert.equal((await readFile(join(dir, '.lock'), 'utf8')).trim(), String(process.pid));
     assert.deepEqual((await readdir(dir)).sort(), ['.lock'], 'stale temp files removed');

@@ -8,15 +8,14 @@
 //
 // A file is either absent or complete: a kill -9 loses at most the jobs in flight and the base
 // epoch in progress.
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { atomicWrite, isAtomicTemp } from '../util/fsutil.js';
 import type { Network } from '../nn/network.js';
 import type { Job, RunIdentity } from './jobs.js';
 
 export const OPTIONS_FILE = 'options.json';
 const LOCK_FILE = '.lock';
-const TMP_MARK = '.tmp-';
 
 export function jobFile(dir: string, id: string): string {
   return join(dir, 'jobs', `${id}.json`);
@@ -30,23 +29,10 @@ export function baseCheckpointFile(dir: string, seed: number): string {
   return join(dir, 'base', `s${seed}.ckpt`);
 }
 
-/** Writes data to path atomically: a synced temp file in the same folder, then rename. */
+/** Writes data to path atomically (creating its folder): a synced temp file, then rename. */
 export async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `${basename(path)}${TMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
+  await atomicWrite(path, data);
 }
 
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
@@ -73,7 +59,7 @@ async function removeStaleTemps(dir: string): Promise<void> {
     } catch {
       continue;
     }
-    for (const n of names) if (n.includes(TMP_MARK)) await unlink(join(dir, sub, n)).catch(() => {});
+    for (const n of names) if (isAtomicTemp(n)) await unlink(join(dir, sub, n)).catch(() => {});
   }
 }
 

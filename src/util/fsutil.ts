@@ -19,6 +19,11 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** True for the temp files atomicWrite/atomicCreate use: a kill can leave one behind, and only those. */
+export function isAtomicTemp(name: string): boolean {
+  return name.startsWith('.') && name.endsWith('.tmp');
+}
+
 async function writeTemp(path: string, data: Uint8Array, mode: number): Promise<string> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', mode);
