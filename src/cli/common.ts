@@ -351,22 +351,25 @@ export async function openModel(p: Parsed, opts: { cfg: string; weights?: string
   return {
     stepper: tee, inShape: tee.inShape, batch: tee.batch, kernels: kernels.name, net: null, tee, teeChoice: choice,
     save: (path) => tee.save(path),
-    teeReport: async () => {
-      const st = await tee.stats();
-      const t = tee.context.traffic;
-      return {
-        layers: [choice.range![0], choice.range![1]],
-        policy: choice.policy,
-        ...(choice.policy === 'topk' ? { topk: choice.topk } : {}),
-        holds_prediction: roles.holdsOutput,
-        secure_mem: st.arena.capacity,
-        arena_used_bytes: st.arena.used,
-        arena_peak_bytes: st.arena.peak,
-        boundary_bytes: { to_tee: t.bytesToTa, from_tee: t.bytesFromTa, frames: t.framesToTa + t.framesFromTa },
-        ta_kernels: st.kernels,
-      };
-    },
+    teeReport: () => partitionReport(tee),
     close: () => tee.close(),
+  };
+}
+
+/** The `tee` object of --json output: the partition, its policy, the arena and the boundary traffic. */
+export async function partitionReport(net: PartitionedNetwork): Promise<Record<string, unknown>> {
+  const st = await net.stats();
+  const t = net.context.traffic;
+  return {
+    layers: [net.range[0], net.range[1]],
+    policy: net.policy,
+    ...(net.policy === 'topk' ? { topk: net.topk } : {}),
+    holds_prediction: net.roles.holdsOutput,
+    secure_mem: st.arena.capacity,
+    arena_used_bytes: st.arena.used,
+    arena_peak_bytes: st.arena.peak,
+    boundary_bytes: { to_tee: t.bytesToTa, from_tee: t.bytesFromTa, frames: t.framesToTa + t.framesFromTa },
+    ta_kernels: st.kernels,
   };
 }
 

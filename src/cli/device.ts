@@ -7,7 +7,7 @@ import { atomicWrite } from '../util/fsutil.js';
 import type { Stepper } from '../nn/train.js';
 import type { Shape } from '../nn/layer.js';
 import { DEFAULT_SECURE_MEM } from '../tee/client.js';
-import { emit, flag, formatHelp, int, log, parse, parseByteSize, parseTeeOutput, requireStr, str, UsageError, type CommandHelp, type Parsed } from './common.js';
+import { emit, flag, formatHelp, int, log, parse, parseByteSize, parseTeeOutput, partitionReport, requireStr, str, UsageError, type CommandHelp, type Parsed } from './common.js';
 
 export const help: CommandHelp = {
   usage: '(init | status | cert) --dir DEV [--out F]',
@@ -69,25 +69,13 @@ export async function openDeviceModel(p: Parsed, dev: string, mode: 'train' | 'i
   log(`layerlock: model version ${installed.pointer.version} of ${dev} (package ${installed.pointer.package_version}), layers ${net.range[0]}:${net.range[1]} unsealed in the TEE (TA pid ${hello.pid}, ${hello.kernels}), output policy ${net.policy}`);
   return {
     installed, stepper: net, inShape: net.inShape, batch: net.batch, kernels: kernels.name,
-    teeReport: async () => {
-      const st = await net.stats();
-      const t = net.context.traffic;
-      return {
-        device: dev,
-        model_version: installed.pointer.version,
-        package_id: installed.pointer.package_id,
-        package_version: installed.pointer.package_version,
-        layers: [net.range[0], net.range[1]],
-        policy: net.policy,
-        ...(net.policy === 'topk' ? { topk: net.topk } : {}),
-        holds_prediction: net.roles.holdsOutput,
-        secure_mem: st.arena.capacity,
-        arena_used_bytes: st.arena.used,
-        arena_peak_bytes: st.arena.peak,
-        boundary_bytes: { to_tee: t.bytesToTa, from_tee: t.bytesFromTa, frames: t.framesToTa + t.framesFromTa },
-        ta_kernels: st.kernels,
-      };
-    },
+    teeReport: async () => ({
+      device: dev,
+      model_version: installed.pointer.version,
+      package_id: installed.pointer.package_id,
+      package_version: installed.pointer.package_version,
+      ...(await partitionReport(net)),
+    }),
     close: () => installed.close(),
   };
 }

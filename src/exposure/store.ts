@@ -10,7 +10,7 @@
 // epoch in progress.
 import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { atomicWrite, isAtomicTemp } from '../util/fsutil.js';
+import { atomicWrite, isAtomicTemp, processAlive } from '../util/fsutil.js';
 import type { Network } from '../nn/network.js';
 import type { Job, RunIdentity } from './jobs.js';
 
@@ -63,15 +63,6 @@ async function removeStaleTemps(dir: string): Promise<void> {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Takes the folder for this process. A lock left by a killed run (its pid no longer alive) is
  * taken over; a live one is refused, since two runs would compute the same jobs twice.
@@ -91,7 +82,7 @@ export async function acquireLock(dir: string): Promise<() => Promise<void>> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
         throw new Error(`${dir} is in use by another layerlock exposure run (pid ${pid}); if it is not, delete ${path}`);
       }
       await unlink(path).catch(() => {});

@@ -77,7 +77,8 @@ export class DeviceBusyError extends Error {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it exists but belongs to someone else). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -103,7 +104,7 @@ export async function lockDevice(dir: string): Promise<() => Promise<void>> {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const held = await readFile(path, 'utf8').catch(() => '');
       const pid = Number(held.split(' ')[0]);
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
         throw new DeviceBusyError(`${dir} is in use by another layerlock process (pid ${pid}); try again when it has finished`);
       }
       await unlink(path).catch(() => undefined);
