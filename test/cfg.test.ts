@@ -22,7 +22,9 @@ function describe(layers: readonly LayerConfig[]): string[] {
       case 'connected':
         return `fc ${l.output} ${l.activation}${l.batchNormalize ? ' bn' : ''}`;
       case 'maxpool':
-        return `max ${l.size}/${l.stride} p${l.padding}`;
+        return `max ${l.size}/${l.stride} p${l.padding}${l.ceilMode ? ' ceil' : ''}`;
+      case 'local_avgpool':
+        return `lavg ${l.size}/${l.stride} p${l.padding}${l.ceilMode ? ' ceil' : ''}${l.countIncludePad ? ' incl' : ''}`;
       case 'avgpool':
         return 'avg';
       case 'dropout':
@@ -543,7 +545,7 @@ test('[maxpool]: Darknet defaults chain size <- stride, padding <- size-1', () =
 test('[connected]: output, activation, batch_normalize', () => {
   const c = withNet('[connected]\noutput=64\nactivation=leaky\nbatch_normalize=1\n').layers[0] as ConnectedConfig;
   assert.deepEqual([c.output, c.activation, c.batchNormalize], [64, 'leaky', true]);
-  throwsCfg(() => withNet('[connected]\nactivation=tanh\n'), 6, "'activation=tanh'");
+  throwsCfg(() => withNet('[connected]\nactivation=elu\n'), 6, "'activation=elu'");
 });
 
 test('[dropout], [softmax], [cost] restrictions', () => {

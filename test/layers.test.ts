@@ -9,6 +9,7 @@ import { DropoutLayer } from '../src/nn/layers/dropout.js';
 import { SoftmaxLayer } from '../src/nn/layers/softmax.js';
 import { CostLayer } from '../src/nn/layers/cost.js';
 import { activationGradientReference, biasActivateReference } from '../src/kernels/reference.js';
+import type { KernelActivation } from '../src/kernels/types.js';
 import { Rng } from '../src/nn/rng.js';
 import { ctx, gradCheck, linearReadout, randomArray } from './gradcheck.js';
 
@@ -154,7 +155,7 @@ for (const costType of ['sse', 'L1', 'smooth'] as const) {
 }
 
 test('activation gradients match finite differences away from kinks', () => {
-  for (const a of ['linear', 'relu', 'leaky', 'logistic'] as Activation[]) {
+  for (const a of ['linear', 'relu', 'leaky', 'logistic'] as KernelActivation[]) {
     const xs = [-2.5, -0.7, -0.2, 0.3, 0.9, 3.1];
     for (const x0 of xs) {
       const f = (x: number): number => { const t = Float32Array.of(x); biasActivateReference(t, Float32Array.of(0), 1, 1, 1, a); return t[0]!; };

@@ -32,7 +32,7 @@ export type Mode = 'train' | 'infer';
 
 /** The paper's short names: C, MP, FC, D, SM, O (cost), AP (average pool). */
 export const SHORT_NAMES: Record<LayerType, string> = {
-  convolutional: 'C', connected: 'FC', maxpool: 'MP', avgpool: 'AP', dropout: 'D', softmax: 'SM', cost: 'O',
+  convolutional: 'C', connected: 'FC', maxpool: 'MP', local_avgpool: 'LAP', avgpool: 'AP', dropout: 'D', softmax: 'SM', cost: 'O',
 };
 
 export function layerLabel(config: NetworkConfig, index: number): string {
@@ -117,6 +117,7 @@ export function layerMemory(config: NetworkConfig, index: number, inShape: Shape
       other = train ? align(out) : 0; // keep mask, one byte per value
       break;
     case 'avgpool':
+    case 'local_avgpool':
     case 'softmax':
     case 'cost':
       break;

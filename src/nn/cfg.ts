@@ -25,6 +25,7 @@ import type {
   CostType,
   DropoutConfig,
   LayerConfig,
+  LocalAvgpoolConfig,
   LrPolicy,
   MaxpoolConfig,
   NetOptions,
@@ -162,6 +163,8 @@ export const MAXPOOL_RULES: RuleTable = {
   out_channels: ignore('only used with maxpool_depth=1'),
 };
 
+export const LOCAL_AVGPOOL_RULES: RuleTable = {};
+
 export const AVGPOOL_RULES: RuleTable = {};
 
 export const DROPOUT_RULES: RuleTable = {
@@ -198,13 +201,14 @@ const SECTION_ALIASES: Readonly<Record<string, LayerConfig['type'] | 'net'>> = {
   max: 'maxpool',
   avgpool: 'avgpool',
   avg: 'avgpool',
+  local_avgpool: 'local_avgpool',
   dropout: 'dropout',
   softmax: 'softmax',
   soft: 'softmax',
   cost: 'cost',
 };
 
-const ACTIVATIONS: readonly Activation[] = ['linear', 'relu', 'leaky', 'logistic'];
+const ACTIVATIONS: readonly Activation[] = ['linear', 'relu', 'leaky', 'logistic', 'tanh'];
 
 /** Darknet policy spellings → layerlock's. Darknet spells the sigmoid policy "sigmoid". */
 const POLICIES: Readonly<Record<string, LrPolicy>> = {
@@ -414,6 +418,18 @@ class SectionReader {
     return e.value as Activation;
   }
 
+  /**
+   * layerlock's `leaky_slope=` (imported models: PyTorch's LeakyReLU defaults to 0.01, Darknet's
+   * leaky is 0.1). Only meaningful with activation=leaky, so anything else is refused.
+   */
+  leakySlope(activation: Activation): number | undefined {
+    const e = this.entry('leaky_slope');
+    this.used.add('leaky_slope');
+    if (!e) return undefined;
+    if (activation !== 'leaky') this.fail(e, 'is only used with activation=leaky');
+    return this.parseFloat(e, { above: 0 });
+  }
+
   /** Darknet forks accept stride_x/stride_y; we only do square strides, so they must agree with stride. */
   squareStride(stride: number): void {
     for (const key of ['stride_x', 'stride_y']) {
@@ -556,17 +572,19 @@ function parseConvolutional(r: SectionReader): ConvolutionalConfig {
     padding = Math.floor(size / 2);
   }
   const activation = r.activation();
+  const slope = r.leakySlope(activation);
   const batchNormalize = r.flag('batch_normalize');
   r.finish(CONVOLUTIONAL_RULES, COMMON_LAYER_RULES);
-  return { type: 'convolutional', filters, size, stride, padding, activation, batchNormalize, source: r.source() };
+  return { type: 'convolutional', filters, size, stride, padding, activation, ...(slope !== undefined ? { slope } : {}), batchNormalize, source: r.source() };
 }
 
 function parseConnected(r: SectionReader): ConnectedConfig {
   const output = r.int('output', 1, { min: 1 });
   const activation = r.activation();
+  const slope = r.leakySlope(activation);
   const batchNormalize = r.flag('batch_normalize');
   r.finish(CONNECTED_RULES, COMMON_LAYER_RULES);
-  return { type: 'connected', output, activation, batchNormalize, source: r.source() };
+  return { type: 'connected', output, activation, ...(slope !== undefined ? { slope } : {}), batchNormalize, source: r.source() };
 }
 
 function parseMaxpool(r: SectionReader): MaxpoolConfig {
@@ -575,8 +593,36 @@ function parseMaxpool(r: SectionReader): MaxpoolConfig {
   r.squareStride(stride);
   const size = r.int('size', stride, { min: 1 });
   const padding = r.int('padding', size - 1, { min: 0 });
+  const ceilMode = poolCeilMode(r, padding);
   r.finish(MAXPOOL_RULES, COMMON_LAYER_RULES);
-  return { type: 'maxpool', size, stride, padding, source: r.source() };
+  return { type: 'maxpool', size, stride, padding, ...(ceilMode ? { ceilMode } : {}), source: r.source() };
+}
+
+/**
+ * layerlock's `ceil_mode=1` (PyTorch/ONNX pooling, padding/2 on each side, output rounded up): only
+ * meaningful with an even total padding, since PyTorch pads both sides alike.
+ */
+function poolCeilMode(r: SectionReader, padding: number): boolean {
+  const ceilMode = r.flag('ceil_mode');
+  if (ceilMode && padding % 2 !== 0) {
+    r.fail(r.entry('ceil_mode')!, `needs an even padding (padding/2 on each side, as PyTorch pads), found padding=${padding}`);
+  }
+  return ceilMode;
+}
+
+function parseLocalAvgpool(r: SectionReader): LocalAvgpoolConfig {
+  // AlexeyAB's [local_avgpool] reads its geometry exactly as [maxpool] does.
+  const stride = r.int('stride', 1, { min: 1 });
+  r.squareStride(stride);
+  const size = r.int('size', stride, { min: 1 });
+  const padding = r.int('padding', size - 1, { min: 0 });
+  const ceilMode = poolCeilMode(r, padding);
+  const countIncludePad = r.flag('count_include_pad');
+  r.finish(LOCAL_AVGPOOL_RULES, COMMON_LAYER_RULES);
+  return {
+    type: 'local_avgpool', size, stride, padding,
+    ...(ceilMode ? { ceilMode } : {}), ...(countIncludePad ? { countIncludePad } : {}), source: r.source(),
+  };
 }
 
 function parseAvgpool(r: SectionReader): AvgpoolConfig {
@@ -640,6 +686,9 @@ export function parseCfg(text: string, file: string): NetworkConfig {
         break;
       case 'maxpool':
         layers.push(parseMaxpool(r));
+        break;
+      case 'local_avgpool':
+        layers.push(parseLocalAvgpool(r));
         break;
       case 'avgpool':
         layers.push(parseAvgpool(r));

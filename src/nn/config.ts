@@ -1,7 +1,7 @@
 // The parsed form of a Darknet .cfg: what the cfg parser produces and the network builder consumes.
 // Keeping it plain data lets the TEE build just a slice of the network from the same sections.
 
-export type Activation = 'linear' | 'relu' | 'leaky' | 'logistic';
+export type Activation = 'linear' | 'relu' | 'leaky' | 'logistic' | 'tanh';
 export type LrPolicy = 'constant' | 'steps' | 'step' | 'poly' | 'exp' | 'sig';
 export type CostType = 'sse' | 'L1' | 'smooth' | 'masked';
 
@@ -44,6 +44,8 @@ export interface ConvolutionalConfig {
   /** Explicit padding in pixels (Darknet: `pad=1` means size/2, `padding=N` overrides). */
   padding: number;
   activation: Activation;
+  /** Negative slope of `leaky` (layerlock's `leaky_slope=` key; default Darknet's 0.1). */
+  slope?: number;
   batchNormalize: boolean;
   source: SourceRef;
 }
@@ -52,6 +54,8 @@ export interface ConnectedConfig {
   type: 'connected';
   output: number;
   activation: Activation;
+  /** Negative slope of `leaky` (layerlock's `leaky_slope=` key; default Darknet's 0.1). */
+  slope?: number;
   batchNormalize: boolean;
   source: SourceRef;
 }
@@ -62,6 +66,27 @@ export interface MaxpoolConfig {
   stride: number;
   /** Total padding (Darknet default size-1); the window starts at -padding/2. */
   padding: number;
+  /**
+   * PyTorch/ONNX ceil_mode (layerlock's `ceil_mode=1` key): padding/2 on each side and the output
+   * size rounded up, the last window starting inside the input or its left padding. Absent or
+   * false: Darknet's rounding, out = (in + padding - size) / stride + 1 rounded down.
+   */
+  ceilMode?: boolean;
+  source: SourceRef;
+}
+
+/** AlexeyAB Darknet's [local_avgpool]: the max-pool's geometry, averaging instead of taking the max. */
+export interface LocalAvgpoolConfig {
+  type: 'local_avgpool';
+  size: number;
+  stride: number;
+  padding: number;
+  ceilMode?: boolean;
+  /**
+   * Divide by the window clipped to the padded input (PyTorch's and ONNX's count_include_pad=1)
+   * instead of by the number of input values in the window (Darknet's, and count_include_pad=0).
+   */
+  countIncludePad?: boolean;
   source: SourceRef;
 }
 
@@ -92,6 +117,7 @@ export type LayerConfig =
   | ConvolutionalConfig
   | ConnectedConfig
   | MaxpoolConfig
+  | LocalAvgpoolConfig
   | AvgpoolConfig
   | DropoutConfig
   | SoftmaxConfig

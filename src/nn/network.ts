@@ -10,7 +10,8 @@ import { ConnectedLayer } from './layers/connected.js';
 import { ConvolutionalLayer, convOutputSize } from './layers/convolutional.js';
 import { CostLayer } from './layers/cost.js';
 import { DropoutLayer } from './layers/dropout.js';
-import { MaxpoolLayer } from './layers/maxpool.js';
+import { LocalAvgpoolLayer } from './layers/local-avgpool.js';
+import { MaxpoolLayer, poolOutputSize } from './layers/maxpool.js';
 import { SoftmaxLayer } from './layers/softmax.js';
 import { learningRateAt } from './lr.js';
 import { Rng } from './rng.js';
@@ -30,6 +31,8 @@ export function buildLayer(index: number, cfg: LayerConfig, inShape: Shape, maxB
       return new ConnectedLayer(index, cfg, inShape, maxBatch, alloc);
     case 'maxpool':
       return new MaxpoolLayer(index, cfg, inShape, maxBatch, alloc);
+    case 'local_avgpool':
+      return new LocalAvgpoolLayer(index, cfg, inShape, maxBatch, alloc);
     case 'avgpool':
       return new AvgpoolLayer(index, cfg, inShape, maxBatch, alloc);
     case 'dropout':
@@ -49,7 +52,12 @@ export function outputShape(cfg: LayerConfig, s: Shape): Shape {
     case 'connected':
       return { c: cfg.output, h: 1, w: 1 };
     case 'maxpool':
-      return { c: s.c, h: Math.floor((s.h + cfg.padding - cfg.size) / cfg.stride) + 1, w: Math.floor((s.w + cfg.padding - cfg.size) / cfg.stride) + 1 };
+    case 'local_avgpool':
+      return {
+        c: s.c,
+        h: poolOutputSize(s.h, cfg.size, cfg.stride, cfg.padding, cfg.ceilMode),
+        w: poolOutputSize(s.w, cfg.size, cfg.stride, cfg.padding, cfg.ceilMode),
+      };
     case 'avgpool':
       return { c: s.c, h: 1, w: 1 };
     case 'dropout':

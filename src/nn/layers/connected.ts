@@ -4,6 +4,7 @@ import type { ConnectedConfig } from '../config.js';
 import { batchNormBackward, batchNormForward, makeBatchNorm, type BatchNormState } from '../batchnorm.js';
 import { sgdUpdate, shapeSize, type Layer, type ParamTensor, type PassContext, type Shape, type UpdateArgs, heapAllocator, type Allocator } from '../layer.js';
 import type { Rng } from '../rng.js';
+import { activationGradient, biasActivate } from '../activation.js';
 
 export class ConnectedLayer implements Layer {
   readonly type = 'connected' as const;
@@ -69,12 +70,12 @@ export class ConnectedLayer implements Layer {
     const { inputs, outputs } = this;
     ctx.kernels.gemm(false, true, n, outputs, inputs, 1, input, 0, inputs, this.weights, 0, inputs, 0, this.output, 0, outputs);
     if (this.bn) batchNormForward(this.bn, this.output, n, outputs, 1, ctx.train && !this.frozen);
-    ctx.kernels.biasActivate(this.output, this.biases, n, outputs, 1, this.config.activation);
+    biasActivate(ctx.kernels, this.output, this.biases, n, outputs, 1, this.config.activation, this.config.slope);
   }
 
   backward(input: Float32Array, inputDelta: Float32Array | null, n: number, ctx: PassContext): void {
     const { inputs, outputs } = this;
-    ctx.kernels.activationGradient(this.config.activation, this.output, this.delta, n * outputs);
+    activationGradient(ctx.kernels, this.config.activation, this.config.slope, this.output, this.delta, n * outputs);
     if (!this.frozen) ctx.kernels.biasGradient(this.biasUpdates, this.delta, n, outputs, 1);
     if (this.bn) batchNormBackward(this.bn, this.delta, n, outputs, 1, this.frozen);
     if (!this.frozen) {

@@ -5,6 +5,7 @@ import type { ConvolutionalConfig } from '../config.js';
 import { batchNormBackward, batchNormForward, makeBatchNorm, type BatchNormState } from '../batchnorm.js';
 import { sgdUpdate, shapeSize, type Layer, type ParamTensor, type PassContext, type Shape, type UpdateArgs, heapAllocator, type Allocator } from '../layer.js';
 import type { Rng } from '../rng.js';
+import { activationGradient, biasActivate } from '../activation.js';
 
 export function convOutputSize(inSize: number, size: number, stride: number, padding: number): number {
   return Math.floor((inSize + 2 * padding - size) / stride) + 1;
@@ -79,13 +80,13 @@ export class ConvolutionalLayer implements Layer {
     ctx.kernels.convForward(g, n, input, this.weights, this.output);
     const spatial = g.outHeight * g.outWidth;
     if (this.bn) batchNormForward(this.bn, this.output, n, g.filters, spatial, ctx.train && !this.frozen);
-    ctx.kernels.biasActivate(this.output, this.biases, n, g.filters, spatial, this.config.activation);
+    biasActivate(ctx.kernels, this.output, this.biases, n, g.filters, spatial, this.config.activation, this.config.slope);
   }
 
   backward(input: Float32Array, inputDelta: Float32Array | null, n: number, ctx: PassContext): void {
     const g = this.geometry;
     const spatial = g.outHeight * g.outWidth;
-    ctx.kernels.activationGradient(this.config.activation, this.output, this.delta, n * g.filters * spatial);
+    activationGradient(ctx.kernels, this.config.activation, this.config.slope, this.output, this.delta, n * g.filters * spatial);
     if (!this.frozen) ctx.kernels.biasGradient(this.biasUpdates, this.delta, n, g.filters, spatial);
     if (this.bn) batchNormBackward(this.bn, this.delta, n, g.filters, spatial, this.frozen);
     if (!this.frozen) ctx.kernels.convBackwardFilter(g, n, input, this.delta, this.weightUpdates);
