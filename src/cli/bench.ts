@@ -4,7 +4,7 @@
 import { runTeeBench, formatBench, type BenchEvent } from '../bench/tee-bench.js';
 import { DEFAULT_SECURE_MEM } from '../tee/client.js';
 import {
-  DATA_OPTIONS, emit, flag, formatHelp, int, log, num, parse, parseByteSize, requireStr, seedOf, str, UsageError, type CommandHelp,
+  DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, parseByteSize, requireStr, seedOf, str, UsageError, type CommandHelp,
 } from './common.js';
 
 export const help: CommandHelp = {
@@ -12,6 +12,7 @@ export const help: CommandHelp = {
   summary: 'TEE cost benchmark: fine-tuning time and memory with the last k layers in the TEE (Figure 4), ANOVA.',
   options: [
     ['--cfg F', 'network definition (Darknet .cfg)'],
+    MODEL_HELP,
     ['--weights W', 'pre-trained .weights to fine-tune (default: the seeded initialisation)'],
     ['--out DIR', 'bench.json, bench.csv, runs.csv, runs.jsonl, figure.svg/.png; re-running resumes'],
     ['--reps N', 'runs per configuration (default 30, as the paper)'],
@@ -48,6 +49,7 @@ export async function run(argv: string[]): Promise<void> {
   if (sub !== 'tee') throw new UsageError(`unknown benchmark "${sub}" (benchmarks: tee; the throughput benchmark is \`npm run bench\`)`);
   const p = parse(rest, {
     ...DATA_OPTIONS,
+    ...MODEL_OPTIONS,
     cfg: { type: 'string' },
     weights: { type: 'string' },
     out: { type: 'string' },
@@ -61,7 +63,8 @@ export async function run(argv: string[]): Promise<void> {
     'no-shuffle': { type: 'boolean', default: false },
   });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('bench', help));
-  const cfg = requireStr(p, 'cfg');
+  const modelIn = await modelFiles(p, 'optional');
+  const cfg = modelIn.cfg;
   const out = requireStr(p, 'out');
   const split = num(p, 'split') ?? 0.5;
   if (!(split > 0 && split < 1)) throw new UsageError(`--split must be in (0, 1): the benchmark fine-tunes on T (got ${split})`);
@@ -72,7 +75,7 @@ export async function run(argv: string[]): Promise<void> {
   const mem = str(p, 'secure-mem');
   const { document, files } = await runTeeBench({
     cfg,
-    weights: str(p, 'weights') ?? null,
+    weights: modelIn.weights ?? null,
     data: str(p, 'data') ?? 'embedded',
     trainLimit: int(p, 'train-limit'),
     seed: seedOf(p),

@@ -1,5 +1,9 @@
 // What every sub-command shares: option parsing with clear errors, data selection (--data,
 // limits, S/T split), and the output contract (--json: one document on stdout; logs on stderr).
+import { createHash } from 'node:crypto';
+import { access, mkdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { checkShape } from '../data/resize.js';
 import { loadData } from '../data/load.js';
@@ -10,6 +14,7 @@ import { loadCfg } from '../nn/cfg.js';
 import type { NetworkConfig } from '../nn/config.js';
 import type { Shape } from '../nn/layer.js';
 import { DEFAULT_SEED, loadModel, saveModel } from '../nn/model.js';
+import { loadOnnxFile, writeImportedFiles } from '../onnx/model.js';
 import type { Network } from '../nn/network.js';
 import { networkStepper, type Stepper } from '../nn/train.js';
 import { DEFAULT_SECURE_MEM, TeecError } from '../tee/client.js';
@@ -379,4 +384,60 @@ export function teeFailure(e: unknown, saved: string | null): Error {
     return new Error(`${e.message}. ${saved ?? 'No epoch had finished: nothing was written.'}`);
   }
   return e instanceof Error ? e : new Error(String(e));
+}
+
+// ---------------------------------------------------------------------------------------------
+// --model file.onnx: the one place where an ONNX model becomes what every command takes, a Darknet
+// .cfg + .weights pair. The pair is written once per model content into a cache folder, so commands
+// that hand the cfg path to workers or to the TA, resumable runs and repeated calls all see the same
+// files, and nothing else in the CLI needs to know that the model came from ONNX.
+
+export const MODEL_OPTIONS: OptionSpec = { model: { type: 'string' } };
+export const MODEL_HELP: [string, string] = ['--model F.onnx', 'an ONNX model (with its weights) instead of --cfg/--weights; see docs/onnx.md'];
+
+export interface ModelFiles {
+  cfg: string;
+  weights: string | undefined;
+  /** The ONNX file the pair was imported from, or null for --cfg/--weights. */
+  onnx: string | null;
+}
+
+/** Where imported models are cached (LAYERLOCK_ONNX_CACHE, default <tmpdir>/layerlock-onnx). */
+export function onnxCacheDir(): string {
+  return process.env['LAYERLOCK_ONNX_CACHE'] ?? join(tmpdir(), 'layerlock-onnx');
+}
+
+/**
+ * --cfg F [--weights W], or --model F.onnx imported into a cached .cfg + .weights. `weights`:
+ * 'required' (eval, predict, package), 'optional' (train, bench tee: a starting point), or 'none'
+ * (plan, which reads only the architecture).
+ */
+export async function modelFiles(p: Parsed, weights: 'required'): Promise<ModelFiles & { weights: string }>;
+export async function modelFiles(p: Parsed, weights: 'optional' | 'none'): Promise<ModelFiles>;
+export async function modelFiles(p: Parsed, weights: 'required' | 'optional' | 'none'): Promise<ModelFiles> {
+  const model = str(p, 'model');
+  if (model === undefined) {
+    const cfg = requireStr(p, 'cfg');
+    return { cfg, weights: weights === 'required' ? requireStr(p, 'weights') : weights === 'optional' ? str(p, 'weights') : undefined, onnx: null };
+  }
+  if (str(p, 'cfg') !== undefined) throw new UsageError('give --model or --cfg, not both');
+  if (str(p, 'weights') !== undefined) throw new UsageError('--model carries its own weights: give --model or --cfg/--weights, not both');
+  const bytes = await readFile(model).catch((e: NodeJS.ErrnoException) => {
+    throw new UsageError(`--model ${model}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+  });
+  const key = createHash('sha256').update(bytes).digest('hex').slice(0, 24);
+  const dir = join(onnxCacheDir(), key);
+  const cfg = join(dir, 'model.cfg');
+  const w = join(dir, 'model.weights');
+  try {
+    await access(w);
+    await access(cfg);
+  } catch {
+    const imported = await loadOnnxFile(model);
+    await mkdir(dir, { recursive: true });
+    // Weights last: their presence is what marks the pair complete.
+    await writeImportedFiles(imported, model, cfg, w);
+    for (const note of imported.notes) log(`layerlock: note: ${model}: ${note}`);
+  }
+  return { cfg, weights: weights === 'none' ? undefined : w, onnx: model };
 }

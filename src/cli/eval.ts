@@ -2,7 +2,7 @@
 // the partition options the protected layers run inside the software TEE (src/tee).
 import { evaluateWith } from '../nn/train.js';
 import {
-  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, openModel, parse, parseSet, pct, requireStr, selectData, setOf, str, TEE_HELP, TEE_OPTIONS,
+  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, MODEL_HELP, MODEL_OPTIONS, modelFiles, openModel, parse, parseSet, pct, selectData, setOf, str, TEE_HELP, TEE_OPTIONS,
   teeFailure, type CommandHelp,
 } from './common.js';
 
@@ -12,6 +12,7 @@ export const help: CommandHelp = {
   options: [
     ['--cfg F', 'network definition (Darknet .cfg)'],
     ['--weights W', 'trained Darknet .weights'],
+    MODEL_HELP,
     ['--set S|T|test', 'which images (default test); S/T come from the seeded split'],
     ...TEE_HELP.filter(([f]) => f !== '--tee-export-plaintext'),
     ...DATA_HELP,
@@ -19,10 +20,10 @@ export const help: CommandHelp = {
 };
 
 export async function run(argv: string[]): Promise<void> {
-  const p = parse(argv, { ...DATA_OPTIONS, ...TEE_OPTIONS, cfg: { type: 'string' }, weights: { type: 'string' }, set: { type: 'string' } });
+  const p = parse(argv, { ...DATA_OPTIONS, ...TEE_OPTIONS, ...MODEL_OPTIONS, cfg: { type: 'string' }, weights: { type: 'string' }, set: { type: 'string' } });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('eval', help));
   const set = parseSet(str(p, 'set'), 'test');
-  const model = await openModel(p, { cfg: requireStr(p, 'cfg'), weights: requireStr(p, 'weights'), mode: 'infer' });
+  const model = await openModel(p, { ...(await modelFiles(p, 'required')), mode: 'infer' });
   try {
     const data = await selectData(p, model);
     const { ds, indices } = setOf(data, set);

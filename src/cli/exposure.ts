@@ -5,7 +5,7 @@ import { plotFolders, runExposure, type Metric } from '../exposure/index.js';
 import { formatTable } from '../exposure/results.js';
 import type { RunnerEvent } from '../exposure/runner.js';
 import {
-  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, num, parse, requireStr, str, UsageError, type CommandHelp,
+  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, requireStr, str, UsageError, type CommandHelp,
 } from './common.js';
 import { progressBar, type Progress } from './progress.js';
 
@@ -14,6 +14,7 @@ export const help: CommandHelp = {
   summary: 'Layer-wise exposure: how much each trainable layer holds about its training set (parallel, resumable).',
   options: [
     ['--cfg F', 'network definition (Darknet .cfg)'],
+    [MODEL_HELP[0], `${MODEL_HELP[1]}; its weights are M (as --base) unless --base is given`],
     ['--epochs E', 'epochs of the base model M on S'],
     ['--ft-epochs E', 'epochs of each Mr/Mp fine-tuning (default: --epochs)'],
     ['--metric loss|acc', 'gen = loss(V) − loss(S) (default) or acc(S) − acc(V); changing it only re-aggregates'],
@@ -88,6 +89,7 @@ export async function run(argv: string[]): Promise<void> {
   if (argv[0] === 'plot') return runPlot(argv.slice(1));
   const p = parse(argv, {
     ...DATA_OPTIONS,
+    ...MODEL_OPTIONS,
     cfg: { type: 'string' },
     epochs: { type: 'string' },
     'ft-epochs': { type: 'string' },
@@ -98,9 +100,11 @@ export async function run(argv: string[]): Promise<void> {
     out: { type: 'string' },
   });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('exposure', help));
-  const cfg = requireStr(p, 'cfg');
+  const modelIn = await modelFiles(p, 'optional');
+  const cfg = modelIn.cfg;
   const dir = requireStr(p, 'out');
-  const base = str(p, 'base') ?? null;
+  // An imported model is already trained: its weights are M unless --base names another M.
+  const base = str(p, 'base') ?? modelIn.weights ?? null;
   const epochs = int(p, 'epochs', 1) ?? null;
   const ftEpochs = int(p, 'ft-epochs', 0) ?? epochs;
   if (base === null && epochs === null) throw new UsageError('missing --epochs (or --base with --ft-epochs)');

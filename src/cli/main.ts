@@ -28,6 +28,8 @@ const commands: Record<string, Command> = {
   import: await import('./import.js'),
   bench: await import('./bench.js'),
   plan: await import('./plan.js'),
+  convert: await import('./convert.js'),
+  'export-onnx': await import('./export-onnx.js'),
 };
 
 function version(): string {

@@ -3,7 +3,7 @@
 import { loadCfg } from '../nn/cfg.js';
 import { createPackage } from '../deploy/package.js';
 import { rangeRoles, PartitionError } from '../tee/roles.js';
-import { emit, flag, formatHelp, int, parse, parseTeeOutput, requireStr, str, teeChoice, UsageError, type CommandHelp } from './common.js';
+import { emit, flag, formatHelp, int, MODEL_HELP, MODEL_OPTIONS, modelFiles, parse, parseTeeOutput, requireStr, str, teeChoice, UsageError, type CommandHelp } from './common.js';
 
 export const help: CommandHelp = {
   usage: '--cfg F --weights W (--tee-last k | --tee-layers a:b) --device DEV/device.cert --signing-key DIR/server.key --out PKG',
@@ -11,6 +11,7 @@ export const help: CommandHelp = {
   options: [
     ['--cfg F', 'network definition (Darknet .cfg)'],
     ['--weights W', 'trained Darknet .weights of the whole network'],
+    MODEL_HELP,
     ['--tee-last k', 'protect the last k layers (counting every layer, as the paper does)'],
     ['--tee-layers a:b', 'protect cfg layers a..b (0-based, inclusive)'],
     ['--device CERT', 'the device certificate (DEV/device.cert from layerlock device init)'],
@@ -23,12 +24,12 @@ export const help: CommandHelp = {
 
 export async function run(argv: string[]): Promise<void> {
   const p = parse(argv, {
+    ...MODEL_OPTIONS,
     cfg: { type: 'string' }, weights: { type: 'string' }, 'tee-last': { type: 'string' }, 'tee-layers': { type: 'string' }, device: { type: 'string' },
     'signing-key': { type: 'string' }, out: { type: 'string' }, 'tee-output': { type: 'string' }, 'package-version': { type: 'string' },
   });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('package', help));
-  const cfg = requireStr(p, 'cfg');
-  const weights = requireStr(p, 'weights');
+  const { cfg, weights } = await modelFiles(p, 'required');
   const device = requireStr(p, 'device');
   const signingKey = requireStr(p, 'signing-key');
   const out = requireStr(p, 'out');

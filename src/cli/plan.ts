@@ -7,7 +7,7 @@ import { getKernels, getThreads } from '../kernels/index.js';
 import { loadCfg } from '../nn/cfg.js';
 import { DEFAULT_SECURE_MEM } from '../tee/client.js';
 import {
-  emit, flag, formatHelp, int, num, parse, parseByteSize, requireStr, str, UsageError, withBatchOverride, type CommandHelp,
+  emit, flag, formatHelp, int, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, parseByteSize, str, UsageError, withBatchOverride, type CommandHelp,
 } from './common.js';
 import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
@@ -17,6 +17,7 @@ export const help: CommandHelp = {
   summary: 'Plan the TEE partition: every layer range that fits, its memory, overhead and protected exposure; a recommendation.',
   options: [
     ['--cfg F', 'network definition (Darknet .cfg)'],
+    MODEL_HELP,
     ['--exposure DIR', 'an exposure run folder (DIR/exposure.json) or the file: protect the most exposure'],
     ['--secure-mem SIZE', 'the TEE\'s secure memory (default 16MiB)'],
     ['--batch N', 'images per batch (default: the cfg\'s), subdivisions 1 unless given'],
@@ -31,6 +32,7 @@ export const help: CommandHelp = {
 
 export async function run(argv: string[]): Promise<void> {
   const p = parse(argv, {
+    ...MODEL_OPTIONS,
     cfg: { type: 'string' },
     exposure: { type: 'string' },
     'secure-mem': { type: 'string' },
@@ -43,7 +45,7 @@ export async function run(argv: string[]): Promise<void> {
     top: { type: 'string' },
   });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('plan', help));
-  const cfgPath = requireStr(p, 'cfg');
+  const cfgPath = (await modelFiles(p, 'none')).cfg;
   const mode = str(p, 'mode');
   if (mode !== 'train' && mode !== 'infer') throw new UsageError(`--mode must be train or infer (got "${mode}")`);
   const config = withBatchOverride(p, await loadCfg(cfgPath));

@@ -6,7 +6,7 @@
 import { readImageFile } from '../data/image.js';
 import { BatchLoader } from '../data/batches.js';
 import {
-  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, openModel, parse, parseSet, requireStr, selectData, setOf, str, TEE_HELP, TEE_OPTIONS,
+  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, MODEL_HELP, MODEL_OPTIONS, modelFiles, openModel, parse, parseSet, selectData, setOf, str, TEE_HELP, TEE_OPTIONS,
   teeFailure, UsageError, type CommandHelp,
 } from './common.js';
 import { openDeviceModel } from './device.js';
@@ -17,6 +17,7 @@ export const help: CommandHelp = {
   options: [
     ['--cfg F', 'network definition (Darknet .cfg)'],
     ['--weights W', 'trained Darknet .weights'],
+    MODEL_HELP,
     ['--device DEV', 'instead of --cfg/--weights: the model installed on this device folder (protected layers unsealed in the TEE)'],
     ['--index i', 'predict image i of the chosen set instead of a file'],
     ['--set S|T|test', 'set for --index (default test)'],
@@ -28,7 +29,7 @@ export const help: CommandHelp = {
 
 export async function run(argv: string[]): Promise<void> {
   const p = parse(argv, {
-    ...DATA_OPTIONS, ...TEE_OPTIONS, cfg: { type: 'string' }, weights: { type: 'string' }, index: { type: 'string' }, set: { type: 'string' }, top: { type: 'string' },
+    ...DATA_OPTIONS, ...TEE_OPTIONS, ...MODEL_OPTIONS, cfg: { type: 'string' }, weights: { type: 'string' }, index: { type: 'string' }, set: { type: 'string' }, top: { type: 'string' },
     device: { type: 'string' },
   }, true);
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('predict', help));
@@ -39,7 +40,7 @@ export async function run(argv: string[]): Promise<void> {
   const device = str(p, 'device');
   const model = device !== undefined
     ? await openDeviceModel(p, device, 'infer', 1)
-    : await openModel(p, { cfg: requireStr(p, 'cfg'), weights: requireStr(p, 'weights'), mode: 'infer', batch: 1 });
+    : await openModel(p, { ...(await modelFiles(p, 'required')), mode: 'infer', batch: 1 });
   try {
     const shape = { height: model.inShape.h, width: model.inShape.w, channels: model.inShape.c };
     let image: Float32Array;

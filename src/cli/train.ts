@@ -3,7 +3,7 @@
 // partition options some layers train inside the software TEE (src/tee).
 import { evaluateWith, train } from '../nn/train.js';
 import {
-  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, openModel, parse, pct, requireStr, seedOf, selectData, str, TEE_HELP,
+  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, openModel, parse, pct, requireStr, seedOf, selectData, TEE_HELP,
   TEE_OPTIONS, teeFailure, UsageError, type CommandHelp,
 } from './common.js';
 import { progressBar } from './progress.js';
@@ -14,6 +14,7 @@ export const help: CommandHelp = {
   options: [
     ['--cfg F', 'network definition (Darknet .cfg)'],
     ['--weights INIT', 'start from these weights instead of the seeded initialisation'],
+    [MODEL_HELP[0], `${MODEL_HELP[1]}; training starts from its weights`],
     ['--epochs N', 'passes over S'],
     ['--out W', 'where to write the trained .weights'],
     ...TEE_HELP,
@@ -30,18 +31,19 @@ export async function run(argv: string[]): Promise<void> {
   const p = parse(argv, {
     ...DATA_OPTIONS,
     ...TEE_OPTIONS,
+    ...MODEL_OPTIONS,
     cfg: { type: 'string' },
     weights: { type: 'string' },
     epochs: { type: 'string' },
     out: { type: 'string' },
   });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('train', help));
-  const cfg = requireStr(p, 'cfg');
+  const files = await modelFiles(p, 'optional');
   const out = requireStr(p, 'out');
   const epochs = int(p, 'epochs', 1);
   if (epochs === undefined) throw new UsageError('missing --epochs');
   const seed = seedOf(p);
-  const model = await openModel(p, { cfg, weights: str(p, 'weights'), mode: 'train' });
+  const model = await openModel(p, { cfg: files.cfg, weights: files.weights, mode: 'train' });
   let saved: string | null = null;
   try {
     const tc = model.teeChoice;

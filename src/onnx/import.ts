@@ -570,9 +570,23 @@ class Importer {
     const t = this.chw(tin, this.node.opType ?? 'pool');
     const { k, s } = this.squareWindow(a, null);
     const ceil = this.intAttr(a, 'ceil_mode', 0) === 1;
-    const own = this.autoPads(a, t, k, s) ?? this.spatialPads(this.intsAttr(a, 'pads'), 'its');
-    const explicit = this.pendingPad.get(name) ?? 0;
     let countIncludePad = this.intAttr(a, 'count_include_pad', 0) === 1;
+    const pads = this.intsAttr(a, 'pads');
+    const explicit = this.pendingPad.get(name) ?? 0;
+    // Darknet's own geometry: total padding P, window origin −⌊P/2⌋, i.e. one more pixel at the end
+    // when P is odd. layerlock's export writes it as pads [⌊P/2⌋, ⌊P/2⌋, ⌈P/2⌉, ⌈P/2⌉]; take it back.
+    if (pads && pads.length === 4 && pads[0] === pads[1] && pads[2] === pads[3] && pads[2] === pads[0]! + 1 &&
+        !ceil && !countIncludePad && explicit === 0 && this.strAttr(a, 'auto_pad', 'NOTSET') === 'NOTSET') {
+      const P = pads[0]! + pads[2]!;
+      const out = [poolOutputSize(t.h, k, s, P), poolOutputSize(t.w, k, s, P)] as const;
+      if (!(out[0] > 0 && out[1] > 0)) this.fail(`a ${k}×${k} window does not fit the ${t.h}×${t.w} input`);
+      this.push(type === 'maxpool'
+        ? { type: 'maxpool', size: k, stride: s, padding: P, source: this.source }
+        : { type: 'local_avgpool', size: k, stride: s, padding: P, source: this.source });
+      this.setMain({ kind: 'chw', c: t.c, h: out[0], w: out[1] });
+      return;
+    }
+    const own = this.autoPads(a, t, k, s) ?? this.spatialPads(pads, 'its');
     if (explicit > 0) {
       // A preceding zero Pad (how PyTorch exports AvgPool2d's count_include_pad=True) counts its zeros.
       if (own > 0 && !countIncludePad) this.fail('a zero Pad before it and its own pads with count_include_pad=0 cannot be expressed as one layer');
