@@ -34,3 +34,8 @@ export { planPartitions, loadExposure, formatPlan, type Plan, type RangePlan, ty
 export { runTeeBench, formatBench, runOrder, type TeeBenchOptions, type BenchDocument, type ConfigStats } from './bench/tee-bench.js';
 // Layer-wise exposure (DESIGN.md §3): the protocol end to end, its formula and the Figure 2 plot.
 export { runExposure, plotFolders, generalizationError, exposureOf, type ExposureRequest, type ExposureOutcome, type ExposureDocument, type LayerEntry, type Metric } from './exposure/index.js';
+// Bring your own model (issue 16; docs/onnx.md): ONNX import into a config + weights, export back.
+export { importOnnx, OnnxImportError, SUPPORTED_OPS, MIN_OPSET, MAX_OPSET, type ImportedModel, type ImportOptions } from './onnx/import.js';
+export { exportOnnx, OnnxExportError, EXPORT_OPSET, type ExportedModel, type ExportOptions } from './onnx/export.js';
+export { loadOnnxFile, importedNetwork, importedFiles, writeImportedFiles } from './onnx/model.js';
+export { formatCfg } from './nn/cfg-write.js';

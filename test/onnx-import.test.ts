@@ -236,3 +236,22 @@ test('auto_pad SAME, Gemm with transB=0 and alpha/beta, Identity and Reshape to 
   model.graph!.node![0]!.attribute!.push(onnx.AttributeProto.create({ name: 'strides', type: onnx.AttributeProto.AttributeType.INTS, ints: [2, 2] }));
   refused(encodeModel(model), /node 'conv' \(Conv\): auto_pad=SAME_UPPER needs padding 1×1 split unevenly/);
 });
+
+test('opsets 11 to 18 import the same network; opset 19 is refused', () => {
+  const nodes: Node[] = [
+    { op: 'Conv', inputs: ['x', 'w', 'b'], output: 'c', attrs: { pads: [1, 1, 1, 1] } },
+    { op: 'LeakyRelu', inputs: ['c'], output: 'r', attrs: { alpha: 0.2 } },
+    { op: 'MaxPool', inputs: ['r'], output: 'p', attrs: { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 } },
+    { op: 'Flatten', inputs: ['p'], output: 'f' },
+    { op: 'Gemm', inputs: ['f', 'B', 'C'], output: 'g', attrs: { transB: 1 } },
+    { op: 'Softmax', inputs: ['g'], output: 'y', attrs: { axis: 1 } },
+  ];
+  const inits = { ...CONV, B: { dims: [3, 32] }, C: { dims: [3] } };
+  const x = Float32Array.from({ length: 64 }, (_, i) => Math.cos(i));
+  const outs = [11, 12, 13, 14, 15, 16, 17, 18].map((opset) => {
+    const m = importOnnx(build(nodes, { opset, inits }), `m${opset}.onnx`);
+    return [...importedNetwork(m, { kernels: referenceKernels }).forward(x, 1, false).subarray(0, 3)];
+  });
+  for (const o of outs) assert.deepEqual(o, outs[0]);
+  refused(build(nodes, { opset: 19, inits }), /opset 19 is not supported/);
+});

@@ -543,6 +543,8 @@ class Importer {
     const t = this.chw(tin, 'Pad');
     const mode = this.strAttr(a, 'mode', 'constant');
     if (mode !== 'constant') this.fail(`mode=${mode}: only constant (zero) padding is supported`);
+    // Opset 18 added an optional axes input; padding given per listed axis is not handled.
+    if (this.ins()[3]) this.fail('Pad with an axes input is not supported (give pads for all four axes)');
     const pads = this.opset >= 11 ? this.intInput(this.ins()[1]) : (this.intsAttr(a, 'pads') ?? []);
     const value = this.ins()[2] ? this.floats(this.ins()[2], 'constant value').data[0] : this.floatAttr(a, 'value', 0);
     if (value !== 0 && value !== undefined) this.fail(`padding value ${value}: only zero padding is supported`);
