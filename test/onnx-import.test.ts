@@ -255,3 +255,36 @@ test('opsets 11 to 18 import the same network; opset 19 is refused', () => {
   for (const o of outs) assert.deepEqual(o, outs[0]);
   refused(build(nodes, { opset: 19, inits }), /opset 19 is not supported/);
 });
+
+test('an activation after a max-pool (F.relu(F.max_pool2d(conv(x), 2))) moves into the conv, same outputs and gradients', () => {
+  const inits = { ...CONV, B: { dims: [3, 32] }, C: { dims: [3] } };
+  const tail: Node[] = [
+    { op: 'Flatten', inputs: ['a'], output: 'f' },
+    { op: 'Gemm', inputs: ['f', 'B', 'C'], output: 'y', attrs: { transB: 1 } },
+  ];
+  for (const op of ['Relu', 'Sigmoid']) {
+    const after = importOnnx(build([
+      { op: 'Conv', inputs: ['x', 'w', 'b'], output: 'c', attrs: { pads: [1, 1, 1, 1] } },
+      { op: 'MaxPool', inputs: ['c'], output: 'p', attrs: { kernel_shape: [2, 2], strides: [2, 2] } },
+      { op, inputs: ['p'], output: 'a' }, ...tail,
+    ], { inits }), 'after.onnx');
+    const before = importOnnx(build([
+      { op: 'Conv', inputs: ['x', 'w', 'b'], output: 'c', attrs: { pads: [1, 1, 1, 1] } },
+      { op, inputs: ['c'], output: 'r' },
+      { op: 'MaxPool', inputs: ['r'], output: 'a', attrs: { kernel_shape: [2, 2], strides: [2, 2] } }, ...tail,
+    ], { inits }), 'before.onnx');
+    const strip = (m: typeof after): unknown => m.config.layers.map(({ source: _s, ...l }) => l);
+    assert.deepEqual(strip(after), strip(before));
+    const x = Float32Array.from({ length: 128 }, (_, i) => Math.cos(i * 0.7));
+    const nets = [after, before].map((m) => importedNetwork(m, { kernels: referenceKernels }));
+    const truth = Float32Array.from([0, 1, 0, 1, 0, 0]);
+    const outs = nets.map((n) => { n.forward(x, 2, true, truth); n.backward(x, 2); return [...(n.trainableLayers[0] as ConvolutionalLayer).weightUpdates]; });
+    assert.deepEqual(outs[0], outs[1]);
+  }
+  // Not through anything else: an activation after an average pool still has nothing to join.
+  refused(build([
+    { op: 'Conv', inputs: ['x', 'w', 'b'], output: 'c' },
+    { op: 'AveragePool', inputs: ['c'], output: 'p', attrs: { kernel_shape: [2, 2], strides: [2, 2] } },
+    { op: 'Relu', inputs: ['p'], output: 'y', name: 'late' },
+  ], { inits: CONV }), /node 'late' \(Relu\): .*does not directly follow/);
+});

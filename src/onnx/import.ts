@@ -522,20 +522,37 @@ class Importer {
     const a = attrs(this.node);
     this.known(a, act === 'leaky' ? ['alpha'] : []);
     const { name, t } = this.mainInput();
+    // act(maxpool(x)) = maxpool(act(x)) for these non-decreasing activations, gradients included (the
+    // window's winner is the same, or every candidate has zero slope), so `F.relu(F.max_pool2d(conv(x)))`
+    // becomes a conv with relu followed by the pool, as Darknet would write it.
+    const c = this.commute;
+    if (!this.foldTarget(name) && c && c.output === name && c.layer.activation === 'linear') {
+      this.setActivation(c.layer, act, a);
+      c.output = this.out();
+      this.setMain(t);
+      return;
+    }
     const p = this.foldTarget(name);
     if (!p || p.layer.activation !== 'linear') {
       this.fail('layerlock applies activations inside the layer before them, and this one does not directly follow a Conv, Gemm or MatMul (or follows one that already has an activation)');
     }
-    p.layer.activation = act;
+    this.setActivation(p.layer, act, a);
+    p.output = this.out();
+    this.setMain(t);
+  }
+
+  private setActivation(layer: Pending['layer'], act: Activation, a: Map<string, AttributeProto>): void {
+    layer.activation = act;
     if (act === 'leaky') {
       const alpha = this.floatAttr(a, 'alpha', 0.01);
       if (!(alpha > 0)) this.fail(`alpha=${alpha}: layerlock's leaky activation needs a positive slope`);
       // Darknet's own leaky (0.1) keeps the native kernels; float32 0.1 from an exporter means it too.
-      if (alpha !== Math.fround(0.1)) p.layer.slope = alpha;
+      if (alpha !== Math.fround(0.1)) layer.slope = alpha;
     }
-    p.output = this.out();
-    this.setMain(t);
   }
+
+  /** A max-pool that directly follows a linear trainable layer: an activation after it may move before it. */
+  private commute: { output: string; layer: Pending['layer'] } | null = null;
 
   private padNode(): void {
     const a = attrs(this.node);
@@ -570,6 +587,8 @@ class Importer {
     if (this.intAttr(a, 'storage_order', 0) !== 0) this.fail('storage_order=1 is not supported');
     const { name, t: tin } = this.mainInput();
     const t = this.chw(tin, this.node.opType ?? 'pool');
+    const feeding = this.foldTarget(name);
+    this.commute = type === 'maxpool' && feeding ? { output: this.out(), layer: feeding.layer } : null;
     const { k, s } = this.squareWindow(a, null);
     const ceil = this.intAttr(a, 'ceil_mode', 0) === 1;
     let countIncludePad = this.intAttr(a, 'count_include_pad', 0) === 1;
