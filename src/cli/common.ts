@@ -14,7 +14,7 @@ import { loadCfg } from '../nn/cfg.js';
 import type { NetworkConfig } from '../nn/config.js';
 import type { Shape } from '../nn/layer.js';
 import { DEFAULT_SEED, loadModel, saveModel } from '../nn/model.js';
-import { loadOnnxFile, writeImportedFiles } from '../onnx/model.js';
+import { ONNX_IMPORT_VERSION, loadOnnxFile, writeImportedFiles } from '../onnx/model.js';
 import type { Network } from '../nn/network.js';
 import { networkStepper, type Stepper } from '../nn/train.js';
 import { DEFAULT_SECURE_MEM, TeecError } from '../tee/client.js';
@@ -425,7 +425,8 @@ export async function modelFiles(p: Parsed, weights: 'required' | 'optional' | '
   const bytes = await readFile(model).catch((e: NodeJS.ErrnoException) => {
     throw new UsageError(`--model ${model}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
   });
-  const key = createHash('sha256').update(bytes).digest('hex').slice(0, 24);
+  // The importer's version is part of the key, so a changed importer never reuses an older conversion.
+  const key = createHash('sha256').update(`layerlock-onnx-import ${ONNX_IMPORT_VERSION}\n`).update(bytes).digest('hex').slice(0, 24);
   const dir = join(onnxCacheDir(), key);
   const cfg = join(dir, 'model.cfg');
   const w = join(dir, 'model.weights');

@@ -113,7 +113,11 @@ export async function run(argv: string[]): Promise<void> {
   if (metric !== 'loss' && metric !== 'acc') throw new UsageError(`--metric must be loss or acc (got "${metric}")`);
   if (str(p, 'seed') !== undefined && str(p, 'seeds') !== undefined) throw new UsageError('give --seed or --seeds, not both');
   const seeds = parseSeeds(str(p, 'seeds') ?? str(p, 'seed') ?? '1');
-  if (base !== null && seeds.length !== 1) throw new UsageError('--base is one model trained with one seed: give that seed with --seed');
+  if (base !== null && seeds.length !== 1) {
+    throw new UsageError(modelIn.onnx !== null && str(p, 'base') === undefined
+      ? '--model brings one trained model (M): give one seed with --seed (it seeds the S/T split and the re-initialisations)'
+      : '--base is one model trained with one seed: give that seed with --seed');
+  }
   const split = num(p, 'split') ?? 0.5;
   if (!(split > 0 && split < 1)) throw new UsageError(`--split must be in (0, 1): both S and T are needed (got ${split})`);
   const jobs = int(p, 'jobs', 1);

@@ -11,6 +11,9 @@ import { DARKNET_WEIGHTS_VERSION, encodeWeights } from '../nn/weights.js';
 import { atomicWrite } from '../util/fsutil.js';
 import { importOnnx, OnnxImportError, type ImportedModel, type ImportOptions } from './import.js';
 
+/** Bumped whenever the importer would convert some model differently (it keys the CLI's cache). */
+export const ONNX_IMPORT_VERSION = 2;
+
 export async function loadOnnxFile(path: string, opts: ImportOptions = {}): Promise<ImportedModel> {
   let bytes: Uint8Array;
   try {
