@@ -196,7 +196,7 @@ export class PartitionedNetwork implements Stepper {
   async loadWeights(path: string): Promise<void> {
     const bytes = await readFile(path);
     try {
-      const header = decodeWeights(bytes, this.allWeightsLayers(), path);
+      const header = decodeWeights(bytes, this.allWeightsLayers(), path, { requireFinite: true });
       this.seen = header.seen;
       const protectedLayers = this.stagingNet().weightsLayers();
       if (protectedLayers.length > 0) {
