@@ -61,11 +61,18 @@ function emptyWhy(d: SelectedData, set: SetName): string {
   return `the ${d.train.count} training image${d.train.count === 1 ? ' is' : 's are'} split into ${d.S.length} in S and ${d.T.length} in T (raise --train-limit or change --split)`;
 }
 
-/** Fails, before any work, when a set the command needs has no images. */
-export function requireSets(d: SelectedData, sets: readonly SetName[]): void {
+/**
+ * Fails, before any work, when a set the command needs has no images, or when the data has more
+ * classes than the network outputs (a label the network cannot predict makes every number wrong).
+ */
+export function requireSets(d: SelectedData, sets: readonly SetName[], model?: { stepper: { outputs: number } }): void {
   for (const set of sets) {
     const n = set === 'S' ? d.S.length : set === 'T' ? d.T.length : d.test.count;
     if (n === 0) throw new UsageError(`${SET_TEXT[set]} is empty: ${emptyWhy(d, set)}`);
+  }
+  const classes = Math.max(d.train.classes, d.test.classes);
+  if (model && classes > model.stepper.outputs) {
+    throw new UsageError(`${d.source.location} has ${classes} classes (labels up to ${classes - 1}) but the network outputs ${model.stepper.outputs} values`);
   }
 }
 

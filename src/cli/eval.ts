@@ -28,7 +28,7 @@ export async function run(argv: string[]): Promise<void> {
   const model = await openModel(p, { cfg: requireStr(p, 'cfg'), weights, mode: 'infer' });
   try {
     const data = await selectData(p, model);
-    requireSets(data, [set]);
+    requireSets(data, [set], model);
     const { ds, indices } = setOf(data, set);
     const r = await evaluateWith(model.stepper, ds, indices);
     const tee = await model.teeReport();

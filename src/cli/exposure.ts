@@ -133,7 +133,8 @@ async function checkExposureSets(cfg: string, data: string, trainLimit: number |
   const nT = sets.train.count - nS;
   if (sets.train.count === 0) throw new UsageError(`the training set is empty: ${data} has no training images, or --train-limit is 0`);
   if (nS === 0 || nT === 0) {
-    throw new UsageError(`${nS === 0 ? 'S' : 'T'} is empty: the ${sets.train.count} training images split into ${nS} in S and ${nT} in T (raise --train-limit or change --split)`);
+    const n = sets.train.count;
+    throw new UsageError(`${nS === 0 ? 'S' : 'T'} is empty: the ${n} training image${n === 1 ? ' is' : 's are'} split into ${nS} in S and ${nT} in T (raise --train-limit or change --split)`);
   }
   if (sets.test.count === 0) throw new UsageError(`the test set is empty: ${data} has no test images, or --test-limit is 0 (exposure compares against it)`);
 }

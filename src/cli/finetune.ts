@@ -30,7 +30,7 @@ export async function run(argv: string[]): Promise<void> {
   const model = await openDeviceModel(p, dev, 'train');
   try {
     const data = await selectData(p, model);
-    requireSets(data, ['S']);
+    requireSets(data, ['S'], model);
     log(`layerlock finetune: ${data.S.length} images in S (${data.source.location}), ${epochs} epochs, batch ${model.batch}, kernels ${model.kernels}`);
     const batches = Math.ceil(data.S.length / model.batch);
     const bar = progressBar(epochs * batches, 'epoch {epoch}/{epochs} {bar} {percentage}% | {ips} img/s | ETA {eta_formatted}', { epoch: 1, epochs, ips: '-' });

@@ -65,7 +65,7 @@ export async function run(argv: string[]): Promise<void> {
         'pass --tee-export-plaintext (development only: they are written in the clear) or --tee-output full (to keep them protected, deploy with layerlock package / install and fine-tune with layerlock finetune --device)');
     }
     const data = await selectData(p, model);
-    requireSets(data, ['S']);
+    requireSets(data, ['S'], model);
     log(`layerlock train: ${data.S.length} images in S (${data.source.location}), ${epochs} epochs, batch ${model.batch}, kernels ${model.kernels}`);
     const batches = Math.ceil(data.S.length / model.batch);
     const bar = progressBar(epochs * batches, 'epoch {epoch}/{epochs} {bar} {percentage}% | loss {loss} | {ips} img/s | ETA {eta_formatted}', {
