@@ -2,7 +2,8 @@
 // weights atomically after every epoch, then loss/accuracy on S, T and the test set. With the
 // partition options some layers train inside the software TEE (src/tee).
 import { rename } from 'node:fs/promises';
-import { evaluateWith, train, type EvalResult } from '../nn/train.js';
+import { DivergedError, evaluateWith, train, type EvalResult } from '../nn/train.js';
+import { WeightsError } from '../nn/weights.js';
 import { checkInputFile, checkOutputFile, exists, requireSets } from './checks.js';
 import {
   DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, openModel, parse, pct, requireStr, seedOf, selectData, str, TEE_HELP,
@@ -78,7 +79,15 @@ export async function run(argv: string[]): Promise<void> {
         epoch: b.epoch + 1, epochs, loss: Number.isFinite(b.loss) ? b.loss.toFixed(4) : '-', ips: Math.round(b.imagesPerSecond),
       }),
       onEpoch: async (e) => {
-        await model.save(target);
+        try {
+          await model.save(target);
+        } catch (err) {
+          // Weights inside the TEE are only seen when they are saved: a refusal there is divergence too.
+          if (err instanceof WeightsError && err.message.includes(': not written: ')) {
+            throw new DivergedError(`training diverged: after epoch ${e.epoch + 1}, ${err.message.split(': not written: ')[1]!.replace(/ \(training diverged.*$/, '')}`);
+          }
+          throw err;
+        }
         saved = target === out
           ? `The weights saved after epoch ${e.epoch + 1} in ${out} are intact.`
           : `${out} is unchanged; the weights saved after epoch ${e.epoch + 1} are in ${target}.`;
