@@ -22,6 +22,7 @@ import { checkShape } from '../data/resize.js';
 import { splitST } from '../data/split.js';
 import { getKernels, getThreads } from '../kernels/index.js';
 import { parseCfg } from '../nn/cfg.js';
+import { loadModel } from '../nn/model.js';
 import type { NetworkConfig } from '../nn/config.js';
 import { Rng } from '../nn/rng.js';
 import { svgToPng, renderSvg } from '../report/charts.js';
@@ -280,8 +281,6 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
   };
   try {
     const storageDir = join(scratch, 'tee');
-    const found = await probe(config, cfgFile, cfgText, opts, storageDir);
-    const ks = found.ks;
 
     // The identity of the measurement: a resumed run must measure the same thing.
     const identity = {
@@ -312,6 +311,23 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
         throw new Error(`${opts.out} holds runs of a different measurement (${differs.join(', ')} differ); use another --out or delete ${files.runs}`);
       }
     }
+    // The images: the first (warmup + batches) × batch of T, the held-out half (on-device data the
+    // pre-trained model has not seen), the same for every run.
+    const channels = config.net.channels === 1 || config.net.channels === 3 ? config.net.channels : undefined;
+    const source = await loadData(opts.data, { trainLimit: opts.trainLimit, channels });
+    const train = checkShape(source.train, { height: config.net.height, width: config.net.width, channels: config.net.channels }, opts.resize);
+    const { T } = splitST(train.count, opts.seed, opts.split);
+    const need = (opts.warmup + opts.batches) * batch;
+    if (T.length < need) throw new Error(`the run needs ${need} images ((--warmup + --batches) × batch ${batch}) but T has ${T.length}; lower --batches or use more data`);
+    const slice = join(scratch, 'slice.bin');
+    await writeSlice(slice, train, T.subarray(0, need));
+
+    // A wrong --weights would otherwise surface in the first timed run, after the folder is set up.
+    if (opts.weights) await loadModel({ cfg: config, weights: opts.weights, seed: opts.seed });
+
+    // Only now, with the folder, the data and the weights known to be right, start the TA to find the k range.
+    const found = await probe(config, cfgFile, cfgText, opts, storageDir);
+    const ks = found.ks;
     if (existsSync(files.options) && existsSync(files.runs)) {
       for (const line of (await readFile(files.runs, 'utf8')).split('\n')) {
         if (line.trim() === '') continue;
@@ -326,17 +342,6 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
       await writeFile(files.runs, '');
     }
     await writeFile(files.options, JSON.stringify({ identity, reps: opts.reps }, null, 2) + '\n');
-
-    // The images: the first (warmup + batches) × batch of T, the held-out half (on-device data the
-    // pre-trained model has not seen), the same for every run.
-    const channels = config.net.channels === 1 || config.net.channels === 3 ? config.net.channels : undefined;
-    const source = await loadData(opts.data, { trainLimit: opts.trainLimit, channels });
-    const train = checkShape(source.train, { height: config.net.height, width: config.net.width, channels: config.net.channels }, opts.resize);
-    const { T } = splitST(train.count, opts.seed, opts.split);
-    const need = (opts.warmup + opts.batches) * batch;
-    if (T.length < need) throw new Error(`the run needs ${need} images ((--warmup + --batches) × batch ${batch}) but T has ${T.length}; lower --batches or use more data`);
-    const slice = join(scratch, 'slice.bin');
-    await writeSlice(slice, train, T.subarray(0, need));
 
     const order = runOrder(ks, opts.reps, opts.seed, opts.shuffle);
     const todo = order.filter((o) => !done.has(runKey(o.rep, o.k)));

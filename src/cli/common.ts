@@ -1,5 +1,6 @@
 // What every sub-command shares: option parsing with clear errors, data selection (--data,
 // limits, S/T split), and the output contract (--json: one document on stdout; logs on stderr).
+import { totalmem } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { checkShape } from '../data/resize.js';
 import { loadData } from '../data/load.js';
@@ -114,10 +115,10 @@ export function requireStr(p: Parsed, name: string): string {
 export const INT_LIMITS: Readonly<Record<string, number>> = {
   epochs: 10_000,
   'ft-epochs': 10_000,
-  reps: 100_000,
-  batches: 1_000_000,
-  warmup: 1_000_000,
-  jobs: 1024,
+  reps: 1000,
+  batches: 100_000,
+  warmup: 10_000,
+  jobs: 256,
   threads: 1024,
   seed: 0xffffffff,
   top: 1_000_000,
@@ -249,6 +250,9 @@ export function parseByteSize(text: string, what = '--secure-mem'): number {
   const power = { b: 0, k: 1, m: 2, g: 3 }[unit[0] as 'b' | 'k' | 'm' | 'g'];
   const bytes = Math.floor(Number(m[1]) * (decimal ? 1000 : 1024) ** power);
   if (!(bytes >= 1)) throw new UsageError(`${what} must be at least one byte (got "${text}")`);
+  // The TA allocates it up front: more than the machine has fails later, with V8's words, not ours.
+  const limit = totalmem();
+  if (!(bytes <= limit)) throw new UsageError(`${what} ${text} is more than this machine's memory (${(limit / 2 ** 30).toFixed(1)} GiB)`);
   return bytes;
 }
 
