@@ -22,6 +22,7 @@ import { checkShape } from '../data/resize.js';
 import { splitST } from '../data/split.js';
 import { getKernels, getThreads } from '../kernels/index.js';
 import { parseCfg } from '../nn/cfg.js';
+import { loadModel } from '../nn/model.js';
 import type { NetworkConfig } from '../nn/config.js';
 import { Rng } from '../nn/rng.js';
 import { svgToPng, renderSvg } from '../report/charts.js';
@@ -131,6 +132,9 @@ export interface BenchDocument {
 
 const RUN_SCRIPT = fileURLToPath(new URL('./tee-run.js', import.meta.url));
 const MiB = 1 << 20;
+
+/** Identity fields that only say how the inputs were named; their content fields are compared instead. */
+const IDENTITY_PATHS = new Set(['cfg', 'weights', 'data']);
 
 async function sha256(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex');
@@ -277,24 +281,54 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
   };
   try {
     const storageDir = join(scratch, 'tee');
-    const found = await probe(config, cfgFile, cfgText, opts, storageDir);
-    const ks = found.ks;
 
     // The identity of the measurement: a resumed run must measure the same thing.
     const identity = {
       cfg: opts.cfg, cfg_sha256: createHash('sha256').update(cfgText).digest('hex'),
       weights: opts.weights, weights_sha256: opts.weights ? await sha256(opts.weights) : null,
-      data: opts.data, train_limit: opts.trainLimit ?? null, seed: opts.seed, split: opts.split, resize: opts.resize,
+      data: opts.data, data_location: opts.data === 'embedded' ? 'embedded' : resolve(opts.data), train_limit: opts.trainLimit ?? null, seed: opts.seed, split: opts.split, resize: opts.resize,
       batch, subdivisions, batches: opts.batches, warmup: opts.warmup, secure_mem: opts.secureMem, k_max: opts.kMax ?? null,
       shuffle: opts.shuffle, kernels: getKernels().name,
     };
     const done = new Map<string, RunResult & { rep: number }>();
-    if (existsSync(files.options) && existsSync(files.runs)) {
-      const prev = JSON.parse(await readFile(files.options, 'utf8')) as { identity: Record<string, unknown> };
-      const differs = Object.keys(identity).filter((key) => JSON.stringify(prev.identity?.[key]) !== JSON.stringify((identity as Record<string, unknown>)[key]));
+    // A folder with results but no record of what they measured belongs to something else.
+    if (!existsSync(files.options) && (existsSync(files.runs) || existsSync(files.json))) {
+      throw new Error(`${opts.out} holds benchmark results without their options.json; refusing to overwrite them (use another --out)`);
+    }
+    if (existsSync(files.options)) {
+      let prev: { identity?: Record<string, unknown> };
+      try {
+        prev = JSON.parse(await readFile(files.options, 'utf8')) as { identity?: Record<string, unknown> };
+      } catch {
+        throw new Error(`${files.options} is not a benchmark's options file; refusing to overwrite the folder (use another --out)`);
+      }
+      // Compared by content: the same cfg, weights or data named by another path is the same measurement.
+      // (A folder recorded before data_location existed is compared by its data path, as it was then.)
+      const oldFolder = prev.identity?.['data_location'] === undefined;
+      const compared = (key: string): boolean => (oldFolder ? key !== 'data_location' && key !== 'cfg' && key !== 'weights' : !IDENTITY_PATHS.has(key));
+      const differs = Object.keys(identity).filter((key) => compared(key) && JSON.stringify(prev.identity?.[key]) !== JSON.stringify((identity as Record<string, unknown>)[key]));
       if (differs.length > 0) {
         throw new Error(`${opts.out} holds runs of a different measurement (${differs.join(', ')} differ); use another --out or delete ${files.runs}`);
       }
+    }
+    // The images: the first (warmup + batches) × batch of T, the held-out half (on-device data the
+    // pre-trained model has not seen), the same for every run.
+    const channels = config.net.channels === 1 || config.net.channels === 3 ? config.net.channels : undefined;
+    const source = await loadData(opts.data, { trainLimit: opts.trainLimit, channels });
+    const train = checkShape(source.train, { height: config.net.height, width: config.net.width, channels: config.net.channels }, opts.resize);
+    const { T } = splitST(train.count, opts.seed, opts.split);
+    const need = (opts.warmup + opts.batches) * batch;
+    if (T.length < need) throw new Error(`the run needs ${need} images ((--warmup + --batches) × batch ${batch}) but T has ${T.length}; lower --batches or use more data`);
+    const slice = join(scratch, 'slice.bin');
+    await writeSlice(slice, train, T.subarray(0, need));
+
+    // A wrong --weights would otherwise surface in the first timed run, after the folder is set up.
+    if (opts.weights) await loadModel({ cfg: config, weights: opts.weights, seed: opts.seed });
+
+    // Only now, with the folder, the data and the weights known to be right, start the TA to find the k range.
+    const found = await probe(config, cfgFile, cfgText, opts, storageDir);
+    const ks = found.ks;
+    if (existsSync(files.options) && existsSync(files.runs)) {
       for (const line of (await readFile(files.runs, 'utf8')).split('\n')) {
         if (line.trim() === '') continue;
         try {
@@ -308,17 +342,6 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
       await writeFile(files.runs, '');
     }
     await writeFile(files.options, JSON.stringify({ identity, reps: opts.reps }, null, 2) + '\n');
-
-    // The images: the first (warmup + batches) × batch of T, the held-out half (on-device data the
-    // pre-trained model has not seen), the same for every run.
-    const channels = config.net.channels === 1 || config.net.channels === 3 ? config.net.channels : undefined;
-    const source = await loadData(opts.data, { trainLimit: opts.trainLimit, channels });
-    const train = checkShape(source.train, { height: config.net.height, width: config.net.width, channels: config.net.channels }, opts.resize);
-    const { T } = splitST(train.count, opts.seed, opts.split);
-    const need = (opts.warmup + opts.batches) * batch;
-    if (T.length < need) throw new Error(`the run needs ${need} images ((--warmup + --batches) × batch ${batch}) but T has ${T.length}; lower --batches or use more data`);
-    const slice = join(scratch, 'slice.bin');
-    await writeSlice(slice, train, T.subarray(0, need));
 
     const order = runOrder(ks, opts.reps, opts.seed, opts.shuffle);
     const todo = order.filter((o) => !done.has(runKey(o.rep, o.k)));

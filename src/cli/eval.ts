@@ -1,6 +1,7 @@
 // layerlock eval: mean cross-entropy and accuracy of a trained model on S, T or the test set. With
 // the partition options the protected layers run inside the software TEE (src/tee).
 import { evaluateWith } from '../nn/train.js';
+import { checkInputFile, requireSets } from './checks.js';
 import {
   DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, MODEL_HELP, MODEL_OPTIONS, modelFiles, openModel, parse, parseSet, pct, selectData, setOf, str, TEE_HELP, TEE_OPTIONS,
   teeFailure, type CommandHelp,
@@ -23,13 +24,17 @@ export async function run(argv: string[]): Promise<void> {
   const p = parse(argv, { ...DATA_OPTIONS, ...TEE_OPTIONS, ...MODEL_OPTIONS, cfg: { type: 'string' }, weights: { type: 'string' }, set: { type: 'string' } });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('eval', help));
   const set = parseSet(str(p, 'set'), 'test');
-  const model = await openModel(p, { ...(await modelFiles(p, 'required')), mode: 'infer' });
+  const files = await modelFiles(p, 'required');
+  if (files.onnx === null) await checkInputFile(files.weights, '--weights');
+  const model = await openModel(p, { ...files, mode: 'infer' });
   try {
     const data = await selectData(p, model);
+    requireSets(data, [set], model);
     const { ds, indices } = setOf(data, set);
     const r = await evaluateWith(model.stepper, ds, indices);
     const tee = await model.teeReport();
-    const loss = Number.isFinite(r.loss) ? r.loss.toFixed(4) : 'hidden (TEE output policy)';
+    // evaluateWith refuses a non-finite loss, so NaN here only ever means the TEE hides it.
+    const loss = r.lossHidden ? 'hidden (TEE output policy)' : r.loss.toFixed(4);
     emit(p, { set, loss: r.loss, acc: r.acc, n: r.n, ...(tee ? { tee } : {}) }, () => `${set}: loss ${loss}  acc ${pct(r.acc)}  (${r.n} images)`);
   } catch (e) {
     throw teeFailure(e, null);

@@ -210,6 +210,19 @@ const SECTION_ALIASES: Readonly<Record<string, LayerConfig['type'] | 'net'>> = {
 
 const ACTIVATIONS: readonly Activation[] = ['linear', 'relu', 'leaky', 'logistic', 'tanh'];
 
+/**
+ * Names pjreddie/darknet's get_activation knows. One of these that layerlock does not implement is an
+ * error (it would compute something else); any other name Darknet itself reads as relu, with a
+ * message, and so do we.
+ */
+const DARKNET_ACTIVATIONS: readonly string[] = ['logistic', 'loggy', 'relu', 'elu', 'selu', 'relie', 'plse', 'hardtan', 'lhtan', 'linear', 'ramp', 'leaky', 'tanh', 'stair'];
+
+/** get_policy's names: 'random' is one layerlock does not implement; unknown names mean constant. */
+const DARKNET_POLICIES: readonly string[] = ['random', 'poly', 'constant', 'step', 'exp', 'sigmoid', 'steps'];
+
+/** get_cost_type's names: unknown ones mean sse in Darknet. */
+const DARKNET_COST_TYPES: readonly string[] = ['seg', 'sse', 'masked', 'smooth', 'L1', 'wgan'];
+
 /** Darknet policy spellings → layerlock's. Darknet spells the sigmoid policy "sigmoid". */
 const POLICIES: Readonly<Record<string, LrPolicy>> = {
   constant: 'constant',
@@ -238,7 +251,7 @@ interface RawSection {
   readonly entries: Map<string, Entry>;
 }
 
-function lex(text: string, file: string): RawSection[] {
+function lex(text: string, file: string, warnings: string[]): RawSection[] {
   const sections: RawSection[] = [];
   let current: RawSection | null = null;
   const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
@@ -269,12 +282,9 @@ function lex(text: string, file: string): RawSection[] {
     if (value === '') throw new CfgError(file, lineNo, `[${current.name}] key '${key}' has no value`, key);
     const prev = current.entries.get(key);
     if (prev) {
-      throw new CfgError(
-        file,
-        lineNo,
-        `[${current.name}] key '${key}' is set twice in this section (first on line ${prev.line})`,
-        key,
-      );
+      // Darknet keeps every line and its option_find returns the first: the later ones are unused.
+      warnings.push(`${file}:${lineNo}: warning: [${current.name}] key '${key}' is set again (first on line ${prev.line}); ignored, as Darknet uses the first value '${prev.value}'`);
+      continue;
     }
     current.entries.set(key, { key, value, line: lineNo });
   }
@@ -381,14 +391,17 @@ class SectionReader {
     return e ? this.parseFloat(e, r) : def;
   }
 
-  /** Darknet's 0/1 switches. Other integers are refused so a typo cannot flip a switch silently. */
+  /**
+   * Darknet's switches: it reads an integer and tests it for non-zero, so `pad=2` pads like `pad=1`.
+   * We follow it (a cfg Darknet runs must mean the same network here) and warn about the unusual value.
+   */
   flag(key: string): boolean {
     const e = this.entry(key);
     this.used.add(key);
     if (!e) return false;
     const v = this.parseInt(e);
-    if (v !== 0 && v !== 1) this.fail(e, 'must be 0 or 1');
-    return v === 1;
+    if (v !== 0 && v !== 1) this.warn(e.line, `key '${key}=${e.value}' is read as ${key}=1 (Darknet treats any non-zero value as on)`);
+    return v !== 0;
   }
 
   str(key: string, def: string): string {
@@ -413,7 +426,9 @@ class SectionReader {
     // Darknet's default for conv/connected layers is logistic, not linear.
     if (!e) return 'logistic';
     if (!(ACTIVATIONS as readonly string[]).includes(e.value)) {
-      this.fail(e, `is not supported (supported activations: ${ACTIVATIONS.join(', ')})`);
+      if (DARKNET_ACTIVATIONS.includes(e.value)) this.fail(e, `is not supported (supported activations: ${ACTIVATIONS.join(', ')})`);
+      this.warn(e.line, `key 'activation=${e.value}' is not an activation Darknet knows; read as relu, as Darknet does (activations: ${ACTIVATIONS.join(', ')})`);
+      return 'relu';
     }
     return e.value as Activation;
   }
@@ -448,7 +463,9 @@ class SectionReader {
       if (this.used.has(e.key)) continue;
       const rule = tables.map((t) => (Object.hasOwn(t, e.key) ? t[e.key] : undefined)).find((r) => r !== undefined);
       if (!rule) {
-        this.warn(e.line, `unknown key '${e.key}' (ignored, as Darknet ignores unused keys)`);
+        const near = closestKey(e.key, [...this.used, ...tables.flatMap((t) => Object.keys(t))]);
+        const hint = near !== null ? `; did you mean '${near}'?` : '';
+        this.warn(e.line, `unknown key '${e.key}' (ignored, as Darknet ignores unused keys${hint})`);
       } else if (rule.kind === 'ignore') {
         this.warn(e.line, `key '${e.key}' is not used by layerlock (ignored${rule.why ? `: ${rule.why}` : ''})`);
       } else if (rule.kind === 'reject') {
@@ -461,6 +478,35 @@ class SectionReader {
     this.pending.sort((a, b) => a.line - b.line);
     for (const w of this.pending) this.warnings.push(w.text);
   }
+}
+
+/** Edit distance (insertions, deletions, substitutions, adjacent swaps) of two short keys. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The known key an unknown one is probably a typo of (`activaton` → `activation`), or null. */
+function closestKey(key: string, known: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestD = Infinity;
+  const limit = key.length <= 4 ? 1 : 2;
+  for (const k of new Set(known)) {
+    const dist = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (dist < bestD && dist <= limit) {
+      best = k;
+      bestD = dist;
+    }
+  }
+  return best;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -495,11 +541,15 @@ function parseNet(r: SectionReader): NetOptions {
   let policy: LrPolicy = 'constant';
   if (policyEntry) {
     const p = Object.hasOwn(POLICIES, policyEntry.value) ? POLICIES[policyEntry.value] : undefined;
-    if (p === undefined) {
-      const hint = policyEntry.value === 'sig' ? "; Darknet spells it 'sigmoid'" : '';
-      r.fail(policyEntry, `is not supported (supported policies: ${Object.keys(POLICIES).join(', ')}${hint})`);
+    if (p === undefined && DARKNET_POLICIES.includes(policyEntry.value)) {
+      r.fail(policyEntry, `is not supported (supported policies: ${Object.keys(POLICIES).join(', ')})`);
     }
-    policy = p;
+    if (p === undefined) {
+      const hint = policyEntry.value === 'sig' ? "; Darknet spells the sigmoid policy 'sigmoid'" : '';
+      r.warn(policyEntry.line, `key 'policy=${policyEntry.value}' is not a policy Darknet knows; read as constant, as Darknet does${hint}`);
+    } else {
+      policy = p;
+    }
   }
 
   // Darknet only reads the keys of the chosen policy; the others are "unused fields".
@@ -560,6 +610,7 @@ function parseConvolutional(r: SectionReader): ConvolutionalConfig {
   const size = r.int('size', 1, { min: 1 });
   const stride = r.int('stride', 1, { min: 1 });
   r.squareStride(stride);
+  // Darknet: `if (pad) padding = size/2`, so any non-zero pad (pad=2, pad=-1) means size/2.
   const pad = r.flag('pad');
   // Darknet: padding defaults to 0 and pad=1 overrides it with size/2 (integer division), so
   // `size=1 pad=1` means no padding.
@@ -647,10 +698,9 @@ function parseCost(r: SectionReader): CostConfig {
   r.markUsed('type');
   let costType: CostType = 'sse';
   if (e) {
-    if (!(COST_TYPES as readonly string[]).includes(e.value)) {
-      r.fail(e, `is not supported (supported cost types: ${COST_TYPES.join(', ')})`);
-    }
-    costType = e.value as CostType;
+    if ((COST_TYPES as readonly string[]).includes(e.value)) costType = e.value as CostType;
+    else if (DARKNET_COST_TYPES.includes(e.value)) r.fail(e, `is not supported (supported cost types: ${COST_TYPES.join(', ')})`);
+    else r.warn(e.line, `key 'type=${e.value}' is not a cost type Darknet knows; read as sse, as Darknet does`);
   }
   const scale = r.float('scale', 1, { above: 0 });
   r.finish(COST_RULES, COMMON_LAYER_RULES);
@@ -660,8 +710,8 @@ function parseCost(r: SectionReader): CostConfig {
 // ---------------------------------------------------------------------------------------------
 
 export function parseCfg(text: string, file: string): NetworkConfig {
-  const sections = lex(text, file);
   const warnings: string[] = [];
+  const sections = lex(text, file, warnings);
   const first = sections[0];
   if (!first) throw new CfgError(file, 0, 'has no sections (a cfg starts with [net])');
   const firstKind = Object.hasOwn(SECTION_ALIASES, first.name) ? SECTION_ALIASES[first.name] : undefined;
@@ -707,7 +757,18 @@ export function parseCfg(text: string, file: string): NetworkConfig {
     }
   }
   if (layers.length === 0) throw new CfgError(file, first.line, `[${first.name}] is not followed by any layer section`);
+  for (const w of warnings) warningSink(w);
   return { net, layers, warnings };
+}
+
+let warningSink: (warning: string) => void = () => {};
+
+/**
+ * Where parseCfg reports each warning as it parses (besides returning them): the CLI prints them on
+ * stderr, so an unknown or misspelt key is seen by the user whichever command read the cfg.
+ */
+export function setCfgWarningSink(sink: (warning: string) => void): void {
+  warningSink = sink;
 }
 
 export async function loadCfg(path: string): Promise<NetworkConfig> {
