@@ -194,3 +194,18 @@ test('--base: the seed it was trained with is part of the identity', async () =>
     await s.cleanup();
   }
 });
+
+test('--cache-mem: a run with the activation cache gives the same document as one without, and the jobs say what they cached', async () => {
+  const s = await setup();
+  try {
+    const plain = await runExposure(s.req({ cacheBytes: 0, dir: join(s.root, 'plain') }));
+    const cached = await runExposure(s.req({ cacheBytes: 2 ** 26, dir: join(s.root, 'cached') }));
+    assert.deepEqual(strip(cached.document), strip(plain.document));
+    const fc = await readJob(join(s.root, 'cached'), 's1-l2-mp');
+    assert.ok(fc.kind === 'mp' && fc.cache !== null && fc.cache.after === 1, 'the fc job trained from the max-pool output');
+    const none = await readJob(join(s.root, 'plain'), 's1-l2-mp');
+    assert.ok(none.kind === 'mp' && none.cache === null);
+  } finally {
+    await s.cleanup();
+  }
+});

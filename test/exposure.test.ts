@@ -289,7 +289,7 @@ function fakeResults(seeds: number[], exposures: Record<number, number[]>): JobR
       for (const [kind, gen] of [['mp', 0.4], ['mr', 0.4 * (1 - e)]] as const) {
         r.layers.set(`s${seed}-l${layer}-${kind}`, {
           id: `s${seed}-l${layer}-${kind}`, kind, seed, layer, type: layer === 5 ? 'connected' : 'convolutional', params: 10 + layer,
-          shuffle_seed: 1, scores: sc(0.1, 0.1 + gen), epochs: [], seconds: 1, kernels: 'k', identity, base_weights_sha256: 'w',
+          shuffle_seed: 1, scores: sc(0.1, 0.1 + gen), epochs: [], seconds: 1, kernels: 'k', identity, base_weights_sha256: 'w', cache: null, cache_note: null,
         } as LayerResult);
       }
     }

@@ -5,7 +5,7 @@ import { plotFolders, runExposure, type Metric } from '../exposure/index.js';
 import { formatTable } from '../exposure/results.js';
 import type { RunnerEvent } from '../exposure/runner.js';
 import {
-  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, num, parse, requireStr, str, UsageError, type CommandHelp,
+  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, num, parse, parseByteSize, requireStr, str, UsageError, type CommandHelp,
 } from './common.js';
 import { progressBar, type Progress } from './progress.js';
 
@@ -19,6 +19,7 @@ export const help: CommandHelp = {
     ['--metric loss|acc', 'gen = loss(V) − loss(S) (default) or acc(S) − acc(V); changing it only re-aggregates'],
     ['--seeds 1,2,3', 'one full measurement per seed (split, init, shuffling): mean ± std; --seed N = --seeds N'],
     ['--jobs N', `worker processes (default: cores, here ${availableParallelism()})`],
+    ['--cache-mem SIZE', 'memory for caching the frozen layers\' activations (e.g. 4GiB, 0 = off; default a quarter of the available memory); same results, faster'],
     ['--base W', 'use these .weights as M (trained on S with the same --seed) instead of training it'],
     ['--out DIR', 'run folder: results, checkpoints; re-running continues an interrupted run'],
     ...DATA_HELP,
@@ -94,6 +95,7 @@ export async function run(argv: string[]): Promise<void> {
     metric: { type: 'string', default: 'loss' },
     seeds: { type: 'string' },
     jobs: { type: 'string' },
+    'cache-mem': { type: 'string' },
     base: { type: 'string' },
     out: { type: 'string' },
   });
@@ -113,13 +115,15 @@ export async function run(argv: string[]): Promise<void> {
   const split = num(p, 'split') ?? 0.5;
   if (!(split > 0 && split < 1)) throw new UsageError(`--split must be in (0, 1): both S and T are needed (got ${split})`);
   const jobs = int(p, 'jobs', 1);
+  const cacheText = str(p, 'cache-mem');
+  const cacheBytes = cacheText === undefined ? undefined : /^\s*0+\s*$/.test(cacheText) ? 0 : parseByteSize(cacheText, '--cache-mem');
 
   const progress = progressReporter();
   let outcome;
   try {
     outcome = await runExposure({
       cfg, data: str(p, 'data') ?? 'embedded', trainLimit: int(p, 'train-limit'), testLimit: int(p, 'test-limit'),
-      split, resize: flag(p, 'resize'), epochs: base === null ? epochs : null, ftEpochs, base, seeds, metric, jobs, dir,
+      split, resize: flag(p, 'resize'), epochs: base === null ? epochs : null, ftEpochs, base, seeds, metric, jobs, cacheBytes, dir,
       onEvent: progress.onEvent,
     });
   } finally {

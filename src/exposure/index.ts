@@ -1,6 +1,8 @@
 // Layer-wise exposure (DESIGN.md §3), end to end: check or record the run folder's options, run the
 // missing jobs in parallel workers, aggregate, and write exposure.json / .csv / .svg / .png.
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { freemem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseCfg } from '../nn/cfg.js';
 import type { NetworkConfig } from '../nn/config.js';
@@ -37,6 +39,8 @@ export interface ExposureRequest {
   seeds: number[];
   metric: Metric;
   jobs?: number;
+  /** Memory for the activation cache of all workers together, in bytes (0: off); default defaultCacheBytes(). */
+  cacheBytes?: number;
   dir: string;
   onEvent?: (e: RunnerEvent) => void;
 }
@@ -47,6 +51,22 @@ export interface ExposureOutcome {
   /** Whether the folder was new, the same identity, or its engine changed (its old jobs recomputed). */
   check: IdentityCheck;
   files: { json: string; csv: string; svg: string; png: string };
+}
+
+/**
+ * The default memory for activation caches: a quarter of the memory available now (MemAvailable
+ * on Linux), leaving room for other processes on a shared machine; jobs whose cache does not fit
+ * fall back to a lower cache point or none.
+ */
+export function defaultCacheBytes(): number {
+  let available = freemem();
+  try {
+    const m = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+    if (m) available = Number(m[1]) * 1024;
+  } catch {
+    // not Linux: os.freemem()
+  }
+  return Math.floor(available / 4);
 }
 
 /** The identity of the requested run; loads the data once to hash it and count the images. */
@@ -109,6 +129,7 @@ export async function runExposure(req: ExposureRequest): Promise<ExposureOutcome
       cfgText,
       dataLocation: dataLocationOf(req),
       basePath: req.base === null ? null : resolve(req.base),
+      cacheBytes: req.cacheBytes ?? defaultCacheBytes(),
       seeds: req.seeds,
       jobs: req.jobs,
       cost: {

@@ -26,6 +26,8 @@ export interface WorkerContext {
   /** Where the data is ('embedded' or a directory) and the --base file: not part of the identity (no paths there). */
   dataLocation: string;
   basePath: string | null;
+  /** Memory this worker may use for the activation cache of a job (bytes; 0: none). Never changes results. */
+  cacheBytes: number;
 }
 
 export type ToWorker = { type: 'job'; job: Job; ctx: WorkerContext; threads: number | null };
@@ -72,6 +74,9 @@ export interface LayerResult extends ResultCommon {
   shuffle_seed: number;
   /** SHA-256 of the base model M the job started from. */
   base_weights_sha256: string;
+  /** The activation cache used (cache.ts; bit-identical results either way) and why none or a lower point. */
+  cache: { after: number; bytes: number; seconds: number } | null;
+  cache_note: string | null;
 }
 
 export type JobResult = BaseResult | LayerResult;
@@ -183,11 +188,11 @@ async function runLayer(job: LayerJob, ctx: WorkerContext, config: NetworkConfig
   const data = await loadExposureData(identity, ctx.dataLocation, job.seed, net.inShape);
   const layer = net.layer(job.layer);
   if (!layer || (layer.type !== 'convolutional' && layer.type !== 'connected')) throw new Error(`layer ${job.layer} is not trainable`);
-  const r = await fineTune(net, data, job, identity.ft_epochs, progressReporter(job.id, identity.ft_epochs, report));
+  const r = await fineTune(net, data, job, identity.ft_epochs, progressReporter(job.id, identity.ft_epochs, report), ctx.cacheBytes);
   return {
     id: job.id, kind: job.kind, seed: job.seed, identity, layer: job.layer, type: layer.type, base_weights_sha256: baseSha,
     params: layer.params().reduce((a, p) => a + (p.updates ? p.data.length : 0), 0),
-    shuffle_seed: job.shuffleSeed, scores: r.scores, epochs: r.epochs.map(epochRecord),
+    shuffle_seed: job.shuffleSeed, cache: r.cache, cache_note: r.cacheNote, scores: r.scores, epochs: r.epochs.map(epochRecord),
     seconds: (performance.now() - t0) / 1000, kernels: net.kernels.name,
   };
 }
