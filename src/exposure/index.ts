@@ -111,7 +111,7 @@ export function datasetName(identity: RunIdentity): string {
 }
 
 export function seriesOf(doc: ExposureDocument, name = datasetName(doc.options)): ExposureSeries {
-  return { name, layers: doc.layers.map((l) => ({ label: l.label, exposure: l.exposure, std: l.exposure_std })) };
+  return { name, layers: doc.layers.map((l) => ({ label: l.label, exposure: l.exposure, std: l.exposure_std, ci95: l.exposure_ci95 ?? null })) };
 }
 
 /** Runs (or continues, or only re-aggregates) an exposure measurement into req.dir. */
