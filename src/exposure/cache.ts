@@ -120,6 +120,32 @@ export function computeActivations(net: Network, ds: Dataset, indices: Uint32Arr
 }
 
 /**
+ * evaluate() (train.ts) of the cached images, in their given order and the same batches: the
+ * frozen layers below the cache point compute the same in inference mode (no dropout there, frozen
+ * batch norm uses its rolling statistics either way), so this is bit-identical to evaluating the
+ * images, without their forward pass through the frozen layers.
+ */
+export function evaluateCached(net: Network, source: ActivationSource, after: number): { loss: number; acc: number; n: number } {
+  const below = net.layer(after)!;
+  const sub = net.maxBatch;
+  const input = new Float32Array(sub * source.sampleSize);
+  const labels = new Uint8Array(sub);
+  source.shuffled(null);
+  let ce = 0;
+  let correct = 0;
+  for (let start = 0; start < source.size; start += sub) {
+    const n = Math.min(sub, source.size - start);
+    source.fill(start, n, input, labels);
+    below.output.set(input.subarray(0, n * source.sampleSize));
+    const r = scoreProbs(net.forwardFrom(after + 1, n, false), labels, n, net.outputs);
+    ce += r.ce;
+    correct += r.correct;
+  }
+  const n = source.size;
+  return { loss: n ? ce / n : NaN, acc: n ? correct / n : NaN, n };
+}
+
+/**
  * The network as a training Stepper whose batches are activations of layer `after`: the same
  * steps as networkStepper (train.ts), with the forward pass starting above the cache point.
  */

@@ -4,7 +4,7 @@ import type { Dataset } from '../data/types.js';
 import type { Network } from '../nn/network.js';
 import { evaluate, train, type BatchProgress, type EpochResult } from '../nn/train.js';
 import type { FineTuneKind } from './jobs.js';
-import { cachedStepper, computeActivations, planCache, type CachePlan } from './cache.js';
+import { cachedStepper, computeActivations, evaluateCached, planCache, type CachePlan } from './cache.js';
 
 export interface ExposureData {
   train: Dataset;
@@ -95,15 +95,23 @@ export async function fineTune(
   const decision = cacheBytes > 0 && epochs > 0 ? planCache(net.config, job.layer, indices.length, cacheBytes) : { plan: null, note: null };
   let cache: FineTuneResult['cache'] = null;
   let r: { epochs: EpochResult[] } = { epochs: [] };
+  let scores: ModelScores;
+  let trainSeconds: number;
   if (decision.plan && epochs > 0) {
     const { after } = decision.plan;
-    let source: ReturnType<typeof computeActivations> | null = computeActivations(net, data.train, indices, after);
+    const source = computeActivations(net, data.train, indices, after);
     cache = { ...decision.plan, seconds: (performance.now() - t0) / 1000 };
     r = await train(cachedStepper(net, after), data.train, indices, { epochs, seed: job.shuffleSeed, onBatch, source });
-    source = null; // the activations may be collected before scoring
-  } else if (epochs > 0) {
-    r = await train(net, data.train, indices, { epochs, seed: job.shuffleSeed, onBatch });
+    trainSeconds = (performance.now() - t0) / 1000;
+    // The job's own set is scored from the cache too (same batches, same order: the same numbers).
+    const own = evaluateCached(net, source, after);
+    const other = evaluate(net, data.train, job.kind === 'mr' ? data.S : data.T);
+    const s = (x: { loss: number; acc: number; n: number }): SetScore => ({ loss: x.loss, acc: x.acc, n: x.n });
+    scores = { S: s(job.kind === 'mr' ? other : own), T: s(job.kind === 'mr' ? own : other), test: s(evaluate(net, data.test)) };
+  } else {
+    if (epochs > 0) r = await train(net, data.train, indices, { epochs, seed: job.shuffleSeed, onBatch });
+    trainSeconds = (performance.now() - t0) / 1000;
+    scores = scoreModel(net, data);
   }
-  const trainSeconds = (performance.now() - t0) / 1000;
-  return { scores: scoreModel(net, data), epochs: r.epochs, trainSeconds, cache, cacheNote: decision.note };
+  return { scores, epochs: r.epochs, trainSeconds, cache, cacheNote: decision.note };
 }
