@@ -1,7 +1,8 @@
 // Layer-wise exposure (DESIGN.md §3), end to end: check or record the run folder's options, run the
 // missing jobs in parallel workers, aggregate, and write exposure.json / .csv / .svg / .png.
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { freemem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseCfg } from '../nn/cfg.js';
@@ -16,7 +17,8 @@ import { runIdentity, type RunIdentity } from './identity.js';
 import { loadValidJobs } from './valid-jobs.js';
 import { buildDocument, toCsv, type ExposureDocument, type JobResults } from './results.js';
 import { runJobs, type RunnerEvent, type RunSummary } from './runner.js';
-import { acquireLock, checkOrRecordIdentity, writeAtomic, writeJsonAtomic, type IdentityCheck } from './store.js';
+import { acquireLock, checkOrRecordIdentity, readIdentity, writeAtomic, writeJsonAtomic, type IdentityCheck } from './store.js';
+import { jobList } from './jobs.js';
 
 export { generalizationError, exposureOf } from './results.js';
 export type { ExposureDocument, LayerEntry } from './results.js';
@@ -155,6 +157,39 @@ export async function runExposure(req: ExposureRequest): Promise<ExposureOutcome
   } finally {
     await release();
   }
+}
+
+export interface FolderStatus {
+  /** The folder's recorded identity (jobs are checked against it). */
+  identity: RunIdentity;
+  seeds: { seed: number; done: number; total: number }[];
+  /** Finished jobs that do not belong to the identity (they would be recomputed). */
+  stale: string[];
+  /** The result over the seeds whose jobs are all done, or null if none is. */
+  document: ExposureDocument | null;
+}
+
+/**
+ * Progress and partial result of a run folder, read-only (no lock: a run may be writing into it;
+ * its files are written atomically): which seeds are done, and the document of the finished ones.
+ */
+export async function exposureStatus(dir: string, cfgPath: string, metric: Metric = 'loss'): Promise<FolderStatus> {
+  const identity = await readIdentity(dir);
+  if (identity === null) throw new Error(`${dir} is not an exposure run folder (no options.json)`);
+  const cfgText = await readFile(cfgPath, 'utf8');
+  if (createHash('sha256').update(cfgText).digest('hex') !== identity.cfg_sha256) throw new Error(`${cfgPath} is not the cfg the run in ${dir} was made with (its content hash differs)`);
+  const config = parseCfg(cfgText, cfgPath);
+  const names = await readdir(join(dir, 'jobs')).catch(() => [] as string[]);
+  const seeds = [...new Set(names.map((n) => /^s(\d+)-/.exec(n)?.[1]).filter((x): x is string => x !== undefined).map(Number))].sort((a, b) => a - b);
+  const { results, stale } = await loadValidJobs(dir, config, seeds, identity);
+  const perSeed = seeds.map((seed) => {
+    const jobs = jobList(config, [seed]);
+    const done = jobs.filter((j) => (j.kind === 'base' ? results.base.has(seed) : results.layers.has(j.id))).length;
+    return { seed, done, total: jobs.length };
+  });
+  const complete = perSeed.filter((s) => s.done === s.total).map((s) => s.seed);
+  const document = complete.length === 0 ? null : buildDocument(config, { ...identity, seeds: complete, metric }, results, 0);
+  return { identity, seeds: perSeed, stale, document };
 }
 
 /** Figure 2: one line per result folder. names default to the data set of each folder. */
