@@ -4,14 +4,17 @@
 // old jobs valid again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { referenceKernels } from '../src/kernels/reference.js';
 import type { Kernels } from '../src/kernels/types.js';
 import { engineFingerprint } from '../src/exposure/fingerprint.js';
 import { identityKey, identityMismatch, sameIdentity, type RunIdentity } from '../src/exposure/identity.js';
 import { exposureStatus, runExposure, type ExposureRequest } from '../src/exposure/index.js';
-import { OptionsMismatchError } from '../src/exposure/store.js';
+import { encodeCheckpoint, OptionsMismatchError } from '../src/exposure/store.js';
+import { getKernels } from '../src/kernels/index.js';
+import { parseCfg } from '../src/nn/cfg.js';
+import { Network } from '../src/nn/network.js';
 import type { JobResult } from '../src/exposure/worker.js';
 import { idxImages, idxLabels, put, tempDir } from './data-fixtures.js';
 
@@ -211,6 +214,22 @@ test('--cache-mem: a run with the activation cache gives the same document as on
     assert.ok(fc.kind === 'mp' && fc.cache !== null && fc.cache.after === 1, 'the fc job trained from the max-pool output');
     const none = await readJob(join(s.root, 'plain'), 's1-l2-mp');
     assert.ok(none.kind === 'mp' && none.cache === null);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('a base-training checkpoint of another identity is not resumed from', async () => {
+  const s = await setup();
+  try {
+    const clean = await runExposure(s.req({ dir: join(s.root, 'clean') }));
+    // A "finished" checkpoint (2 of 2 epochs) of a net trained differently, under another identity.
+    const net = new Network(parseCfg(CFG, 'tiny.cfg'), { kernels: getKernels(), seed: 9 });
+    const dir = join(s.root, 'forged');
+    await mkdir(join(dir, 'base'), { recursive: true });
+    await writeFile(join(dir, 'base', 's1.ckpt'), encodeCheckpoint(net, 2, { identity_key: 'another', epochs: [] }));
+    const r = await runExposure(s.req({ dir }));
+    assert.deepEqual(strip(r.document), strip(clean.document));
   } finally {
     await s.cleanup();
   }
