@@ -39,3 +39,4 @@ export { importOnnx, OnnxImportError, SUPPORTED_OPS, MIN_OPSET, MAX_OPSET, type 
 export { exportOnnx, OnnxExportError, EXPORT_OPSET, type ExportedModel, type ExportOptions } from './onnx/export.js';
 export { loadOnnxFile, importedNetwork, importedFiles, writeImportedFiles } from './onnx/model.js';
 export { formatCfg } from './nn/cfg-write.js';
+export { runIdentity, identityMismatch, sameIdentity, identityKey, engineIdentity, engineFingerprint, type RunIdentity, type IdentityMismatch } from './exposure/index.js';

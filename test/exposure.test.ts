@@ -12,9 +12,11 @@ import { parseCfg } from '../src/nn/cfg.js';
 import { Network } from '../src/nn/network.js';
 import { Rng } from '../src/nn/rng.js';
 import { train } from '../src/nn/train.js';
-import { dependencyOf, jobCost, jobList, jobShuffleSeed, layerLabels, trainableIndices, type LayerJob, type RunIdentity } from '../src/exposure/jobs.js';
+import { dependencyOf, jobCost, jobList, jobShuffleSeed, layerLabels, trainableIndices, type LayerJob } from '../src/exposure/jobs.js';
+import type { RunIdentity } from '../src/exposure/identity.js';
 import { fineTune, prepareFineTune, scoreModel, type ExposureData, type ModelScores } from '../src/exposure/protocol.js';
 import { buildDocument, exposureOf, formatTable, generalizationError, sampleStd, toCsv, type JobResults } from '../src/exposure/results.js';
+import { exposureStatistics, interval, pairedComparison } from '../src/exposure/intervals.js';
 import {
   acquireLock, checkOrRecordIdentity, decodeCheckpoint, encodeCheckpoint, identityDifference, OptionsMismatchError, writeJsonAtomic,
 } from '../src/exposure/store.js';
@@ -273,21 +275,22 @@ test('gen and exposure: (gen(Mp) − gen(Mr)) / gen(Mp), loss or accuracy', () =
 });
 
 const identity: RunIdentity = {
-  cfg: 'tiny.cfg', cfg_sha256: 'abc', data: 'embedded', data_location: 'embedded', train_limit: 120, test_limit: 60,
-  train_count: 120, test_count: 60, split: 0.5, resize: false, epochs: 6, ft_epochs: 2, base: null, base_sha256: null,
+  layerlock_version: '0.1.0', git_revision: null, kernels: 'reference', isa: null, engine_fingerprint: 'f'.repeat(64),
+  cfg: 'tiny.cfg', cfg_sha256: 'abc', data: 'embedded', data_sha256: 'd'.repeat(64), train_limit: 120, test_limit: 60,
+  train_count: 120, test_count: 60, split: 0.5, resize: false, epochs: 6, ft_epochs: 2, base_sha256: null, base_seed: null,
 };
 
 function fakeResults(seeds: number[], exposures: Record<number, number[]>): JobResults {
   const r: JobResults = { base: new Map(), layers: new Map() };
   for (const [si, seed] of seeds.entries()) {
-    r.base.set(seed, { id: `s${seed}-base`, kind: 'base', seed, scores: sc(0.1, 0.6), epochs: [], seconds: 2, kernels: 'k', weights: 'w', resumed_from_epoch: 0 } as BaseResult);
+    r.base.set(seed, { id: `s${seed}-base`, kind: 'base', seed, identity, scores: sc(0.1, 0.6), epochs: [], seconds: 2, kernels: 'k', weights: 'w', weights_sha256: 'w', resumed_from_epoch: 0 } as BaseResult);
     for (const layer of trainableIndices(config)) {
       const e = exposures[layer]![si]!;
       // gen(Mp) = 0.4, gen(Mr) = 0.4 (1 − e)
       for (const [kind, gen] of [['mp', 0.4], ['mr', 0.4 * (1 - e)]] as const) {
         r.layers.set(`s${seed}-l${layer}-${kind}`, {
           id: `s${seed}-l${layer}-${kind}`, kind, seed, layer, type: layer === 5 ? 'connected' : 'convolutional', params: 10 + layer,
-          shuffle_seed: 1, scores: sc(0.1, 0.1 + gen), epochs: [], seconds: 1, kernels: 'k',
+          shuffle_seed: 1, scores: sc(0.1, 0.1 + gen), epochs: [], seconds: 1, kernels: 'k', identity, base_weights_sha256: 'w', cache: null, cache_note: null,
         } as LayerResult);
       }
     }
@@ -328,11 +331,19 @@ test('document: per-layer mean ± std over seeds, per-seed details, network orde
 test('options: a run with other options is refused, naming the option; seeds and metric may change', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'layerlock-exp-'));
   try {
-    assert.equal(await checkOrRecordIdentity(dir, identity), 'new');
-    assert.equal(await checkOrRecordIdentity(dir, { ...identity, cfg: './other/path/tiny.cfg' }), 'same');
-    await assert.rejects(checkOrRecordIdentity(dir, { ...identity, ft_epochs: 3 }), (e: Error) => e instanceof OptionsMismatchError && /--ft-epochs differs: the folder was made with 2, this run asks for 3/.test(e.message));
+    assert.equal((await checkOrRecordIdentity(dir, identity)).status, 'new');
+    assert.equal((await checkOrRecordIdentity(dir, { ...identity, cfg: 'other.cfg', git_revision: 'abc' })).status, 'same');
+    await assert.rejects(checkOrRecordIdentity(dir, { ...identity, ft_epochs: 3 }), (e: Error) => e instanceof OptionsMismatchError && /--ft-epochs differs: made with 2, this run has 3/.test(e.message));
     assert.match(identityDifference(identity, { ...identity, train_limit: null })!, /--train-limit .* 120, .* none/);
     assert.match(identityDifference(identity, { ...identity, cfg_sha256: 'x' })!, /--cfg \(file contents\)/);
+    // Another engine is not refused: it becomes the folder's identity, the old one kept as history.
+    const other = { ...identity, isa: 'avx2' };
+    const c = await checkOrRecordIdentity(dir, other);
+    assert.equal(c.status, 'engine-changed');
+    assert.deepEqual(c.engine.map((m) => m.field), ['isa']);
+    const file = JSON.parse(await readFile(join(dir, 'options.json'), 'utf8')) as { identity: RunIdentity; previous: RunIdentity[] };
+    assert.equal(file.identity.isa, 'avx2');
+    assert.equal(file.previous[0]!.isa, null);
     await writeJsonAtomic(join(dir, 'jobs', 'x.json'), { id: 'x' });
     assert.deepEqual(await readdir(join(dir, 'jobs')), ['x.json'], 'no temp file left behind');
   } finally {
@@ -400,4 +411,46 @@ test('chart: one line per series in layer order, error bars only with a std, SVG
   for (const t of ['conv1', 'fc1', 'mnist', 'fashion', 'exposure']) assert.ok(svg.includes(t), t);
   const png = await svgToPng(svg);
   assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);
+});
+
+// ---- intervals ------------------------------------------------------------------------------------
+
+test('intervals: t-based 95 % CI and paired comparisons agree with a t table', () => {
+  // Student t table: t(0.975, 2) = 4.303, t(0.975, 4) = 2.776.
+  const i = interval([0.5, 0.6, 0.7]);
+  assert.ok(Math.abs(i.mean - 0.6) < 1e-12 && Math.abs(i.sd! - 0.1) < 1e-12);
+  const half = (4.303 * 0.1) / Math.sqrt(3);
+  assert.ok(Math.abs(i.ci95![0] - (0.6 - half)) < 1e-4 && Math.abs(i.ci95![1] - (0.6 + half)) < 1e-4, String(i.ci95));
+  assert.deepEqual(interval([0.4]), { n: 1, mean: 0.4, sd: null, ci95: null });
+  // d = b − a = [1, 2, 0, 2, 2]: mean 1.4, sd √0.8, t = 3.5 on 4 df; table: 2.776 < 3.5 < 3.747
+  // (two-sided 0.05 > p > 0.02); exactly p = 0.024896 (scipy.stats.t.sf(3.5, 4) · 2).
+  const c = pairedComparison({ label: 'a', values: [1, 2, 3, 4, 5] }, { label: 'b', values: [2, 4, 3, 6, 7] });
+  assert.ok(Math.abs(c.t! - 3.5) < 1e-12);
+  assert.ok(Math.abs(c.p! - 0.024896) < 1e-5, String(c.p));
+  const h = (2.776 * Math.sqrt(0.8)) / Math.sqrt(5);
+  assert.ok(Math.abs(c.diff.ci95![0] - (1.4 - h)) < 1e-3 && Math.abs(c.diff.ci95![1] - (1.4 + h)) < 1e-3);
+  assert.equal(c.supported, true);
+  assert.equal(c.verdict, 'higher');
+  // Differences of mixed sign: the interval covers 0, not supported.
+  const u = pairedComparison({ label: 'a', values: [1, 2, 3] }, { label: 'b', values: [1.5, 1.5, 3.2] });
+  assert.equal(u.supported, false);
+  assert.equal(u.verdict, 'undecided');
+  assert.equal(pairedComparison({ label: 'a', values: [1] }, { label: 'b', values: [2] }).p, null, 'one seed supports nothing');
+});
+
+test('exposure statistics: network-order and ranking comparisons, in the document and the table', () => {
+  const s = exposureStatistics([1, 2, 3], [
+    { label: 'conv1', values: [0.1, 0.2, 0.15] },
+    { label: 'conv2', values: [0.5, 0.6, 0.55] },
+    { label: 'fc1', values: [0.52, 0.58, 0.6] },
+  ]);
+  assert.deepEqual(s.ranking, ['fc1', 'conv2', 'conv1']);
+  assert.deepEqual(s.network_order.map((c) => [c.a, c.b, c.verdict]), [['conv1', 'conv2', 'higher'], ['conv2', 'fc1', 'undecided']]);
+  assert.deepEqual(s.ranking_pairs.map((c) => [c.a, c.b, c.verdict]), [['fc1', 'conv2', 'undecided'], ['conv2', 'conv1', 'lower']]);
+  const exps = { 0: [0.1, 0.3, 0.2], 2: [0.2, 0.25, 0.2], 3: [0.6, 0.7, 0.65], 5: [0.4, 0.2, 0.3] };
+  const doc = buildDocument(config, { ...identity, seeds: [1, 2, 3], metric: 'loss' }, fakeResults([1, 2, 3], exps), 9);
+  assert.deepEqual(doc.statistics!.seeds, [1, 2, 3]);
+  assert.deepEqual(doc.layers.map((l) => l.exposure_ci95 !== null), [true, true, true, true]);
+  assert.match(formatTable(doc), /adjacent layers \(network order\), paired by seed:/);
+  assert.match(toCsv(doc).split('\n')[0]!, /,seconds,exposure_ci95_low,exposure_ci95_high$/);
 });

@@ -8,16 +8,16 @@ import { loadCfg } from '../nn/cfg.js';
 import { layerShapes } from '../nn/network.js';
 import { loadSets } from '../exposure/data.js';
 import { checkInputFile, checkOutputDir, exists } from './checks.js';
-import { plotFolders, runExposure, type Metric } from '../exposure/index.js';
+import { exposureStatus, plotFolders, runExposure, type Metric } from '../exposure/index.js';
 import { formatTable } from '../exposure/results.js';
 import type { RunnerEvent } from '../exposure/runner.js';
 import {
-  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, requireStr, str, UsageError, type CommandHelp,
+  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, parseByteSize, requireStr, str, UsageError, type CommandHelp,
 } from './common.js';
 import { progressBar, type Progress } from './progress.js';
 
 export const help: CommandHelp = {
-  usage: '--cfg F --epochs E --out DIR [options] [data options]\n       layerlock exposure plot DIR... [--out FILE.svg] [--labels a,b,...]',
+  usage: '--cfg F --epochs E --out DIR [options] [data options]\n       layerlock exposure plot DIR... [--out FILE.svg] [--labels a,b,...]\n       layerlock exposure status DIR --cfg F [--metric loss|acc]',
   summary: 'Layer-wise exposure: how much each trainable layer holds about its training set (parallel, resumable).',
   options: [
     ['--cfg F', 'network definition (Darknet .cfg)'],
@@ -27,10 +27,12 @@ export const help: CommandHelp = {
     ['--metric loss|acc', 'gen = loss(V) − loss(S) (default) or acc(S) − acc(V); changing it only re-aggregates'],
     ['--seeds 1,2,3', 'one full measurement per seed (split, init, shuffling): mean ± std; --seed N = --seeds N'],
     ['--jobs N', `worker processes (default: cores, here ${availableParallelism()})`],
+    ['--cache-mem SIZE', 'memory for caching the frozen layers\' activations (e.g. 4GiB, 0 = off; default a quarter of the available memory); same results, faster'],
     ['--base W', 'use these .weights as M (trained on S with the same --seed) instead of training it'],
     ['--out DIR', 'run folder: results, checkpoints; re-running continues an interrupted run'],
     ...DATA_HELP,
     ['plot DIR...', 'one exposure line per result folder (legend: data set) → --out (default exposure-plot.svg) + .png'],
+    ['status DIR', 'read-only progress of a run folder (also while it runs): jobs done per seed, stale jobs, and the result of the finished seeds'],
   ],
 };
 
@@ -87,7 +89,6 @@ function progressReporter(): { onEvent: (e: RunnerEvent) => void; stop: () => vo
 /** The identity fields a result folder's exposure.json must share with this run to be continued. */
 interface WantedRun {
   cfg_sha256: string;
-  data_location: string;
   train_limit: number | null;
   test_limit: number | null;
   split: number;
@@ -155,8 +156,24 @@ async function runPlot(argv: string[]): Promise<void> {
   emit(p, { svg: r.svg, png: r.png, series: r.series }, () => `chart of ${r.series.map((s) => s.name).join(', ')} → ${r.svg}, ${r.png}`);
 }
 
+async function runStatus(argv: string[]): Promise<void> {
+  const p = parse(argv, { cfg: { type: 'string' }, metric: { type: 'string', default: 'loss' } }, true);
+  if (flag(p, 'help')) return void process.stdout.write(formatHelp('exposure', help));
+  if (p.positionals.length !== 1) throw new UsageError('exposure status needs one run folder');
+  const metric = str(p, 'metric') as Metric;
+  if (metric !== 'loss' && metric !== 'acc') throw new UsageError(`--metric must be loss or acc (got "${metric}")`);
+  const s = await exposureStatus(p.positionals[0]!, requireStr(p, 'cfg'), metric);
+  emit(p, s, () => [
+    `${s.identity.data}, E = ${s.identity.epochs ?? 'given base'}, E_ft = ${s.identity.ft_epochs}; ${s.identity.kernels}${s.identity.isa ? ` ${s.identity.isa}` : ''}, engine ${s.identity.engine_fingerprint.slice(0, 12)}`,
+    ...s.seeds.map((x) => `seed ${x.seed}: ${x.done}/${x.total} jobs done`),
+    ...(s.stale.length ? [`stale (other identity, would be recomputed): ${s.stale.join(', ')}`] : []),
+    ...(s.document ? ['', formatTable(s.document)] : ['no seed finished yet']),
+  ].join('\n'));
+}
+
 export async function run(argv: string[]): Promise<void> {
   if (argv[0] === 'plot') return runPlot(argv.slice(1));
+  if (argv[0] === 'status') return runStatus(argv.slice(1));
   const p = parse(argv, {
     ...DATA_OPTIONS,
     ...MODEL_OPTIONS,
@@ -166,6 +183,7 @@ export async function run(argv: string[]): Promise<void> {
     metric: { type: 'string', default: 'loss' },
     seeds: { type: 'string' },
     jobs: { type: 'string' },
+    'cache-mem': { type: 'string' },
     base: { type: 'string' },
     out: { type: 'string' },
   });
@@ -199,23 +217,26 @@ export async function run(argv: string[]): Promise<void> {
   await checkExposureSets(cfg, data, trainLimit, testLimit, split, flag(p, 'resize'));
   await checkResultFolder(dir, {
     cfg_sha256: createHash('sha256').update(await readFile(cfg, 'utf8')).digest('hex'),
-    data_location: data === 'embedded' ? 'embedded' : resolve(data),
     train_limit: trainLimit ?? null, test_limit: testLimit ?? null, split, resize: flag(p, 'resize'),
     epochs: base === null ? epochs : null, ft_epochs: ftEpochs,
   });
+  const cacheText = str(p, 'cache-mem');
+  const cacheBytes = cacheText === undefined ? undefined : /^\s*0+\s*$/.test(cacheText) ? 0 : parseByteSize(cacheText, '--cache-mem');
 
   const progress = progressReporter();
   let outcome;
   try {
     outcome = await runExposure({
       cfg, data, trainLimit, testLimit,
-      split, resize: flag(p, 'resize'), epochs: base === null ? epochs : null, ftEpochs, base, seeds, metric, jobs, dir,
+      split, resize: flag(p, 'resize'), epochs: base === null ? epochs : null, ftEpochs, base, seeds, metric, jobs, cacheBytes, dir,
       onEvent: progress.onEvent,
     });
   } finally {
     progress.stop();
   }
-  const { document, summary, files } = outcome;
+  const { document, summary, files, check } = outcome;
+  if (check.status === 'engine-changed') log(`layerlock exposure: the engine changed since this folder's last run (${check.engine.map((m) => m.message).join('; ')}); its jobs made under the old engine were recomputed`);
+  if (summary.stale.length > 0) log(`layerlock exposure: ${summary.stale.length} finished job${summary.stale.length === 1 ? ' was' : 's were'} made under another identity or from another base model and recomputed: ${summary.stale.join(', ')}`);
   if (summary.ran > 0) log(`layerlock exposure: ran ${summary.ran} jobs in ${summary.wallSeconds.toFixed(1)} s (${summary.skipped} done earlier)`);
   emit(p, document, () => [formatTable(document), '', `→ ${files.json}, ${files.csv}, ${files.svg}, ${files.png}`].join('\n'));
 }

@@ -1,7 +1,9 @@
 // Layer-wise exposure (DESIGN.md §3), end to end: check or record the run folder's options, run the
 // missing jobs in parallel workers, aggregate, and write exposure.json / .csv / .svg / .png.
+import { readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { freemem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseCfg } from '../nn/cfg.js';
 import type { NetworkConfig } from '../nn/config.js';
@@ -10,15 +12,19 @@ import { layerShapes } from '../nn/network.js';
 import { exposureChartSpec, type ExposureSeries } from '../report/exposure-chart.js';
 import { renderSvg, svgToPng } from '../report/charts.js';
 import { loadSets } from './data.js';
-import { baseJobId, jobList, type Metric, type RunIdentity } from './jobs.js';
+import type { Metric } from './jobs.js';
+import { runIdentity, type RunIdentity } from './identity.js';
+import { loadValidJobs } from './valid-jobs.js';
 import { buildDocument, toCsv, type ExposureDocument, type JobResults } from './results.js';
 import { runJobs, type RunnerEvent, type RunSummary } from './runner.js';
-import { acquireLock, checkOrRecordIdentity, readJobResult, writeAtomic, writeJsonAtomic } from './store.js';
-import type { BaseResult, LayerResult } from './worker.js';
+import { acquireLock, checkOrRecordIdentity, readIdentity, writeAtomic, writeJsonAtomic, type IdentityCheck } from './store.js';
+import { jobList } from './jobs.js';
 
 export { generalizationError, exposureOf } from './results.js';
 export type { ExposureDocument, LayerEntry } from './results.js';
-export type { Metric, RunIdentity } from './jobs.js';
+export type { Metric } from './jobs.js';
+export { engineIdentity, identityKey, identityMismatch, runIdentity, sameIdentity, type IdentityMismatch, type RunIdentity } from './identity.js';
+export { engineFingerprint } from './fingerprint.js';
 
 export interface ExposureRequest {
   cfg: string;
@@ -35,6 +41,8 @@ export interface ExposureRequest {
   seeds: number[];
   metric: Metric;
   jobs?: number;
+  /** Memory for the activation cache of all workers together, in bytes (0: off); default defaultCacheBytes(). */
+  cacheBytes?: number;
   dir: string;
   onEvent?: (e: RunnerEvent) => void;
 }
@@ -42,53 +50,54 @@ export interface ExposureRequest {
 export interface ExposureOutcome {
   document: ExposureDocument;
   summary: RunSummary;
+  /** Whether the folder was new, the same identity, or its engine changed (its old jobs recomputed). */
+  check: IdentityCheck;
   files: { json: string; csv: string; svg: string; png: string };
 }
 
-async function sha256File(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+/**
+ * The default memory for activation caches: a quarter of the memory available now (MemAvailable
+ * on Linux), leaving room for other processes on a shared machine; jobs whose cache does not fit
+ * fall back to a lower cache point or none.
+ */
+export function defaultCacheBytes(): number {
+  let available = freemem();
+  try {
+    const m = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+    if (m) available = Number(m[1]) * 1024;
+  } catch {
+    // not Linux: os.freemem()
+  }
+  return Math.floor(available / 4);
 }
 
-/** The identity of the requested run; loads the data once to check it and count the images. */
+/** The identity of the requested run; loads the data once to hash it and count the images. */
 async function identityOf(req: ExposureRequest, config: NetworkConfig, cfgText: string): Promise<RunIdentity> {
   const input = layerShapes(config)[0]!;
-  const data_location = req.data === 'embedded' ? 'embedded' : resolve(req.data);
   const sets = await loadSets(
-    { data: data_location, train_limit: req.trainLimit ?? null, test_limit: req.testLimit ?? null, resize: req.resize },
+    { data: dataLocationOf(req), train_limit: req.trainLimit ?? null, test_limit: req.testLimit ?? null, resize: req.resize },
     input,
+    true,
   );
-  const base = req.base === null ? null : resolve(req.base);
-  if (base !== null) await loadModel({ cfg: config, weights: base, seed: req.seeds[0]! }); // fails early on a wrong file
-  return {
-    cfg: req.cfg,
-    cfg_sha256: createHash('sha256').update(cfgText).digest('hex'),
-    data: req.data,
-    data_location,
-    train_limit: req.trainLimit ?? null,
-    test_limit: req.testLimit ?? null,
-    train_count: sets.train.count,
-    test_count: sets.test.count,
-    split: req.split,
-    resize: req.resize,
-    epochs: req.epochs,
-    ft_epochs: req.ftEpochs,
-    base,
-    base_sha256: base === null ? null : await sha256File(base),
-  };
+  let base: { bytes: Uint8Array; seed: number } | null = null;
+  if (req.base !== null) {
+    await loadModel({ cfg: config, weights: req.base, seed: req.seeds[0]! }); // fails early on a wrong file
+    base = { bytes: await readFile(req.base), seed: req.seeds[0]! };
+  }
+  return runIdentity({
+    cfgPath: req.cfg, cfgText, data: req.data, train: sets.train, test: sets.test,
+    trainLimit: req.trainLimit ?? null, testLimit: req.testLimit ?? null, split: req.split, resize: req.resize,
+    epochs: req.epochs, ftEpochs: req.ftEpochs, base,
+  });
 }
 
-export async function collectResults(dir: string, config: NetworkConfig, seeds: readonly number[]): Promise<JobResults> {
-  const results: JobResults = { base: new Map(), layers: new Map() };
-  for (const job of jobList(config, seeds)) {
-    if (job.kind === 'base') {
-      const r = await readJobResult<BaseResult>(dir, baseJobId(job.seed));
-      if (r) results.base.set(job.seed, r);
-    } else {
-      const r = await readJobResult<LayerResult>(dir, job);
-      if (r) results.layers.set(job.id, r);
-    }
-  }
-  return results;
+function dataLocationOf(req: { data: string }): string {
+  return req.data === 'embedded' ? 'embedded' : resolve(req.data);
+}
+
+/** The finished jobs of a folder that belong to this identity (the others are stale). */
+export async function collectResults(dir: string, config: NetworkConfig, seeds: readonly number[], identity: RunIdentity): Promise<JobResults> {
+  return (await loadValidJobs(dir, config, seeds, identity)).results;
 }
 
 export async function writeChartFiles(series: ExposureSeries[], pathNoExt: string, title?: string): Promise<{ svg: string; png: string }> {
@@ -100,11 +109,11 @@ export async function writeChartFiles(series: ExposureSeries[], pathNoExt: strin
 
 /** Name of the data set of a run, for legends: the data folder's name, or "embedded". */
 export function datasetName(identity: RunIdentity): string {
-  return identity.data_location === 'embedded' ? 'embedded' : basename(identity.data_location);
+  return identity.data;
 }
 
 export function seriesOf(doc: ExposureDocument, name = datasetName(doc.options)): ExposureSeries {
-  return { name, layers: doc.layers.map((l) => ({ label: l.label, exposure: l.exposure, std: l.exposure_std })) };
+  return { name, layers: doc.layers.map((l) => ({ label: l.label, exposure: l.exposure, std: l.exposure_std, ci95: l.exposure_ci95 ?? null })) };
 }
 
 /** Runs (or continues, or only re-aggregates) an exposure measurement into req.dir. */
@@ -114,12 +123,15 @@ export async function runExposure(req: ExposureRequest): Promise<ExposureOutcome
   const identity = await identityOf(req, config, cfgText);
   const release = await acquireLock(req.dir);
   try {
-    await checkOrRecordIdentity(req.dir, identity);
+    const check = await checkOrRecordIdentity(req.dir, identity);
     const summary = await runJobs({
       dir: req.dir,
       identity,
       config,
       cfgText,
+      dataLocation: dataLocationOf(req),
+      basePath: req.base === null ? null : resolve(req.base),
+      cacheBytes: req.cacheBytes ?? defaultCacheBytes(),
       seeds: req.seeds,
       jobs: req.jobs,
       cost: {
@@ -128,11 +140,11 @@ export async function runExposure(req: ExposureRequest): Promise<ExposureOutcome
         testCount: identity.test_count,
         epochs: identity.epochs ?? 0,
         ftEpochs: identity.ft_epochs,
-        baseGiven: identity.base !== null,
+        baseGiven: req.base !== null,
       },
       onEvent: req.onEvent,
     });
-    const results = await collectResults(req.dir, config, req.seeds);
+    const results = await collectResults(req.dir, config, req.seeds, identity);
     const document = buildDocument(config, { ...identity, seeds: req.seeds, metric: req.metric }, results, summary.wallSeconds);
     const files = {
       json: join(req.dir, 'exposure.json'),
@@ -141,10 +153,43 @@ export async function runExposure(req: ExposureRequest): Promise<ExposureOutcome
     };
     await writeJsonAtomic(files.json, document);
     await writeAtomic(files.csv, toCsv(document));
-    return { document, summary, files };
+    return { document, summary, check, files };
   } finally {
     await release();
   }
+}
+
+export interface FolderStatus {
+  /** The folder's recorded identity (jobs are checked against it). */
+  identity: RunIdentity;
+  seeds: { seed: number; done: number; total: number }[];
+  /** Finished jobs that do not belong to the identity (they would be recomputed). */
+  stale: string[];
+  /** The result over the seeds whose jobs are all done, or null if none is. */
+  document: ExposureDocument | null;
+}
+
+/**
+ * Progress and partial result of a run folder, read-only (no lock: a run may be writing into it;
+ * its files are written atomically): which seeds are done, and the document of the finished ones.
+ */
+export async function exposureStatus(dir: string, cfgPath: string, metric: Metric = 'loss'): Promise<FolderStatus> {
+  const identity = await readIdentity(dir);
+  if (identity === null) throw new Error(`${dir} is not an exposure run folder (no options.json)`);
+  const cfgText = await readFile(cfgPath, 'utf8');
+  if (createHash('sha256').update(cfgText).digest('hex') !== identity.cfg_sha256) throw new Error(`${cfgPath} is not the cfg the run in ${dir} was made with (its content hash differs)`);
+  const config = parseCfg(cfgText, cfgPath);
+  const names = await readdir(join(dir, 'jobs')).catch(() => [] as string[]);
+  const seeds = [...new Set(names.map((n) => /^s(\d+)-/.exec(n)?.[1]).filter((x): x is string => x !== undefined).map(Number))].sort((a, b) => a - b);
+  const { results, stale } = await loadValidJobs(dir, config, seeds, identity);
+  const perSeed = seeds.map((seed) => {
+    const jobs = jobList(config, [seed]);
+    const done = jobs.filter((j) => (j.kind === 'base' ? results.base.has(seed) : results.layers.has(j.id))).length;
+    return { seed, done, total: jobs.length };
+  });
+  const complete = perSeed.filter((s) => s.done === s.total).map((s) => s.seed);
+  const document = complete.length === 0 ? null : buildDocument(config, { ...identity, seeds: complete, metric }, results, 0);
+  return { identity, seeds: perSeed, stale, document };
 }
 
 /** Figure 2: one line per result folder. names default to the data set of each folder. */
