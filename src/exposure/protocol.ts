@@ -75,6 +75,18 @@ export interface FineTuneResult {
   trainSeconds: number;
 }
 
+/**
+ * Continuing a fine-tuning from a checkpoint (a killed worker's job taken over by another one).
+ * restore() runs after prepareFineTune, puts the checkpointed state (every tensor, momentum, the
+ * update counter) into net and returns the epochs it completed; the remaining epochs then see the
+ * same shuffles and dropout masks as an uninterrupted run (both are keyed by epoch and update
+ * count), so the result is bit-identical. onEpoch is awaited after every epoch, e.g. to save one.
+ */
+export interface FineTuneResume {
+  restore?: (net: Network) => number;
+  onEpoch?: (r: EpochResult) => void | Promise<void>;
+}
+
 /** Mr_l: trains the re-initialised θ_l on T. Mp_l: trains θ_l further on S. Then scores S, T, test. */
 export async function fineTune(
   net: Network,
@@ -82,11 +94,15 @@ export async function fineTune(
   job: { layer: number; kind: FineTuneKind; shuffleSeed: number },
   epochs: number,
   onBatch?: (p: BatchProgress) => void,
+  resume: FineTuneResume = {},
 ): Promise<FineTuneResult> {
   prepareFineTune(net, job.layer, job.kind);
+  const startEpoch = resume.restore ? resume.restore(net) : 0;
   const indices = job.kind === 'mr' ? data.T : data.S;
   const t0 = performance.now();
-  const r = epochs > 0 ? await train(net, data.train, indices, { epochs, seed: job.shuffleSeed, onBatch }) : { epochs: [] };
+  const r = epochs > startEpoch
+    ? await train(net, data.train, indices, { epochs, seed: job.shuffleSeed, startEpoch, onBatch, onEpoch: resume.onEpoch })
+    : { epochs: [] };
   const trainSeconds = (performance.now() - t0) / 1000;
   return { scores: scoreModel(net, data), epochs: r.epochs, trainSeconds };
 }

@@ -47,6 +47,8 @@ export interface RunOptions {
   jobs?: number;
   cost: Omit<CostInputs, 'config'>;
   onEvent?: (e: RunnerEvent) => void;
+  /** Run only the jobs this accepts (a queue coordinator trains the bases here, the rest elsewhere). */
+  only?: (job: Job) => boolean;
 }
 
 export interface RunSummary {
@@ -64,7 +66,7 @@ interface WorkerSlot {
 
 export async function runJobs(o: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
-  const all = jobList(o.config, o.seeds);
+  const all = jobList(o.config, o.seeds).filter((j) => o.only?.(j) ?? true);
   const done = new Set<string>();
   for (const j of all) if ((await readJobResult(o.dir, j)) !== null) done.add(j.id);
   const pending = all.filter((j) => !done.has(j.id));
@@ -155,7 +157,7 @@ export async function runJobs(o: RunOptions): Promise<RunSummary> {
       slots.push(slot);
       child.on('message', (m: FromWorker) => {
         const r = slot.running;
-        if (!r || m.id !== r.job.id) return;
+        if (!r || m.id !== r.job.id || m.type === 'checkpoint') return;
         if (m.type === 'progress') {
           r.epoch = m.epoch;
           r.epochs = m.epochs;

@@ -4,6 +4,7 @@
 //   <dir>/jobs/<id>.json    one finished job each, written atomically (temp file + rename)
 //   <dir>/base/s<seed>.weights   the base model M of a seed (Darknet .weights)
 //   <dir>/base/s<seed>.ckpt      its training checkpoint (weights + momentum + counters) until done
+//   <dir>/ckpt/<id>.ckpt         the same for a running Mr/Mp job, after each of its epochs
 //   <dir>/.lock             pid of the run using the folder
 //
 // A file is either absent or complete: a kill -9 loses at most the jobs in flight and the base
@@ -29,6 +30,11 @@ export function baseCheckpointFile(dir: string, seed: number): string {
   return join(dir, 'base', `s${seed}.ckpt`);
 }
 
+/** Per-epoch checkpoint of a running Mr/Mp job, removed when the job's result is written. */
+export function layerCheckpointFile(dir: string, id: string): string {
+  return join(dir, 'ckpt', `${id}.ckpt`);
+}
+
 /** Writes data to path atomically (creating its folder): a synced temp file, then rename. */
 export async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
@@ -52,7 +58,7 @@ async function readJson<T>(path: string): Promise<T | null> {
 
 /** Temp files of writes that a kill interrupted; only called while holding the lock. */
 async function removeStaleTemps(dir: string): Promise<void> {
-  for (const sub of ['', 'jobs', 'base']) {
+  for (const sub of ['', 'jobs', 'base', 'ckpt']) {
     let names: string[];
     try {
       names = await readdir(join(dir, sub));

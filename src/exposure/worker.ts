@@ -12,7 +12,7 @@ import type { Job, LayerJob, RunIdentity } from './jobs.js';
 import { loadExposureData } from './data.js';
 import { fineTune, scoreModel, trainBase, type ModelScores } from './protocol.js';
 import {
-  baseCheckpointFile, baseWeightsFile, decodeCheckpoint, encodeCheckpoint, jobFile, writeAtomic, writeJsonAtomic,
+  baseCheckpointFile, baseWeightsFile, decodeCheckpoint, encodeCheckpoint, jobFile, layerCheckpointFile, writeAtomic, writeJsonAtomic,
 } from './store.js';
 
 /** What the runner tells a worker about the run. */
@@ -28,6 +28,8 @@ export type ToWorker = { type: 'job'; job: Job; ctx: WorkerContext; threads: num
 export type FromWorker =
   | { type: 'progress'; id: string; epoch: number; epochs: number; batch: number; batches: number }
   | { type: 'done'; id: string; result: JobResult }
+  /** A layer job saved its state after `epoch` epochs into `file` (the queue worker publishes it). */
+  | { type: 'checkpoint'; id: string; epoch: number; file: string }
   | { type: 'failed'; id: string; message: string; stack: string };
 
 export interface EpochRecord {
@@ -139,11 +141,30 @@ async function runLayer(job: LayerJob, ctx: WorkerContext, config: NetworkConfig
   const data = await loadExposureData(identity, job.seed, net.inShape);
   const layer = net.layer(job.layer);
   if (!layer || (layer.type !== 'convolutional' && layer.type !== 'connected')) throw new Error(`layer ${job.layer} is not trainable`);
-  const r = await fineTune(net, data, job, identity.ft_epochs, progressReporter(job.id, identity.ft_epochs, report));
+  // Per-epoch checkpoints: a job whose worker dies continues from its last finished epoch (its own
+  // or, on a queue, the one the queue worker put here), bit-identically. One of another job is ignored.
+  const ckpt = layerCheckpointFile(dir, job.id);
+  const saved = await readFile(ckpt).catch(() => null);
+  let history: EpochRecord[] = [];
+  const r = await fineTune(net, data, job, identity.ft_epochs, progressReporter(job.id, identity.ft_epochs, report), {
+    restore: (n) => {
+      if (!saved) return 0;
+      const probe = decodeCheckpoint(n, saved, ckpt);
+      const h = probe.history as { job?: unknown; epochs?: EpochRecord[] } | null;
+      if (h?.job !== job.id || !Array.isArray(h.epochs) || probe.epoch > identity.ft_epochs) throw new Error(`${ckpt} belongs to another job`);
+      history = h.epochs;
+      return probe.epoch;
+    },
+    onEpoch: async (e) => {
+      history.push(epochRecord(e));
+      await writeAtomic(ckpt, encodeCheckpoint(net, e.epoch + 1, { job: job.id, epochs: history }));
+      report({ type: 'checkpoint', id: job.id, epoch: e.epoch + 1, file: ckpt });
+    },
+  });
   return {
     id: job.id, kind: job.kind, seed: job.seed, layer: job.layer, type: layer.type,
     params: layer.params().reduce((a, p) => a + (p.updates ? p.data.length : 0), 0),
-    shuffle_seed: job.shuffleSeed, scores: r.scores, epochs: r.epochs.map(epochRecord),
+    shuffle_seed: job.shuffleSeed, scores: r.scores, epochs: history.length > 0 ? history : r.epochs.map(epochRecord),
     seconds: (performance.now() - t0) / 1000, kernels: net.kernels.name,
   };
 }
@@ -154,6 +175,7 @@ export async function runJob(job: Job, ctx: WorkerContext, report: Report = () =
   const result = job.kind === 'base' ? await runBase(job, ctx, config, report) : await runLayer(job, ctx, config, report);
   await writeJsonAtomic(jobFile(ctx.dir, job.id), result);
   if (job.kind === 'base' && ctx.identity.base === null) await unlink(baseCheckpointFile(ctx.dir, job.seed)).catch(() => {});
+  if (job.kind !== 'base') await unlink(layerCheckpointFile(ctx.dir, job.id)).catch(() => {});
   return result;
 }
 
