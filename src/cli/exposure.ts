@@ -8,6 +8,7 @@ import {
   DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, num, parse, requireStr, str, UsageError, type CommandHelp,
 } from './common.js';
 import { progressBar, type Progress } from './progress.js';
+import { parseQueueUrl, type QueueTarget } from '../queue/url.js';
 
 export const help: CommandHelp = {
   usage: '--cfg F --epochs E --out DIR [options] [data options]\n       layerlock exposure plot DIR... [--out FILE.svg] [--labels a,b,...]',
@@ -21,6 +22,7 @@ export const help: CommandHelp = {
     ['--jobs N', `worker processes (default: cores, here ${availableParallelism()})`],
     ['--base W', 'use these .weights as M (trained on S with the same --seed) instead of training it'],
     ['--out DIR', 'run folder: results, checkpoints; re-running continues an interrupted run'],
+    ['--queue URL', 'run the Mr/Mp jobs on `layerlock worker`s via Redis: redis://[user:pass@]host:port[/db] or rediss:// (docs/distributed.md)'],
     ...DATA_HELP,
     ['plot DIR...', 'one exposure line per result folder (legend: data set) → --out (default exposure-plot.svg) + .png'],
   ],
@@ -51,7 +53,8 @@ function progressReporter(): { onEvent: (e: RunnerEvent) => void; stop: () => vo
     const s = e.state;
     switch (e.type) {
       case 'start':
-        log(`layerlock exposure: ${s.total} jobs, ${s.skipped} already done, ${s.total - s.skipped} to run on ${e.workers} worker${e.workers === 1 ? '' : 's'} (threads each: ${e.threads})`);
+        if (e.queue !== undefined) log(`layerlock exposure: ${s.total} layer jobs, ${s.skipped} already done, ${s.total - s.skipped} on the queue ${e.queue} (${e.workers} worker${e.workers === 1 ? '' : 's'} connected now)`);
+        else log(`layerlock exposure: ${s.total} jobs, ${s.skipped} already done, ${s.total - s.skipped} to run on ${e.workers} worker${e.workers === 1 ? '' : 's'} (threads each: ${e.threads})`);
         bar = progressBar(s.cost, 'jobs {done}/{jobs} {bar} {percentage}% | {running} | ETA {eta_formatted}', payload(e));
         break;
       case 'progress':
@@ -96,6 +99,7 @@ export async function run(argv: string[]): Promise<void> {
     jobs: { type: 'string' },
     base: { type: 'string' },
     out: { type: 'string' },
+    queue: { type: 'string' },
   });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('exposure', help));
   const cfg = requireStr(p, 'cfg');
@@ -113,6 +117,15 @@ export async function run(argv: string[]): Promise<void> {
   const split = num(p, 'split') ?? 0.5;
   if (!(split > 0 && split < 1)) throw new UsageError(`--split must be in (0, 1): both S and T are needed (got ${split})`);
   const jobs = int(p, 'jobs', 1);
+  const queueUrl = str(p, 'queue');
+  let queue: { target: QueueTarget; log: (line: string) => void } | undefined;
+  if (queueUrl !== undefined) {
+    try {
+      queue = { target: parseQueueUrl(queueUrl), log };
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
 
   const progress = progressReporter();
   let outcome;
@@ -120,7 +133,7 @@ export async function run(argv: string[]): Promise<void> {
     outcome = await runExposure({
       cfg, data: str(p, 'data') ?? 'embedded', trainLimit: int(p, 'train-limit'), testLimit: int(p, 'test-limit'),
       split, resize: flag(p, 'resize'), epochs: base === null ? epochs : null, ftEpochs, base, seeds, metric, jobs, dir,
-      onEvent: progress.onEvent,
+      onEvent: progress.onEvent, queue,
     });
   } finally {
     progress.stop();

@@ -37,6 +37,8 @@ export interface ExposureRequest {
   jobs?: number;
   dir: string;
   onEvent?: (e: RunnerEvent) => void;
+  /** Run the Mr/Mp jobs on this BullMQ queue (the bases are trained or scored here). */
+  queue?: { target: import('../queue/url.js').QueueTarget; log: (line: string) => void };
 }
 
 export interface ExposureOutcome {
@@ -115,23 +117,25 @@ export async function runExposure(req: ExposureRequest): Promise<ExposureOutcome
   const release = await acquireLock(req.dir);
   try {
     await checkOrRecordIdentity(req.dir, identity);
-    const summary = await runJobs({
-      dir: req.dir,
-      identity,
-      config,
-      cfgText,
-      seeds: req.seeds,
-      jobs: req.jobs,
-      cost: {
-        sCount: Math.round(identity.train_count * identity.split),
-        tCount: identity.train_count - Math.round(identity.train_count * identity.split),
-        testCount: identity.test_count,
-        epochs: identity.epochs ?? 0,
-        ftEpochs: identity.ft_epochs,
-        baseGiven: identity.base !== null,
-      },
-      onEvent: req.onEvent,
-    });
+    const cost = {
+      sCount: Math.round(identity.train_count * identity.split),
+      tCount: identity.train_count - Math.round(identity.train_count * identity.split),
+      testCount: identity.test_count,
+      epochs: identity.epochs ?? 0,
+      ftEpochs: identity.ft_epochs,
+      baseGiven: identity.base !== null,
+    };
+    const local = { dir: req.dir, identity, config, cfgText, seeds: req.seeds, jobs: req.jobs, cost, onEvent: req.onEvent };
+    let summary: RunSummary;
+    if (req.queue) {
+      // Loaded only here, so a local run never loads the Redis client.
+      const { runOnQueue } = await import('../queue/coordinator.js');
+      const bases = await runJobs({ ...local, only: (j) => j.kind === 'base' });
+      const q = await runOnQueue({ ...local, target: req.queue.target, metric: req.metric, log: req.queue.log });
+      summary = { ran: bases.ran + q.ran, skipped: bases.skipped + q.skipped, wallSeconds: bases.wallSeconds + q.wallSeconds };
+    } else {
+      summary = await runJobs(local);
+    }
     const results = await collectResults(req.dir, config, req.seeds);
     const document = buildDocument(config, { ...identity, seeds: req.seeds, metric: req.metric }, results, summary.wallSeconds);
     const files = {

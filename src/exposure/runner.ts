@@ -32,7 +32,7 @@ export interface RunState {
 }
 
 export type RunnerEvent =
-  | { type: 'start'; state: RunState; workers: number; threads: string }
+  | { type: 'start'; state: RunState; workers: number; threads: string; queue?: string }
   | { type: 'progress'; state: RunState }
   | { type: 'job-done'; state: RunState; job: Job; result: JobResult }
   | { type: 'job-failed'; state: RunState; job: Job; message: string };
