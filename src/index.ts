@@ -34,3 +34,4 @@ export { planPartitions, loadExposure, formatPlan, type Plan, type RangePlan, ty
 export { runTeeBench, formatBench, runOrder, type TeeBenchOptions, type BenchDocument, type ConfigStats } from './bench/tee-bench.js';
 // Layer-wise exposure (DESIGN.md §3): the protocol end to end, its formula and the Figure 2 plot.
 export { runExposure, plotFolders, generalizationError, exposureOf, type ExposureRequest, type ExposureOutcome, type ExposureDocument, type LayerEntry, type Metric } from './exposure/index.js';
+export { runIdentity, identityMismatch, sameIdentity, identityKey, engineIdentity, engineFingerprint, type RunIdentity, type IdentityMismatch } from './exposure/index.js';

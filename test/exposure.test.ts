@@ -12,7 +12,8 @@ import { parseCfg } from '../src/nn/cfg.js';
 import { Network } from '../src/nn/network.js';
 import { Rng } from '../src/nn/rng.js';
 import { train } from '../src/nn/train.js';
-import { dependencyOf, jobCost, jobList, jobShuffleSeed, layerLabels, trainableIndices, type LayerJob, type RunIdentity } from '../src/exposure/jobs.js';
+import { dependencyOf, jobCost, jobList, jobShuffleSeed, layerLabels, trainableIndices, type LayerJob } from '../src/exposure/jobs.js';
+import type { RunIdentity } from '../src/exposure/identity.js';
 import { fineTune, prepareFineTune, scoreModel, type ExposureData, type ModelScores } from '../src/exposure/protocol.js';
 import { buildDocument, exposureOf, formatTable, generalizationError, sampleStd, toCsv, type JobResults } from '../src/exposure/results.js';
 import {
@@ -273,21 +274,22 @@ test('gen and exposure: (gen(Mp) − gen(Mr)) / gen(Mp), loss or accuracy', () =
 });
 
 const identity: RunIdentity = {
-  cfg: 'tiny.cfg', cfg_sha256: 'abc', data: 'embedded', data_location: 'embedded', train_limit: 120, test_limit: 60,
-  train_count: 120, test_count: 60, split: 0.5, resize: false, epochs: 6, ft_epochs: 2, base: null, base_sha256: null,
+  layerlock_version: '0.1.0', git_revision: null, kernels: 'reference', isa: null, engine_fingerprint: 'f'.repeat(64),
+  cfg: 'tiny.cfg', cfg_sha256: 'abc', data: 'embedded', data_sha256: 'd'.repeat(64), train_limit: 120, test_limit: 60,
+  train_count: 120, test_count: 60, split: 0.5, resize: false, epochs: 6, ft_epochs: 2, base_sha256: null, base_seed: null,
 };
 
 function fakeResults(seeds: number[], exposures: Record<number, number[]>): JobResults {
   const r: JobResults = { base: new Map(), layers: new Map() };
   for (const [si, seed] of seeds.entries()) {
-    r.base.set(seed, { id: `s${seed}-base`, kind: 'base', seed, scores: sc(0.1, 0.6), epochs: [], seconds: 2, kernels: 'k', weights: 'w', resumed_from_epoch: 0 } as BaseResult);
+    r.base.set(seed, { id: `s${seed}-base`, kind: 'base', seed, identity, scores: sc(0.1, 0.6), epochs: [], seconds: 2, kernels: 'k', weights: 'w', weights_sha256: 'w', resumed_from_epoch: 0 } as BaseResult);
     for (const layer of trainableIndices(config)) {
       const e = exposures[layer]![si]!;
       // gen(Mp) = 0.4, gen(Mr) = 0.4 (1 − e)
       for (const [kind, gen] of [['mp', 0.4], ['mr', 0.4 * (1 - e)]] as const) {
         r.layers.set(`s${seed}-l${layer}-${kind}`, {
           id: `s${seed}-l${layer}-${kind}`, kind, seed, layer, type: layer === 5 ? 'connected' : 'convolutional', params: 10 + layer,
-          shuffle_seed: 1, scores: sc(0.1, 0.1 + gen), epochs: [], seconds: 1, kernels: 'k',
+          shuffle_seed: 1, scores: sc(0.1, 0.1 + gen), epochs: [], seconds: 1, kernels: 'k', identity, base_weights_sha256: 'w',
         } as LayerResult);
       }
     }
@@ -328,11 +330,19 @@ test('document: per-layer mean ± std over seeds, per-seed details, network orde
 test('options: a run with other options is refused, naming the option; seeds and metric may change', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'layerlock-exp-'));
   try {
-    assert.equal(await checkOrRecordIdentity(dir, identity), 'new');
-    assert.equal(await checkOrRecordIdentity(dir, { ...identity, cfg: './other/path/tiny.cfg' }), 'same');
-    await assert.rejects(checkOrRecordIdentity(dir, { ...identity, ft_epochs: 3 }), (e: Error) => e instanceof OptionsMismatchError && /--ft-epochs differs: the folder was made with 2, this run asks for 3/.test(e.message));
+    assert.equal((await checkOrRecordIdentity(dir, identity)).status, 'new');
+    assert.equal((await checkOrRecordIdentity(dir, { ...identity, cfg: 'other.cfg', git_revision: 'abc' })).status, 'same');
+    await assert.rejects(checkOrRecordIdentity(dir, { ...identity, ft_epochs: 3 }), (e: Error) => e instanceof OptionsMismatchError && /--ft-epochs differs: made with 2, this run has 3/.test(e.message));
     assert.match(identityDifference(identity, { ...identity, train_limit: null })!, /--train-limit .* 120, .* none/);
     assert.match(identityDifference(identity, { ...identity, cfg_sha256: 'x' })!, /--cfg \(file contents\)/);
+    // Another engine is not refused: it becomes the folder's identity, the old one kept as history.
+    const other = { ...identity, isa: 'avx2' };
+    const c = await checkOrRecordIdentity(dir, other);
+    assert.equal(c.status, 'engine-changed');
+    assert.deepEqual(c.engine.map((m) => m.field), ['isa']);
+    const file = JSON.parse(await readFile(join(dir, 'options.json'), 'utf8')) as { identity: RunIdentity; previous: RunIdentity[] };
+    assert.equal(file.identity.isa, 'avx2');
+    assert.equal(file.previous[0]!.isa, null);
     await writeJsonAtomic(join(dir, 'jobs', 'x.json'), { id: 'x' });
     assert.deepEqual(await readdir(join(dir, 'jobs')), ['x.json'], 'no temp file left behind');
   } finally {

@@ -138,7 +138,9 @@ export async function run(argv: string[]): Promise<void> {
   } finally {
     progress.stop();
   }
-  const { document, summary, files } = outcome;
+  const { document, summary, files, check } = outcome;
+  if (check.status === 'engine-changed') log(`layerlock exposure: the engine changed since this folder's last run (${check.engine.map((m) => m.message).join('; ')}); its jobs made under the old engine were recomputed`);
+  if (summary.stale.length > 0) log(`layerlock exposure: ${summary.stale.length} finished job${summary.stale.length === 1 ? ' was' : 's were'} made under another identity or from another base model and recomputed: ${summary.stale.join(', ')}`);
   if (summary.ran > 0) log(`layerlock exposure: ran ${summary.ran} jobs in ${summary.wallSeconds.toFixed(1)} s (${summary.skipped} done earlier)`);
   emit(p, document, () => [formatTable(document), '', `→ ${files.json}, ${files.csv}, ${files.svg}, ${files.png}`].join('\n'));
 }

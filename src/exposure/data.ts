@@ -5,7 +5,7 @@ import { loadData } from '../data/load.js';
 import { splitST } from '../data/split.js';
 import type { Dataset, DataSource } from '../data/types.js';
 import type { Shape } from '../nn/layer.js';
-import type { RunIdentity } from './jobs.js';
+import { datasetsSha256, type RunIdentity } from './identity.js';
 import type { ExposureData } from './protocol.js';
 
 let cachedSource: { key: string; source: DataSource } | null = null;
@@ -19,9 +19,10 @@ export interface DataSelection {
 }
 
 /** The training and test sets as the network sees them (limits applied, shape checked or resized). */
-export async function loadSets(sel: DataSelection, shape: Shape): Promise<{ train: Dataset; test: Dataset }> {
+export async function loadSets(sel: DataSelection, shape: Shape, fresh = false): Promise<{ train: Dataset; test: Dataset }> {
   const key = JSON.stringify([sel.data, sel.train_limit, sel.test_limit, shape.c]);
-  if (cachedSource?.key !== key) {
+  // fresh: read the files again (the start of a run hashes what is on disk now, not what an earlier run of this process loaded).
+  if (fresh || cachedSource?.key !== key) {
     const c = shape.c;
     const source = await loadData(sel.data, {
       trainLimit: sel.train_limit ?? undefined,
@@ -35,12 +36,24 @@ export async function loadSets(sel: DataSelection, shape: Shape): Promise<{ trai
   return { train: checkShape(source.train, want, sel.resize), test: checkShape(source.test, want, sel.resize) };
 }
 
-/** The data of one seed of a run: its S/T split of the training set, and the test set V. */
-export async function loadExposureData(identity: RunIdentity, seed: number, shape: Shape): Promise<ExposureData> {
-  const { train, test } = await loadSets({ ...identity, data: identity.data_location }, shape);
+let cachedHash: { train: Dataset; test: Dataset; sha256: string } | null = null;
+
+/** datasetsSha256, computed once per loaded pair of sets in this process. */
+function setsSha256(train: Dataset, test: Dataset): string {
+  if (cachedHash?.train !== train || cachedHash.test !== test) cachedHash = { train, test, sha256: datasetsSha256(train, test) };
+  return cachedHash.sha256;
+}
+
+/**
+ * The data of one seed of a run: its S/T split of the training set, and the test set V. The loaded
+ * sets must hash to the identity's data_sha256: data replaced under the same path is refused.
+ */
+export async function loadExposureData(identity: RunIdentity, location: string, seed: number, shape: Shape): Promise<ExposureData> {
+  const { train, test } = await loadSets({ ...identity, data: location }, shape);
   if (train.count !== identity.train_count || test.count !== identity.test_count) {
     throw new Error(`the data changed: ${train.count}/${test.count} training/test images, the run was made with ${identity.train_count}/${identity.test_count}`);
   }
+  if (setsSha256(train, test) !== identity.data_sha256) throw new Error(`the data in ${location} changed since the run started (its content hash differs)`);
   const { S, T } = splitST(train.count, seed, identity.split);
   return { train, test, S, T };
 }

@@ -1,6 +1,5 @@
 // Layer-wise exposure (DESIGN.md §3), end to end: check or record the run folder's options, run the
 // missing jobs in parallel workers, aggregate, and write exposure.json / .csv / .svg / .png.
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { parseCfg } from '../nn/cfg.js';
@@ -10,15 +9,18 @@ import { layerShapes } from '../nn/network.js';
 import { exposureChartSpec, type ExposureSeries } from '../report/exposure-chart.js';
 import { renderSvg, svgToPng } from '../report/charts.js';
 import { loadSets } from './data.js';
-import { baseJobId, jobList, type Metric, type RunIdentity } from './jobs.js';
+import type { Metric } from './jobs.js';
+import { runIdentity, type RunIdentity } from './identity.js';
+import { loadValidJobs } from './valid-jobs.js';
 import { buildDocument, toCsv, type ExposureDocument, type JobResults } from './results.js';
 import { runJobs, type RunnerEvent, type RunSummary } from './runner.js';
-import { acquireLock, checkOrRecordIdentity, readJobResult, writeAtomic, writeJsonAtomic } from './store.js';
-import type { BaseResult, LayerResult } from './worker.js';
+import { acquireLock, checkOrRecordIdentity, writeAtomic, writeJsonAtomic, type IdentityCheck } from './store.js';
 
 export { generalizationError, exposureOf } from './results.js';
 export type { ExposureDocument, LayerEntry } from './results.js';
-export type { Metric, RunIdentity } from './jobs.js';
+export type { Metric } from './jobs.js';
+export { engineIdentity, identityKey, identityMismatch, runIdentity, sameIdentity, type IdentityMismatch, type RunIdentity } from './identity.js';
+export { engineFingerprint } from './fingerprint.js';
 
 export interface ExposureRequest {
   cfg: string;
@@ -44,53 +46,38 @@ export interface ExposureRequest {
 export interface ExposureOutcome {
   document: ExposureDocument;
   summary: RunSummary;
+  /** Whether the folder was new, the same identity, or its engine changed (its old jobs recomputed). */
+  check: IdentityCheck;
   files: { json: string; csv: string; svg: string; png: string };
 }
 
-async function sha256File(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
-}
-
-/** The identity of the requested run; loads the data once to check it and count the images. */
+/** The identity of the requested run; loads the data once to hash it and count the images. */
 async function identityOf(req: ExposureRequest, config: NetworkConfig, cfgText: string): Promise<RunIdentity> {
   const input = layerShapes(config)[0]!;
-  const data_location = req.data === 'embedded' ? 'embedded' : resolve(req.data);
   const sets = await loadSets(
-    { data: data_location, train_limit: req.trainLimit ?? null, test_limit: req.testLimit ?? null, resize: req.resize },
+    { data: dataLocationOf(req), train_limit: req.trainLimit ?? null, test_limit: req.testLimit ?? null, resize: req.resize },
     input,
+    true,
   );
-  const base = req.base === null ? null : resolve(req.base);
-  if (base !== null) await loadModel({ cfg: config, weights: base, seed: req.seeds[0]! }); // fails early on a wrong file
-  return {
-    cfg: req.cfg,
-    cfg_sha256: createHash('sha256').update(cfgText).digest('hex'),
-    data: req.data,
-    data_location,
-    train_limit: req.trainLimit ?? null,
-    test_limit: req.testLimit ?? null,
-    train_count: sets.train.count,
-    test_count: sets.test.count,
-    split: req.split,
-    resize: req.resize,
-    epochs: req.epochs,
-    ft_epochs: req.ftEpochs,
-    base,
-    base_sha256: base === null ? null : await sha256File(base),
-  };
+  let base: { bytes: Uint8Array; seed: number } | null = null;
+  if (req.base !== null) {
+    await loadModel({ cfg: config, weights: req.base, seed: req.seeds[0]! }); // fails early on a wrong file
+    base = { bytes: await readFile(req.base), seed: req.seeds[0]! };
+  }
+  return runIdentity({
+    cfgPath: req.cfg, cfgText, data: req.data, train: sets.train, test: sets.test,
+    trainLimit: req.trainLimit ?? null, testLimit: req.testLimit ?? null, split: req.split, resize: req.resize,
+    epochs: req.epochs, ftEpochs: req.ftEpochs, base,
+  });
 }
 
-export async function collectResults(dir: string, config: NetworkConfig, seeds: readonly number[]): Promise<JobResults> {
-  const results: JobResults = { base: new Map(), layers: new Map() };
-  for (const job of jobList(config, seeds)) {
-    if (job.kind === 'base') {
-      const r = await readJobResult<BaseResult>(dir, baseJobId(job.seed));
-      if (r) results.base.set(job.seed, r);
-    } else {
-      const r = await readJobResult<LayerResult>(dir, job);
-      if (r) results.layers.set(job.id, r);
-    }
-  }
-  return results;
+function dataLocationOf(req: { data: string }): string {
+  return req.data === 'embedded' ? 'embedded' : resolve(req.data);
+}
+
+/** The finished jobs of a folder that belong to this identity (the others are stale). */
+export async function collectResults(dir: string, config: NetworkConfig, seeds: readonly number[], identity: RunIdentity): Promise<JobResults> {
+  return (await loadValidJobs(dir, config, seeds, identity)).results;
 }
 
 export async function writeChartFiles(series: ExposureSeries[], pathNoExt: string, title?: string): Promise<{ svg: string; png: string }> {
@@ -102,7 +89,7 @@ export async function writeChartFiles(series: ExposureSeries[], pathNoExt: strin
 
 /** Name of the data set of a run, for legends: the data folder's name, or "embedded". */
 export function datasetName(identity: RunIdentity): string {
-  return identity.data_location === 'embedded' ? 'embedded' : basename(identity.data_location);
+  return identity.data;
 }
 
 export function seriesOf(doc: ExposureDocument, name = datasetName(doc.options)): ExposureSeries {
@@ -116,27 +103,37 @@ export async function runExposure(req: ExposureRequest): Promise<ExposureOutcome
   const identity = await identityOf(req, config, cfgText);
   const release = await acquireLock(req.dir);
   try {
-    await checkOrRecordIdentity(req.dir, identity);
-    const cost = {
-      sCount: Math.round(identity.train_count * identity.split),
-      tCount: identity.train_count - Math.round(identity.train_count * identity.split),
-      testCount: identity.test_count,
-      epochs: identity.epochs ?? 0,
-      ftEpochs: identity.ft_epochs,
-      baseGiven: identity.base !== null,
+    const check = await checkOrRecordIdentity(req.dir, identity);
+    const local = {
+      dir: req.dir,
+      identity,
+      config,
+      cfgText,
+      dataLocation: dataLocationOf(req),
+      basePath: req.base === null ? null : resolve(req.base),
+      seeds: req.seeds,
+      jobs: req.jobs,
+      cost: {
+        sCount: Math.round(identity.train_count * identity.split),
+        tCount: identity.train_count - Math.round(identity.train_count * identity.split),
+        testCount: identity.test_count,
+        epochs: identity.epochs ?? 0,
+        ftEpochs: identity.ft_epochs,
+        baseGiven: req.base !== null,
+      },
+      onEvent: req.onEvent,
     };
-    const local = { dir: req.dir, identity, config, cfgText, seeds: req.seeds, jobs: req.jobs, cost, onEvent: req.onEvent };
     let summary: RunSummary;
     if (req.queue) {
       // Loaded only here, so a local run never loads the Redis client.
       const { runOnQueue } = await import('../queue/coordinator.js');
       const bases = await runJobs({ ...local, only: (j) => j.kind === 'base' });
       const q = await runOnQueue({ ...local, target: req.queue.target, metric: req.metric, log: req.queue.log });
-      summary = { ran: bases.ran + q.ran, skipped: bases.skipped + q.skipped, wallSeconds: bases.wallSeconds + q.wallSeconds };
+      summary = { ran: bases.ran + q.ran, skipped: bases.skipped + q.skipped, stale: [...bases.stale, ...q.stale], wallSeconds: bases.wallSeconds + q.wallSeconds };
     } else {
       summary = await runJobs(local);
     }
-    const results = await collectResults(req.dir, config, req.seeds);
+    const results = await collectResults(req.dir, config, req.seeds, identity);
     const document = buildDocument(config, { ...identity, seeds: req.seeds, metric: req.metric }, results, summary.wallSeconds);
     const files = {
       json: join(req.dir, 'exposure.json'),
@@ -145,7 +142,7 @@ export async function runExposure(req: ExposureRequest): Promise<ExposureOutcome
     };
     await writeJsonAtomic(files.json, document);
     await writeAtomic(files.csv, toCsv(document));
-    return { document, summary, files };
+    return { document, summary, check, files };
   } finally {
     await release();
   }

@@ -9,33 +9,8 @@ import { Rng } from '../nn/rng.js';
 export type Metric = 'loss' | 'acc';
 export type FineTuneKind = 'mr' | 'mp';
 
-/**
- * What decides the numbers of a run. Two runs with equal identities compute bit-identical jobs
- * (same kernels), so their results may be mixed; anything else is refused (see store.ts).
- * Seeds are not part of it: jobs are per seed, a run may add seeds to a folder.
- */
-export interface RunIdentity {
-  /** As given on the command line (informational) and the SHA-256 of its text (compared). */
-  cfg: string;
-  cfg_sha256: string;
-  /** As given ('embedded' or a directory) and resolved to an absolute path (compared). */
-  data: string;
-  data_location: string;
-  train_limit: number | null;
-  test_limit: number | null;
-  /** Images in the (limited) training and test sets, a check that the data did not change. */
-  train_count: number;
-  test_count: number;
-  split: number;
-  resize: boolean;
-  /** Base training epochs E (null with --base). */
-  epochs: number | null;
-  /** Fine-tuning epochs E_ft of every Mr/Mp job. */
-  ft_epochs: number;
-  /** A given base model (absolute path) and its SHA-256, or null when M is trained here. */
-  base: string | null;
-  base_sha256: string | null;
-}
+// The identity of a run lives in identity.ts; re-exported here for the modules that used it from here.
+export type { RunIdentity } from './identity.js';
 
 export interface BaseJob {
   kind: 'base';

@@ -5,8 +5,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { NetworkConfig } from '../nn/config.js';
-import { dependencyOf, jobCost, jobList, type CostInputs, type Job, type RunIdentity } from './jobs.js';
-import { readJobResult } from './store.js';
+import { dependencyOf, jobCost, jobList, type CostInputs, type Job } from './jobs.js';
+import type { RunIdentity } from './identity.js';
+import { loadValidJobs } from './valid-jobs.js';
 import type { FromWorker, JobResult, ToWorker, WorkerContext } from './worker.js';
 
 export interface RunningJob {
@@ -22,8 +23,10 @@ export interface RunState {
   /** Jobs of the whole run and how many of them are finished (including earlier runs'). */
   total: number;
   done: number;
-  /** Jobs finished by earlier runs of the same folder. */
+  /** Jobs finished by earlier runs of the same folder (under this identity). */
   skipped: number;
+  /** Finished jobs of the folder that are recomputed: made under another identity or from another base model. */
+  stale: string[];
   /** Work of this invocation, in relative cost units (jobs.ts jobCost), done and in all. */
   cost: number;
   costDone: number;
@@ -42,6 +45,9 @@ export interface RunOptions {
   identity: RunIdentity;
   config: NetworkConfig;
   cfgText: string;
+  /** 'embedded' or the data directory; the --base file, if any. */
+  dataLocation: string;
+  basePath: string | null;
   seeds: readonly number[];
   /** Worker processes (default: the number of cores). */
   jobs?: number;
@@ -54,6 +60,8 @@ export interface RunOptions {
 export interface RunSummary {
   ran: number;
   skipped: number;
+  /** Finished jobs that were not reusable and were (to be) recomputed. */
+  stale: string[];
   wallSeconds: number;
 }
 
@@ -67,8 +75,9 @@ interface WorkerSlot {
 export async function runJobs(o: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
   const all = jobList(o.config, o.seeds).filter((j) => o.only?.(j) ?? true);
-  const done = new Set<string>();
-  for (const j of all) if ((await readJobResult(o.dir, j)) !== null) done.add(j.id);
+  const valid = await loadValidJobs(o.dir, o.config, o.seeds, o.identity);
+  const done = new Set<string>([...valid.results.base.values(), ...valid.results.layers.values()].map((r) => r.id));
+  const stale = valid.stale;
   const pending = all.filter((j) => !done.has(j.id));
   const skipped = done.size;
   const costOf = new Map(pending.map((j) => [j.id, jobCost(j, { ...o.cost, config: o.config })]));
@@ -83,17 +92,17 @@ export async function runJobs(o: RunOptions): Promise<RunSummary> {
     // after the last epoch is still to come.
     const partial = running.reduce((a, r) => a + (costOf.get(r.job.id) ?? 0) * Math.min(1, (r.epoch + r.batch / Math.max(1, r.batches)) / Math.max(1, r.epochs)), 0);
     return {
-      total: all.length, done: done.size, skipped, cost: totalCost, costDone: costFinished + 0.98 * partial, running,
+      total: all.length, done: done.size, skipped, stale, cost: totalCost, costDone: costFinished + 0.98 * partial, running,
       elapsedSeconds: (performance.now() - t0) / 1000,
     };
   };
-  if (pending.length === 0) return { ran: 0, skipped, wallSeconds: 0 };
+  if (pending.length === 0) return { ran: 0, skipped, stale, wallSeconds: 0 };
 
   const cores = availableParallelism();
   const workers = Math.max(1, Math.min(o.jobs ?? cores, pending.length));
   const userThreads = process.env['LAYERLOCK_THREADS'];
   const perWorker = Math.max(1, Math.floor(cores / workers));
-  const ctx: WorkerContext = { dir: o.dir, identity: o.identity, cfgText: o.cfgText };
+  const ctx: WorkerContext = { dir: o.dir, identity: o.identity, cfgText: o.cfgText, dataLocation: o.dataLocation, basePath: o.basePath };
   emit({ type: 'start', state: state(), workers, threads: userThreads ? `${userThreads} (LAYERLOCK_THREADS)` : `${perWorker}, all ${cores} for a job that runs alone` });
 
   return new Promise<RunSummary>((resolve, reject) => {
@@ -114,7 +123,7 @@ export async function runJobs(o: RunOptions): Promise<RunSummary> {
         if (s.child.exitCode === null) s.child.kill();
       }
       if (failure) reject(failure);
-      else resolve({ ran, skipped, wallSeconds: (performance.now() - t0) / 1000 });
+      else resolve({ ran, skipped, stale, wallSeconds: (performance.now() - t0) / 1000 });
     };
 
     const dispatch = (slot: WorkerSlot): void => {

@@ -1,7 +1,8 @@
 // The run folder: everything a run needs to continue after being killed at any moment.
 //
-//   <dir>/options.json      the run identity (jobs.ts); a run with other options refuses to mix
-//   <dir>/jobs/<id>.json    one finished job each, written atomically (temp file + rename)
+//   <dir>/options.json      the run identity (identity.ts); a run with other options refuses to mix
+//   <dir>/jobs/<id>.json    one finished job each with the identity it was made under, written
+//                           atomically (temp file + rename); reused only by an equal identity
 //   <dir>/base/s<seed>.weights   the base model M of a seed (Darknet .weights)
 //   <dir>/base/s<seed>.ckpt      its training checkpoint (weights + momentum + counters) until done
 //   <dir>/ckpt/<id>.ckpt         the same for a running Mr/Mp job, after each of its epochs
@@ -13,7 +14,8 @@ import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { atomicWrite, isAtomicTemp, processAlive } from '../util/fsutil.js';
 import type { Network } from '../nn/network.js';
-import type { Job, RunIdentity } from './jobs.js';
+import type { Job } from './jobs.js';
+import { identityMismatch, type IdentityMismatch, type RunIdentity } from './identity.js';
 
 export const OPTIONS_FILE = 'options.json';
 const LOCK_FILE = '.lock';
@@ -97,30 +99,6 @@ export async function acquireLock(dir: string): Promise<() => Promise<void>> {
   throw new Error(`could not lock ${dir} (${path} keeps reappearing)`);
 }
 
-/** Command-line spelling of each identity field, for the refusal message. */
-const FLAG_OF: Record<keyof RunIdentity, string> = {
-  cfg: '--cfg',
-  cfg_sha256: '--cfg (file contents)',
-  data: '--data',
-  data_location: '--data',
-  train_limit: '--train-limit',
-  test_limit: '--test-limit',
-  train_count: '--data (number of training images)',
-  test_count: '--data (number of test images)',
-  split: '--split',
-  resize: '--resize',
-  epochs: '--epochs',
-  ft_epochs: '--ft-epochs',
-  base: '--base',
-  base_sha256: '--base (file contents)',
-};
-
-/** Fields that decide the numbers; cfg and data as typed may differ if they name the same thing. */
-const COMPARED: (keyof RunIdentity)[] = [
-  'cfg_sha256', 'data_location', 'train_count', 'test_count', 'train_limit', 'test_limit', 'split', 'resize',
-  'epochs', 'ft_epochs', 'base_sha256',
-];
-
 export class OptionsMismatchError extends Error {
   constructor(message: string) {
     super(message);
@@ -128,28 +106,42 @@ export class OptionsMismatchError extends Error {
   }
 }
 
-/** The first identity field that differs, or null. */
-export function identityDifference(recorded: RunIdentity, wanted: RunIdentity): string | null {
-  for (const k of COMPARED) {
-    if (JSON.stringify(recorded[k]) !== JSON.stringify(wanted[k])) {
-      const show = (v: unknown): string => (v === null ? 'none' : String(v));
-      return `${FLAG_OF[k]} differs: the folder was made with ${show(recorded[k])}, this run asks for ${show(wanted[k])}`;
-    }
-  }
-  return null;
+/** The first option-field difference as one line, or null (engine differences are not refused). */
+export function identityDifference(recorded: Partial<RunIdentity> | null, wanted: RunIdentity): string | null {
+  return identityMismatch(recorded, wanted).find((m) => m.kind === 'option')?.message ?? null;
 }
 
-/** Records the identity in a new folder, or checks it against the one recorded. */
-export async function checkOrRecordIdentity(dir: string, identity: RunIdentity): Promise<'new' | 'same'> {
+export interface IdentityCheck {
+  status: 'new' | 'same' | 'engine-changed';
+  /** Engine differences from the identity recorded before (its jobs will be recomputed). */
+  engine: IdentityMismatch[];
+}
+
+/**
+ * Records the identity in a new folder, or checks it against the one recorded: other options are
+ * refused (another experiment: most likely the wrong --out); another engine is recorded as the
+ * folder's identity from now on (the previous ones are kept in the file's history), and the jobs
+ * made under the old engine are then recomputed, because every job is checked against its own
+ * recorded identity. options.json is a guard and a record, not the source of truth: deleting it
+ * does not make any job valid for another identity.
+ */
+export async function checkOrRecordIdentity(dir: string, identity: RunIdentity): Promise<IdentityCheck> {
   const path = join(dir, OPTIONS_FILE);
-  const recorded = await readJson<{ identity: RunIdentity }>(path);
+  const recorded = await readJson<{ identity: Partial<RunIdentity>; previous?: Partial<RunIdentity>[] }>(path);
   if (recorded === null) {
     await writeJsonAtomic(path, { identity });
-    return 'new';
+    return { status: 'new', engine: [] };
   }
-  const diff = identityDifference(recorded.identity, identity);
-  if (diff) throw new OptionsMismatchError(`${dir} holds results of a run with other options, refusing to mix them: ${diff} (use another --out, or the same options)`);
-  return 'same';
+  const diff = identityMismatch(recorded.identity, identity);
+  const option = diff.find((m) => m.kind === 'option');
+  if (option) throw new OptionsMismatchError(`${dir} holds results of a run with other options, refusing to mix them: ${option.message} (use another --out, or the same options)`);
+  if (diff.length === 0) {
+    // Same numbers; keep the record current (version, revision are informational).
+    if (JSON.stringify(recorded.identity) !== JSON.stringify(identity)) await writeJsonAtomic(path, { ...recorded, identity });
+    return { status: 'same', engine: [] };
+  }
+  await writeJsonAtomic(path, { identity, previous: [...(recorded.previous ?? []), recorded.identity] });
+  return { status: 'engine-changed', engine: diff };
 }
 
 export async function readIdentity(dir: string): Promise<RunIdentity | null> {
@@ -206,6 +198,17 @@ export function encodeCheckpoint(net: Network, epoch: number, history: unknown =
     off += a.byteLength;
   }
   return out;
+}
+
+/** The caller's history record of a checkpoint, read from its header only (null if unreadable). */
+export function checkpointHistory(bytes: Uint8Array): unknown {
+  try {
+    if (bytes.length < 8 || Buffer.from(bytes.subarray(0, 4)).toString('ascii') !== CKPT_MAGIC) return null;
+    const len = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
+    return (JSON.parse(Buffer.from(bytes.subarray(8, 8 + len)).toString('utf8')) as CheckpointHeader).history;
+  } catch {
+    return null;
+  }
 }
 
 /** Restores a checkpoint into net; returns the number of completed epochs and the history. */

@@ -8,16 +8,15 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { FlowProducer, Queue, QueueEvents, type FlowJob } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { loadSets } from '../exposure/data.js';
-import { jobCost, jobList, type CostInputs, type LayerJob, type Metric, type RunIdentity } from '../exposure/jobs.js';
+import { identityKey, sameIdentity, type RunIdentity } from '../exposure/identity.js';
+import { jobCost, jobList, type CostInputs, type LayerJob, type Metric } from '../exposure/jobs.js';
 import type { RunnerEvent, RunningJob, RunState, RunSummary } from '../exposure/runner.js';
-import { baseWeightsFile, jobFile, readJobResult } from '../exposure/store.js';
+import { baseWeightsFile, jobFile, writeJsonAtomic } from '../exposure/store.js';
+import { loadValidJobs } from '../exposure/valid-jobs.js';
 import type { LayerResult } from '../exposure/worker.js';
 import type { NetworkConfig } from '../nn/config.js';
-import { layerShapes } from '../nn/network.js';
 import { atomicCreate } from '../util/fsutil.js';
 import { publishBlob } from './blobs.js';
-import { datasetsSha256, engineFingerprint, runKey, type QueueRunIdentity } from './identity.js';
 import {
   AGGREGATE_JOB, aggregateJobId, LAYER_JOB, PAYLOAD_VERSION, QUEUE_NAME, queueJobId, validateLayerResult,
   type AggregatePayload, type LayerJobPayload,
@@ -29,6 +28,8 @@ export interface QueueRunOptions {
   target: QueueTarget;
   dir: string;
   identity: RunIdentity;
+  /** The given --base file, or null when the bases were trained into dir. */
+  basePath: string | null;
   config: NetworkConfig;
   cfgText: string;
   seeds: readonly number[];
@@ -48,7 +49,10 @@ export interface QueueRunSummary extends RunSummary {
   enqueued: number;
 }
 
-/** Writes a job's result unless one is already stored; a second delivery is compared, not written. */
+/**
+ * Writes a job's result unless a valid one (same identity, same base model) is already stored: a
+ * second delivery is compared, not written. A stale file (another identity) is replaced atomically.
+ */
 export async function storeResultOnce(dir: string, result: LayerResult): Promise<'stored' | 'duplicate' | 'conflict'> {
   const path = jobFile(dir, result.id);
   await mkdir(dirname(path), { recursive: true });
@@ -58,7 +62,11 @@ export async function storeResultOnce(dir: string, result: LayerResult): Promise
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
-  const kept = JSON.parse(await readFile(path, 'utf8')) as LayerResult;
+  const kept = JSON.parse(await readFile(path, 'utf8')) as Partial<LayerResult>;
+  if (!sameIdentity(kept.identity, result.identity) || kept.base_weights_sha256 !== result.base_weights_sha256) {
+    await writeJsonAtomic(path, result);
+    return 'stored';
+  }
   return JSON.stringify(kept.scores) === JSON.stringify(result.scores) ? 'duplicate' : 'conflict';
 }
 
@@ -70,26 +78,14 @@ interface Child {
 
 export async function runOnQueue(o: QueueRunOptions): Promise<QueueRunSummary> {
   const t0 = performance.now();
-  const { identity: id } = o;
-  const sets = await loadSets({ data: id.data_location, train_limit: id.train_limit, test_limit: id.test_limit, resize: id.resize }, layerShapes(o.config)[0]!);
-  const qid: QueueRunIdentity = {
-    cfg_sha256: id.cfg_sha256,
-    data: {
-      sha256: datasetsSha256(sets.train, sets.test), train_limit: id.train_limit, test_limit: id.test_limit,
-      train_count: id.train_count, test_count: id.test_count, resize: id.resize,
-    },
-    engine: engineFingerprint(),
-    split: id.split,
-    epochs: id.epochs,
-    ft_epochs: id.ft_epochs,
-    base_sha256: id.base_sha256,
-  };
-  const run = runKey(qid);
+  const { identity } = o;
+  const run = identityKey(identity);
   const all = jobList(o.config, o.seeds).filter((j): j is LayerJob => j.kind !== 'base');
-  const pendingJobs: LayerJob[] = [];
-  for (const j of all) if ((await readJobResult(o.dir, j)) === null) pendingJobs.push(j);
+  const valid = await loadValidJobs(o.dir, o.config, o.seeds, identity);
+  const pendingJobs = all.filter((j) => !valid.results.layers.has(j.id));
+  const stale = valid.stale.filter((s) => !s.endsWith('-base'));
   const skipped = all.length - pendingJobs.length;
-  if (pendingJobs.length === 0) return { run, enqueued: 0, ran: 0, skipped, wallSeconds: 0 };
+  if (pendingJobs.length === 0) return { run, enqueued: 0, ran: 0, skipped, stale, wallSeconds: 0 };
 
   const redis = connect(o.target, o.log);
   const eventsConn = connect(o.target, o.log);
@@ -101,17 +97,19 @@ export async function runOnQueue(o: QueueRunOptions): Promise<QueueRunSummary> {
   events.on('error', (e) => o.log(scrub(`layerlock exposure: queue events: ${e.message}`, o.target)));
   try {
     // 1. Publish what the workers fetch by hash: the cfg and each seed's base model.
-    const cfgSha = await publishBlob(redis, o.cfgText);
+    if ((await publishBlob(redis, o.cfgText)) !== identity.cfg_sha256) throw new Error('internal: the cfg text does not hash to the identity\'s cfg_sha256');
     const baseSha = new Map<number, string>();
-    for (const seed of o.seeds) baseSha.set(seed, await publishBlob(redis, await readFile(id.base ?? baseWeightsFile(o.dir, seed))));
+    for (const seed of o.seeds) {
+      const sha = await publishBlob(redis, await readFile(o.basePath ?? baseWeightsFile(o.dir, seed)));
+      const recorded = valid.results.base.get(seed)?.weights_sha256;
+      if (recorded !== sha) throw new Error(`the base model of seed ${seed} changed since its job finished (its SHA-256 differs); delete ${o.dir}/jobs/s${seed}-base.json to redo it`);
+      baseSha.set(seed, sha);
+    }
 
     const children: Child[] = pendingJobs.map((job) => ({
       job,
       queueId: queueJobId(run, job.seed, job.layer, job.kind),
-      payload: {
-        v: PAYLOAD_VERSION, run, seed: job.seed, layer: job.layer, kind: job.kind, cfg_sha256: cfgSha, base_sha256: baseSha.get(job.seed)!,
-        split: qid.split, ft_epochs: qid.ft_epochs, data: qid.data, engine: qid.engine,
-      },
+      payload: { v: PAYLOAD_VERSION, run, seed: job.seed, layer: job.layer, kind: job.kind, base_sha256: baseSha.get(job.seed)!, identity },
     }));
 
     // 2. Enqueue once: the flow's parent id names the run and its seeds; children already on the
@@ -153,7 +151,7 @@ export async function runOnQueue(o: QueueRunOptions): Promise<QueueRunSummary> {
     const state = (): RunState => {
       const partial = [...running.entries()].reduce((a, [q, r]) => a + (costOf.get(q) ?? 0) * Math.min(1, (r.epoch + r.batch / Math.max(1, r.batches)) / Math.max(1, r.epochs)), 0);
       return {
-        total: all.length, done: skipped + ran, skipped, cost: totalCost, costDone: costDone + 0.98 * partial, running: [...running.values()],
+        total: all.length, done: skipped + ran, skipped, stale, cost: totalCost, costDone: costDone + 0.98 * partial, running: [...running.values()],
         elapsedSeconds: (performance.now() - t0) / 1000,
       };
     };
@@ -197,7 +195,7 @@ export async function runOnQueue(o: QueueRunOptions): Promise<QueueRunSummary> {
         if (s === 'completed') {
           const c = byQueueId.get(q)!;
           const job = await queue.getJob(q);
-          const result = validateLayerResult(job?.returnvalue, c.job);
+          const result = validateLayerResult(job?.returnvalue, c.job, { identity, base_sha256: c.payload.base_sha256 });
           const stored = await storeResultOnce(o.dir, result);
           if (stored === 'conflict') o.log(`layerlock exposure: ${q} was delivered again with other numbers; keeping the first (the engine is not deterministic here?)`);
           left.delete(q);
@@ -241,7 +239,7 @@ export async function runOnQueue(o: QueueRunOptions): Promise<QueueRunSummary> {
       }
       await new Promise((r) => setTimeout(r, 200));
     }
-    return { run, enqueued, ran, skipped, wallSeconds: (performance.now() - t0) / 1000 };
+    return { run, enqueued, ran, skipped, stale, wallSeconds: (performance.now() - t0) / 1000 };
   } finally {
     await events.close().catch(() => {});
     await flows.close().catch(() => {});

@@ -3,10 +3,10 @@
 // never come from the queue: the data is the worker's own --data, the cfg and the base model are
 // fetched by SHA-256 and verified. Results coming back are validated the same way before the
 // coordinator stores them.
+import { identityMismatch, type RunIdentity } from '../exposure/identity.js';
 import { jobShuffleSeed, layerJobId, type FineTuneKind, type Metric } from '../exposure/jobs.js';
 import type { ModelScores, SetScore } from '../exposure/protocol.js';
 import type { EpochRecord, LayerResult } from '../exposure/worker.js';
-import type { DataFingerprint, EngineFingerprint } from './identity.js';
 
 export const QUEUE_NAME = 'layerlock-exposure';
 /** Prefix of layerlock's own Redis keys (blobs, checkpoints); BullMQ keeps its default "bull". */
@@ -18,18 +18,15 @@ export const AGGREGATE_JOB = 'exposure-aggregate';
 /** One Mr_l or Mp_l fine-tuning. */
 export interface LayerJobPayload {
   v: 1;
-  /** The run's key (identity.ts runKey). */
+  /** The run's key: identityKey(identity), the prefix of every job id of the run. */
   run: string;
   seed: number;
   layer: number;
   kind: FineTuneKind;
-  /** The network definition and the base model M of this seed, fetched by hash (blobs.ts). */
-  cfg_sha256: string;
+  /** The base model M of this seed, fetched by hash (blobs.ts); the cfg is fetched by identity.cfg_sha256. */
   base_sha256: string;
-  split: number;
-  ft_epochs: number;
-  data: DataFingerprint;
-  engine: EngineFingerprint;
+  /** The run's identity (exposure/identity.ts): data and engine hashes the worker checks its own against. */
+  identity: RunIdentity;
 }
 
 /** The flow's parent: gathers its children's results once they are all done. */
@@ -101,9 +98,19 @@ function oneOf<T extends string>(v: unknown, path: string, values: readonly T[])
   return v as T;
 }
 
+/** Informational text (names, versions): short, printable, no control characters. */
 function shortText(v: unknown, path: string): string {
-  if (typeof v !== 'string' || v.length > 100 || !/^[\w .+()/-]*$/.test(v)) fail(path, 'must be a short plain string');
+  // eslint-disable-next-line no-control-regex
+  if (typeof v !== 'string' || v.length > 200 || /[\u0000-\u001f\u007f]/.test(v)) fail(path, 'must be a short printable string');
   return v as string;
+}
+
+function textOrNull(v: unknown, path: string): string | null {
+  return v === null ? null : shortText(v, path);
+}
+
+function hexOrNull(v: unknown, path: string): string | null {
+  return v === null ? null : hex(v, path, 64);
 }
 
 function bool(v: unknown, path: string): boolean {
@@ -113,40 +120,49 @@ function bool(v: unknown, path: string): boolean {
 
 // ---- payloads --------------------------------------------------------------------------------------
 
-function dataFingerprint(v: unknown, path: string): DataFingerprint {
-  const o = object(v, path, ['sha256', 'train_limit', 'test_limit', 'train_count', 'test_count', 'resize']);
+const IDENTITY_KEYS: readonly (keyof RunIdentity)[] = [
+  'layerlock_version', 'git_revision', 'kernels', 'isa', 'engine_fingerprint', 'cfg', 'cfg_sha256', 'data', 'data_sha256',
+  'train_limit', 'test_limit', 'train_count', 'test_count', 'split', 'resize', 'epochs', 'ft_epochs', 'base_sha256', 'base_seed',
+];
+
+export function validateIdentity(v: unknown, path: string): RunIdentity {
+  const o = object(v, path, IDENTITY_KEYS);
+  const split = num(o['split'], `${path}.split`);
+  if (!(split > 0 && split < 1)) fail(`${path}.split`, 'must be in (0, 1)');
   return {
-    sha256: hex(o['sha256'], `${path}.sha256`, 64),
+    layerlock_version: shortText(o['layerlock_version'], `${path}.layerlock_version`),
+    git_revision: textOrNull(o['git_revision'], `${path}.git_revision`),
+    kernels: shortText(o['kernels'], `${path}.kernels`),
+    isa: textOrNull(o['isa'], `${path}.isa`),
+    engine_fingerprint: hex(o['engine_fingerprint'], `${path}.engine_fingerprint`, 64),
+    cfg: shortText(o['cfg'], `${path}.cfg`),
+    cfg_sha256: hex(o['cfg_sha256'], `${path}.cfg_sha256`, 64),
+    data: shortText(o['data'], `${path}.data`),
+    data_sha256: hex(o['data_sha256'], `${path}.data_sha256`, 64),
     train_limit: intOrNull(o['train_limit'], `${path}.train_limit`),
     test_limit: intOrNull(o['test_limit'], `${path}.test_limit`),
     train_count: int(o['train_count'], `${path}.train_count`, 2, 2 ** 31),
     test_count: int(o['test_count'], `${path}.test_count`, 1, 2 ** 31),
+    split,
     resize: bool(o['resize'], `${path}.resize`),
+    epochs: intOrNull(o['epochs'], `${path}.epochs`),
+    ft_epochs: int(o['ft_epochs'], `${path}.ft_epochs`, 0, 100_000),
+    base_sha256: hexOrNull(o['base_sha256'], `${path}.base_sha256`),
+    base_seed: intOrNull(o['base_seed'], `${path}.base_seed`),
   };
 }
 
-function engine(v: unknown, path: string): EngineFingerprint {
-  const o = object(v, path, ['layerlock', 'kernels']);
-  return { layerlock: shortText(o['layerlock'], `${path}.layerlock`), kernels: shortText(o['kernels'], `${path}.kernels`) };
-}
-
 export function validateLayerPayload(v: unknown): LayerJobPayload {
-  const o = object(v, 'payload', ['v', 'run', 'seed', 'layer', 'kind', 'cfg_sha256', 'base_sha256', 'split', 'ft_epochs', 'data', 'engine']);
+  const o = object(v, 'payload', ['v', 'run', 'seed', 'layer', 'kind', 'base_sha256', 'identity']);
   if (o['v'] !== PAYLOAD_VERSION) fail('payload.v', `must be ${PAYLOAD_VERSION} (a newer or older layerlock enqueued it)`);
-  const split = num(o['split'], 'payload.split');
-  if (!(split > 0 && split < 1)) fail('payload.split', 'must be in (0, 1)');
   return {
     v: PAYLOAD_VERSION,
     run: hex(o['run'], 'payload.run', 16),
     seed: int(o['seed'], 'payload.seed', 0, 2 ** 32 - 1),
     layer: int(o['layer'], 'payload.layer', 0, 10_000),
     kind: oneOf(o['kind'], 'payload.kind', ['mr', 'mp'] as const),
-    cfg_sha256: hex(o['cfg_sha256'], 'payload.cfg_sha256', 64),
     base_sha256: hex(o['base_sha256'], 'payload.base_sha256', 64),
-    split,
-    ft_epochs: int(o['ft_epochs'], 'payload.ft_epochs', 0, 100_000),
-    data: dataFingerprint(o['data'], 'payload.data'),
-    engine: engine(o['engine'], 'payload.engine'),
+    identity: validateIdentity(o['identity'], 'payload.identity'),
   };
 }
 
@@ -168,6 +184,12 @@ function scores(v: unknown, path: string): ModelScores {
   return { S: setScore(o['S'], `${path}.S`), T: setScore(o['T'], `${path}.T`), test: setScore(o['test'], `${path}.test`) };
 }
 
+/** Only the scores of a result (the aggregation needs nothing else). */
+export function resultScores(v: unknown): ModelScores {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail('result', 'must be an object');
+  return scores((v as Obj)['scores'], 'result.scores');
+}
+
 function epochRecords(v: unknown, path: string): EpochRecord[] {
   if (!Array.isArray(v) || v.length > 100_000) fail(path, 'must be an array');
   return (v as unknown[]).map((e, i) => {
@@ -177,19 +199,28 @@ function epochRecords(v: unknown, path: string): EpochRecord[] {
 }
 
 /**
- * A layer job's result as it comes back from the queue, checked against the job it answers. The
- * object is rebuilt field by field in the order the local worker writes it, so the stored file is
- * the same bytes a local run writes (timings aside).
+ * A layer job's result as it comes back from the queue, checked against the job it answers: its
+ * id, the run's identity and the base model it started from. The object is rebuilt field by field
+ * in the order the local worker writes it, so the stored file is the same bytes a local run
+ * writes (timings aside).
  */
-export function validateLayerResult(v: unknown, job: { seed: number; layer: number; kind: FineTuneKind }): LayerResult {
+export function validateLayerResult(
+  v: unknown,
+  job: { seed: number; layer: number; kind: FineTuneKind },
+  expected: { identity: RunIdentity; base_sha256: string },
+): LayerResult {
   const path = 'result';
-  const o = object(v, path, ['id', 'kind', 'seed', 'layer', 'type', 'params', 'shuffle_seed', 'scores', 'epochs', 'seconds', 'kernels']);
+  const o = object(v, path, ['id', 'kind', 'seed', 'identity', 'layer', 'type', 'base_weights_sha256', 'params', 'shuffle_seed', 'scores', 'epochs', 'seconds', 'kernels']);
   const id = layerJobId(job.seed, job.layer, job.kind);
   if (o['id'] !== id || o['kind'] !== job.kind || o['seed'] !== job.seed || o['layer'] !== job.layer) fail(path, `answers another job than ${id}`);
   if (o['shuffle_seed'] !== jobShuffleSeed(job.seed, job.layer, job.kind)) fail(`${path}.shuffle_seed`, 'does not match the job');
+  const diff = identityMismatch(validateIdentity(o['identity'], `${path}.identity`), expected.identity);
+  if (diff.length > 0) fail(`${path}.identity`, `computed under another identity: ${diff[0]!.message}`);
+  if (o['base_weights_sha256'] !== expected.base_sha256) fail(`${path}.base_weights_sha256`, 'started from another base model');
   return {
-    id, kind: job.kind, seed: job.seed, layer: job.layer,
+    id, kind: job.kind, seed: job.seed, identity: expected.identity, layer: job.layer,
     type: oneOf(o['type'], `${path}.type`, ['convolutional', 'connected'] as const),
+    base_weights_sha256: expected.base_sha256,
     params: int(o['params'], `${path}.params`, 0, 2 ** 40),
     shuffle_seed: jobShuffleSeed(job.seed, job.layer, job.kind),
     scores: scores(o['scores'], `${path}.scores`),

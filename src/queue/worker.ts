@@ -8,17 +8,18 @@ import { join, resolve } from 'node:path';
 import { UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
 import type { Dataset } from '../data/types.js';
 import { loadSets } from '../exposure/data.js';
-import { jobShuffleSeed, layerJobId, trainableIndices, type RunIdentity } from '../exposure/jobs.js';
+import { datasetsSha256, engineIdentity, identityKey, identityMismatch } from '../exposure/identity.js';
+import { jobShuffleSeed, layerJobId, trainableIndices } from '../exposure/jobs.js';
 import { exposureOf, generalizationError } from '../exposure/results.js';
 import { layerCheckpointFile, writeAtomic } from '../exposure/store.js';
 import type { LayerResult } from '../exposure/worker.js';
+import type { ModelScores } from '../exposure/protocol.js';
 import { parseCfg } from '../nn/cfg.js';
 import type { NetworkConfig } from '../nn/config.js';
 import { layerShapes } from '../nn/network.js';
 import { deleteCheckpoint, fetchBlob, loadCheckpoint, saveCheckpoint } from './blobs.js';
-import { datasetsSha256, engineFingerprint, fingerprintDifference } from './identity.js';
 import {
-  AGGREGATE_JOB, LAYER_JOB, PayloadError, QUEUE_NAME, queueJobId, validateAggregatePayload, validateLayerPayload, validateLayerResult,
+  AGGREGATE_JOB, LAYER_JOB, PayloadError, QUEUE_NAME, queueJobId, resultScores, validateAggregatePayload, validateLayerPayload,
   type LayerJobPayload,
 } from './payload.js';
 import { ComputePool } from './pool.js';
@@ -87,15 +88,24 @@ export async function startWorker(o: QueueWorkerOptions): Promise<QueueWorkerHan
     return hashed.sha256;
   };
 
+  /**
+   * Why this worker must not compute the job (its engine or its data differ from the run's), or
+   * null. The compute process checks both again before it trains (exposure/worker.ts).
+   */
+  async function mismatch(p: LayerJobPayload, config: NetworkConfig): Promise<string | null> {
+    const id = p.identity;
+    const engine = await engineIdentity();
+    const sets = await loadSets({ data: dataLocation, train_limit: id.train_limit, test_limit: id.test_limit, resize: id.resize }, layerShapes(config)[0]!);
+    const here = { ...id, ...engine, train_count: sets.train.count, test_count: sets.test.count, data_sha256: dataSha(sets.train, sets.test) };
+    const diff = identityMismatch(id, here);
+    if (diff.length === 0) return null;
+    return diff.map((d) => d.message.replace('this run has', `this worker (--data ${o.data}) has`)).join('; ');
+  }
+
   async function processLayer(job: BullJob, p: LayerJobPayload): Promise<LayerResult> {
-    const { text: cfgText, config } = await cfgOf(p.cfg_sha256);
+    const { text: cfgText, config } = await cfgOf(p.identity.cfg_sha256);
     if (!trainableIndices(config).includes(p.layer)) throw new UnrecoverableError(`layer ${p.layer} is not a trainable layer of the run's network`);
-    const sets = await loadSets({ data: dataLocation, train_limit: p.data.train_limit, test_limit: p.data.test_limit, resize: p.data.resize }, layerShapes(config)[0]!);
-    const here = {
-      engine: engineFingerprint(),
-      data: { ...p.data, train_count: sets.train.count, test_count: sets.test.count, sha256: dataSha(sets.train, sets.test) },
-    };
-    const diff = fingerprintDifference(p, here);
+    const diff = await mismatch(p, config);
     if (diff) {
       o.log(`layerlock worker: refusing job ${job.id}: ${diff}`);
       throw new Error(`worker ${who} refuses the job: ${diff}`);
@@ -111,15 +121,9 @@ export async function startWorker(o: QueueWorkerOptions): Promise<QueueWorkerHan
     } else {
       await unlink(ckpt).catch(() => {});
     }
-    // The worker's own view of the run: its data folder, the fetched cfg and base model.
-    const identity: RunIdentity = {
-      cfg: `sha256:${p.cfg_sha256.slice(0, 12)}`, cfg_sha256: p.cfg_sha256, data: o.data, data_location: dataLocation,
-      train_limit: p.data.train_limit, test_limit: p.data.test_limit, train_count: p.data.train_count, test_count: p.data.test_count,
-      split: p.split, resize: p.data.resize, epochs: null, ft_epochs: p.ft_epochs, base, base_sha256: p.base_sha256,
-    };
     const uploads: Promise<unknown>[] = [];
     const result = await pool.run(
-      { type: 'job', job: { kind: p.kind, id, seed: p.seed, layer: p.layer, shuffleSeed: jobShuffleSeed(p.seed, p.layer, p.kind) }, ctx: { dir: runDir, identity, cfgText }, threads: null },
+      { type: 'job', job: { kind: p.kind, id, seed: p.seed, layer: p.layer, shuffleSeed: jobShuffleSeed(p.seed, p.layer, p.kind) }, ctx: { dir: runDir, identity: p.identity, cfgText, dataLocation, basePath: base }, threads: null },
       (m) => {
         if (m.type === 'progress') uploads.push(job.updateProgress({ epoch: m.epoch, epochs: m.epochs, batch: m.batch, batches: m.batches }).catch(() => {}));
         else if (m.type === 'checkpoint') uploads.push(readFile(m.file).then((b) => saveCheckpoint(redis, job.id!, b)).catch(() => {}));
@@ -132,14 +136,14 @@ export async function startWorker(o: QueueWorkerOptions): Promise<QueueWorkerHan
   async function processAggregate(job: BullJob): Promise<AggregateValue> {
     const a = validateAggregatePayload(job.data);
     const values = await job.getChildrenValues<unknown>();
-    const bySeedLayer = new Map<string, { seed: number; layer: number; mr?: LayerResult; mp?: LayerResult }>();
+    const bySeedLayer = new Map<string, { seed: number; layer: number; mr?: { scores: ModelScores }; mp?: { scores: ModelScores } }>();
     for (const [key, value] of Object.entries(values)) {
       const m = /\.s(\d+)-l(\d+)-(mr|mp)$/.exec(key);
       if (!m || !key.includes(`${a.run}.`)) continue;
       const seed = Number(m[1]);
       const layer = Number(m[2]);
       const kind = m[3] as 'mr' | 'mp';
-      const r = validateLayerResult(value, { seed, layer, kind });
+      const r = { scores: resultScores(value) };
       const k = `${seed}/${layer}`;
       const e = bySeedLayer.get(k) ?? { seed, layer };
       e[kind] = r;
@@ -165,7 +169,7 @@ export async function startWorker(o: QueueWorkerOptions): Promise<QueueWorkerHan
         if (e instanceof PayloadError) throw new UnrecoverableError(`invalid job payload: ${e.message}`);
         throw e;
       }
-      if (job.id !== queueJobId(p.run, p.seed, p.layer, p.kind)) throw new UnrecoverableError('the job id does not match its payload');
+      if (job.id !== queueJobId(p.run, p.seed, p.layer, p.kind) || p.run !== identityKey(p.identity)) throw new UnrecoverableError('the job id does not match its payload');
       return processLayer(job, p);
     },
     { connection: redis, concurrency: jobs, lockDuration: stall, stalledInterval: stall, maxStalledCount: 10, autorun: true },
@@ -182,7 +186,8 @@ export async function startWorker(o: QueueWorkerOptions): Promise<QueueWorkerHan
   });
   worker.on('error', (err) => o.log(`layerlock worker: ${scrub(err.message, o.target)}`));
   await worker.waitUntilReady();
-  o.log(`layerlock worker ${who}: taking exposure jobs from ${o.target.display} (${jobs} at a time, data ${o.data}, engine ${engineFingerprint().kernels})`);
+  const engine = await engineIdentity();
+  o.log(`layerlock worker ${who}: taking exposure jobs from ${o.target.display} (${jobs} at a time, data ${o.data}, kernels ${engine.kernels}${engine.isa ? `-${engine.isa}` : ''}, engine ${engine.engine_fingerprint.slice(0, 12)})`);
 
   return {
     async close() {
