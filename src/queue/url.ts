@@ -21,6 +21,9 @@ export function redactUrl(raw: string): string {
   try {
     const u = new URL(raw);
     if (u.password) u.password = '***';
+    // A query could carry a password too (other clients accept ?password=): never shown.
+    if (u.search) u.search = '?***';
+    u.hash = '';
     return u.toString();
   } catch {
     return '(invalid URL)';
