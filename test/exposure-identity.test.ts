@@ -10,7 +10,7 @@ import { referenceKernels } from '../src/kernels/reference.js';
 import type { Kernels } from '../src/kernels/types.js';
 import { engineFingerprint } from '../src/exposure/fingerprint.js';
 import { identityKey, identityMismatch, sameIdentity, type RunIdentity } from '../src/exposure/identity.js';
-import { runExposure, type ExposureRequest } from '../src/exposure/index.js';
+import { exposureStatus, runExposure, type ExposureRequest } from '../src/exposure/index.js';
 import { OptionsMismatchError } from '../src/exposure/store.js';
 import type { JobResult } from '../src/exposure/worker.js';
 import { idxImages, idxLabels, put, tempDir } from './data-fixtures.js';
@@ -136,10 +136,16 @@ test('jobs of another engine (code revision, instruction set) are recomputed, th
     // A job computed by another revision of the kernels (other fingerprint), one on AVX2.
     await forge(dir, 's1-l0-mr', { engine_fingerprint: '0'.repeat(64) });
     await forge(dir, 's1-l2-mp', { isa: 'avx2' });
+    // The read-only status sees them as stale, and no finished seed.
+    const st = await exposureStatus(dir, s.cfg);
+    assert.deepEqual(st.seeds, [{ seed: 1, done: 3, total: 5 }]);
+    assert.deepEqual(st.stale.sort(), ['s1-l0-mr', 's1-l2-mp']);
+    assert.equal(st.document, null);
     const fixed = await runExposure(s.req({}));
     assert.deepEqual(fixed.summary.stale.sort(), ['s1-l0-mr', 's1-l2-mp']);
     assert.equal(fixed.summary.ran, 2);
     assert.deepEqual(strip(fixed.document), strip(first.document));
+    assert.deepEqual(strip((await exposureStatus(dir, s.cfg)).document), strip({ ...first.document, wall_seconds: 0 }));
     // A base model of another engine invalidates the base and every job made from it.
     await forge(dir, 's1-base', { engine_fingerprint: '1'.repeat(64) });
     const rebased = await runExposure(s.req({}));
@@ -190,6 +196,21 @@ test('--base: the seed it was trained with is part of the identity', async () =>
     await rm(w);
     await writeFile(w, bytes);
     await assert.rejects(runExposure(s.req({ base: w, epochs: null, dir })), /--base \(file contents\) differs/);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('--cache-mem: a run with the activation cache gives the same document as one without, and the jobs say what they cached', async () => {
+  const s = await setup();
+  try {
+    const plain = await runExposure(s.req({ cacheBytes: 0, dir: join(s.root, 'plain') }));
+    const cached = await runExposure(s.req({ cacheBytes: 2 ** 26, dir: join(s.root, 'cached') }));
+    assert.deepEqual(strip(cached.document), strip(plain.document));
+    const fc = await readJob(join(s.root, 'cached'), 's1-l2-mp');
+    assert.ok(fc.kind === 'mp' && fc.cache !== null && fc.cache.after === 1, 'the fc job trained from the max-pool output');
+    const none = await readJob(join(s.root, 'plain'), 's1-l2-mp');
+    assert.ok(none.kind === 'mp' && none.cache === null);
   } finally {
     await s.cleanup();
   }

@@ -90,7 +90,8 @@ class Killed extends Error {}
 
 test('a fine-tuning continued from its epoch-k checkpoint is bit-identical to an uninterrupted one', async () => {
   const m = await baseBytes();
-  for (const [layer, kind] of [[0, 'mr'], [2, 'mp'], [4, 'mr']] as [number, FineTuneKind][]) {
+  // With and without the activation cache (cache.ts): the resumed job may run either way.
+  for (const [layer, kind, cacheBytes] of [[0, 'mr', 0], [2, 'mp', 0], [4, 'mr', 0], [2, 'mr', 1 << 24], [4, 'mp', 1 << 24]] as [number, FineTuneKind, number][]) {
     const job = { layer, kind, shuffleSeed: jobShuffleSeed(SEED, layer, kind) };
     const whole = loadM(m);
     const ref = await fineTune(whole, data, job, EPOCHS);
@@ -98,14 +99,15 @@ test('a fine-tuning continued from its epoch-k checkpoint is bit-identical to an
     for (const stopAfter of [1, 3]) {
       let saved: Uint8Array | null = null;
       const first = loadM(m);
-      await assert.rejects(fineTune(first, data, job, EPOCHS, undefined, {
+      await assert.rejects(fineTune(first, data, job, EPOCHS, undefined, cacheBytes, {
         onEpoch: (e) => {
           saved = encodeCheckpoint(first, e.epoch + 1);
           if (e.epoch + 1 === stopAfter) throw new Killed();
         },
       }), Killed);
       const second = loadM(m);
-      const rest = await fineTune(second, data, job, EPOCHS, undefined, { restore: (n) => decodeCheckpoint(n, saved!, 'ckpt').epoch });
+      const rest = await fineTune(second, data, job, EPOCHS, undefined, cacheBytes, { restore: (n) => decodeCheckpoint(n, saved!, 'ckpt').epoch });
+      if (cacheBytes > 0 && layer === 2) assert.notEqual(rest.cache, null, 'the cache was used');
       assert.equal(rest.epochs.length, EPOCHS - stopAfter, 'only the remaining epochs run');
       assert.ok(Buffer.from(encodeCheckpoint(second, EPOCHS)).equals(refState), `layer ${layer} ${kind} stopped after ${stopAfter}: state differs`);
       assert.deepEqual(rest.scores, ref.scores);

@@ -16,6 +16,7 @@ import { dependencyOf, jobCost, jobList, jobShuffleSeed, layerLabels, trainableI
 import type { RunIdentity } from '../src/exposure/identity.js';
 import { fineTune, prepareFineTune, scoreModel, type ExposureData, type ModelScores } from '../src/exposure/protocol.js';
 import { buildDocument, exposureOf, formatTable, generalizationError, sampleStd, toCsv, type JobResults } from '../src/exposure/results.js';
+import { exposureStatistics, interval, pairedComparison } from '../src/exposure/intervals.js';
 import {
   acquireLock, checkOrRecordIdentity, decodeCheckpoint, encodeCheckpoint, identityDifference, OptionsMismatchError, writeJsonAtomic,
 } from '../src/exposure/store.js';
@@ -289,7 +290,7 @@ function fakeResults(seeds: number[], exposures: Record<number, number[]>): JobR
       for (const [kind, gen] of [['mp', 0.4], ['mr', 0.4 * (1 - e)]] as const) {
         r.layers.set(`s${seed}-l${layer}-${kind}`, {
           id: `s${seed}-l${layer}-${kind}`, kind, seed, layer, type: layer === 5 ? 'connected' : 'convolutional', params: 10 + layer,
-          shuffle_seed: 1, scores: sc(0.1, 0.1 + gen), epochs: [], seconds: 1, kernels: 'k', identity, base_weights_sha256: 'w',
+          shuffle_seed: 1, scores: sc(0.1, 0.1 + gen), epochs: [], seconds: 1, kernels: 'k', identity, base_weights_sha256: 'w', cache: null, cache_note: null,
         } as LayerResult);
       }
     }
@@ -410,4 +411,46 @@ test('chart: one line per series in layer order, error bars only with a std, SVG
   for (const t of ['conv1', 'fc1', 'mnist', 'fashion', 'exposure']) assert.ok(svg.includes(t), t);
   const png = await svgToPng(svg);
   assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);
+});
+
+// ---- intervals ------------------------------------------------------------------------------------
+
+test('intervals: t-based 95 % CI and paired comparisons agree with a t table', () => {
+  // Student t table: t(0.975, 2) = 4.303, t(0.975, 4) = 2.776.
+  const i = interval([0.5, 0.6, 0.7]);
+  assert.ok(Math.abs(i.mean - 0.6) < 1e-12 && Math.abs(i.sd! - 0.1) < 1e-12);
+  const half = (4.303 * 0.1) / Math.sqrt(3);
+  assert.ok(Math.abs(i.ci95![0] - (0.6 - half)) < 1e-4 && Math.abs(i.ci95![1] - (0.6 + half)) < 1e-4, String(i.ci95));
+  assert.deepEqual(interval([0.4]), { n: 1, mean: 0.4, sd: null, ci95: null });
+  // d = b − a = [1, 2, 0, 2, 2]: mean 1.4, sd √0.8, t = 3.5 on 4 df; table: 2.776 < 3.5 < 3.747
+  // (two-sided 0.05 > p > 0.02); exactly p = 0.024896 (scipy.stats.t.sf(3.5, 4) · 2).
+  const c = pairedComparison({ label: 'a', values: [1, 2, 3, 4, 5] }, { label: 'b', values: [2, 4, 3, 6, 7] });
+  assert.ok(Math.abs(c.t! - 3.5) < 1e-12);
+  assert.ok(Math.abs(c.p! - 0.024896) < 1e-5, String(c.p));
+  const h = (2.776 * Math.sqrt(0.8)) / Math.sqrt(5);
+  assert.ok(Math.abs(c.diff.ci95![0] - (1.4 - h)) < 1e-3 && Math.abs(c.diff.ci95![1] - (1.4 + h)) < 1e-3);
+  assert.equal(c.supported, true);
+  assert.equal(c.verdict, 'higher');
+  // Differences of mixed sign: the interval covers 0, not supported.
+  const u = pairedComparison({ label: 'a', values: [1, 2, 3] }, { label: 'b', values: [1.5, 1.5, 3.2] });
+  assert.equal(u.supported, false);
+  assert.equal(u.verdict, 'undecided');
+  assert.equal(pairedComparison({ label: 'a', values: [1] }, { label: 'b', values: [2] }).p, null, 'one seed supports nothing');
+});
+
+test('exposure statistics: network-order and ranking comparisons, in the document and the table', () => {
+  const s = exposureStatistics([1, 2, 3], [
+    { label: 'conv1', values: [0.1, 0.2, 0.15] },
+    { label: 'conv2', values: [0.5, 0.6, 0.55] },
+    { label: 'fc1', values: [0.52, 0.58, 0.6] },
+  ]);
+  assert.deepEqual(s.ranking, ['fc1', 'conv2', 'conv1']);
+  assert.deepEqual(s.network_order.map((c) => [c.a, c.b, c.verdict]), [['conv1', 'conv2', 'higher'], ['conv2', 'fc1', 'undecided']]);
+  assert.deepEqual(s.ranking_pairs.map((c) => [c.a, c.b, c.verdict]), [['fc1', 'conv2', 'undecided'], ['conv2', 'conv1', 'lower']]);
+  const exps = { 0: [0.1, 0.3, 0.2], 2: [0.2, 0.25, 0.2], 3: [0.6, 0.7, 0.65], 5: [0.4, 0.2, 0.3] };
+  const doc = buildDocument(config, { ...identity, seeds: [1, 2, 3], metric: 'loss' }, fakeResults([1, 2, 3], exps), 9);
+  assert.deepEqual(doc.statistics!.seeds, [1, 2, 3]);
+  assert.deepEqual(doc.layers.map((l) => l.exposure_ci95 !== null), [true, true, true, true]);
+  assert.match(formatTable(doc), /adjacent layers \(network order\), paired by seed:/);
+  assert.match(toCsv(doc).split('\n')[0]!, /,seconds,exposure_ci95_low,exposure_ci95_high$/);
 });

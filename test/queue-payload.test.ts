@@ -59,7 +59,7 @@ function result(over: Partial<LayerResult> = {}): LayerResult {
   const s = { loss: 0.5, acc: 0.9, n: 500 };
   return {
     id: 's1-l2-mr', kind: 'mr', seed: 1, identity, layer: 2, type: 'convolutional', base_weights_sha256: H('b'), params: 100,
-    shuffle_seed: jobShuffleSeed(1, 2, 'mr'), scores: { S: s, T: { ...s, loss: 0.6 }, test: { ...s, loss: 0.7 } },
+    shuffle_seed: jobShuffleSeed(1, 2, 'mr'), cache: { after: 1, bytes: 4096, seconds: 0.01 }, cache_note: null, scores: { S: s, T: { ...s, loss: 0.6 }, test: { ...s, loss: 0.7 } },
     epochs: [{ epoch: 1, loss: 0.8, seconds: 1, img_s: 500 }], seconds: 1.5, kernels: 'native-avx2 (1 thread)', ...over,
   };
 }

@@ -1,17 +1,17 @@
 // layerlock exposure: how much each trainable layer holds about the private set S (DESIGN.md §3),
 // and `layerlock exposure plot` for the paper's Figure 2 over several result folders.
 import { availableParallelism } from 'node:os';
-import { plotFolders, runExposure, type Metric } from '../exposure/index.js';
+import { exposureStatus, plotFolders, runExposure, type Metric } from '../exposure/index.js';
 import { formatTable } from '../exposure/results.js';
 import type { RunnerEvent } from '../exposure/runner.js';
 import {
-  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, num, parse, requireStr, str, UsageError, type CommandHelp,
+  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, num, parse, parseByteSize, requireStr, str, UsageError, type CommandHelp,
 } from './common.js';
 import { progressBar, type Progress } from './progress.js';
 import { parseQueueUrl, type QueueTarget } from '../queue/url.js';
 
 export const help: CommandHelp = {
-  usage: '--cfg F --epochs E --out DIR [options] [data options]\n       layerlock exposure plot DIR... [--out FILE.svg] [--labels a,b,...]',
+  usage: '--cfg F --epochs E --out DIR [options] [data options]\n       layerlock exposure plot DIR... [--out FILE.svg] [--labels a,b,...]\n       layerlock exposure status DIR --cfg F [--metric loss|acc]',
   summary: 'Layer-wise exposure: how much each trainable layer holds about its training set (parallel, resumable).',
   options: [
     ['--cfg F', 'network definition (Darknet .cfg)'],
@@ -20,11 +20,13 @@ export const help: CommandHelp = {
     ['--metric loss|acc', 'gen = loss(V) − loss(S) (default) or acc(S) − acc(V); changing it only re-aggregates'],
     ['--seeds 1,2,3', 'one full measurement per seed (split, init, shuffling): mean ± std; --seed N = --seeds N'],
     ['--jobs N', `worker processes (default: cores, here ${availableParallelism()})`],
+    ['--cache-mem SIZE', 'memory for caching the frozen layers\' activations (e.g. 4GiB, 0 = off; default a quarter of the available memory); same results, faster'],
     ['--base W', 'use these .weights as M (trained on S with the same --seed) instead of training it'],
     ['--out DIR', 'run folder: results, checkpoints; re-running continues an interrupted run'],
     ['--queue URL', 'run the Mr/Mp jobs on `layerlock worker`s via Redis: redis://[user:pass@]host:port[/db] or rediss:// (docs/distributed.md)'],
     ...DATA_HELP,
     ['plot DIR...', 'one exposure line per result folder (legend: data set) → --out (default exposure-plot.svg) + .png'],
+    ['status DIR', 'read-only progress of a run folder (also while it runs): jobs done per seed, stale jobs, and the result of the finished seeds'],
   ],
 };
 
@@ -87,8 +89,24 @@ async function runPlot(argv: string[]): Promise<void> {
   emit(p, { svg: r.svg, png: r.png, series: r.series }, () => `chart of ${r.series.map((s) => s.name).join(', ')} → ${r.svg}, ${r.png}`);
 }
 
+async function runStatus(argv: string[]): Promise<void> {
+  const p = parse(argv, { cfg: { type: 'string' }, metric: { type: 'string', default: 'loss' } }, true);
+  if (flag(p, 'help')) return void process.stdout.write(formatHelp('exposure', help));
+  if (p.positionals.length !== 1) throw new UsageError('exposure status needs one run folder');
+  const metric = str(p, 'metric') as Metric;
+  if (metric !== 'loss' && metric !== 'acc') throw new UsageError(`--metric must be loss or acc (got "${metric}")`);
+  const s = await exposureStatus(p.positionals[0]!, requireStr(p, 'cfg'), metric);
+  emit(p, s, () => [
+    `${s.identity.data}, E = ${s.identity.epochs ?? 'given base'}, E_ft = ${s.identity.ft_epochs}; ${s.identity.kernels}${s.identity.isa ? ` ${s.identity.isa}` : ''}, engine ${s.identity.engine_fingerprint.slice(0, 12)}`,
+    ...s.seeds.map((x) => `seed ${x.seed}: ${x.done}/${x.total} jobs done`),
+    ...(s.stale.length ? [`stale (other identity, would be recomputed): ${s.stale.join(', ')}`] : []),
+    ...(s.document ? ['', formatTable(s.document)] : ['no seed finished yet']),
+  ].join('\n'));
+}
+
 export async function run(argv: string[]): Promise<void> {
   if (argv[0] === 'plot') return runPlot(argv.slice(1));
+  if (argv[0] === 'status') return runStatus(argv.slice(1));
   const p = parse(argv, {
     ...DATA_OPTIONS,
     cfg: { type: 'string' },
@@ -97,6 +115,7 @@ export async function run(argv: string[]): Promise<void> {
     metric: { type: 'string', default: 'loss' },
     seeds: { type: 'string' },
     jobs: { type: 'string' },
+    'cache-mem': { type: 'string' },
     base: { type: 'string' },
     out: { type: 'string' },
     queue: { type: 'string' },
@@ -126,13 +145,15 @@ export async function run(argv: string[]): Promise<void> {
       throw new UsageError((e as Error).message);
     }
   }
+  const cacheText = str(p, 'cache-mem');
+  const cacheBytes = cacheText === undefined ? undefined : /^\s*0+\s*$/.test(cacheText) ? 0 : parseByteSize(cacheText, '--cache-mem');
 
   const progress = progressReporter();
   let outcome;
   try {
     outcome = await runExposure({
       cfg, data: str(p, 'data') ?? 'embedded', trainLimit: int(p, 'train-limit'), testLimit: int(p, 'test-limit'),
-      split, resize: flag(p, 'resize'), epochs: base === null ? epochs : null, ftEpochs, base, seeds, metric, jobs, dir,
+      split, resize: flag(p, 'resize'), epochs: base === null ? epochs : null, ftEpochs, base, seeds, metric, jobs, cacheBytes, dir,
       onEvent: progress.onEvent, queue,
     });
   } finally {

@@ -1,6 +1,9 @@
 // Layer-wise exposure (DESIGN.md §3), end to end: check or record the run folder's options, run the
 // missing jobs in parallel workers, aggregate, and write exposure.json / .csv / .svg / .png.
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { freemem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseCfg } from '../nn/cfg.js';
 import type { NetworkConfig } from '../nn/config.js';
@@ -14,7 +17,8 @@ import { runIdentity, type RunIdentity } from './identity.js';
 import { loadValidJobs } from './valid-jobs.js';
 import { buildDocument, toCsv, type ExposureDocument, type JobResults } from './results.js';
 import { runJobs, type RunnerEvent, type RunSummary } from './runner.js';
-import { acquireLock, checkOrRecordIdentity, writeAtomic, writeJsonAtomic, type IdentityCheck } from './store.js';
+import { acquireLock, checkOrRecordIdentity, readIdentity, writeAtomic, writeJsonAtomic, type IdentityCheck } from './store.js';
+import { jobList } from './jobs.js';
 
 export { generalizationError, exposureOf } from './results.js';
 export type { ExposureDocument, LayerEntry } from './results.js';
@@ -37,6 +41,8 @@ export interface ExposureRequest {
   seeds: number[];
   metric: Metric;
   jobs?: number;
+  /** Memory for the activation cache of all workers together, in bytes (0: off); default defaultCacheBytes(). */
+  cacheBytes?: number;
   dir: string;
   onEvent?: (e: RunnerEvent) => void;
   /** Run the Mr/Mp jobs on this BullMQ queue (the bases are trained or scored here). */
@@ -49,6 +55,22 @@ export interface ExposureOutcome {
   /** Whether the folder was new, the same identity, or its engine changed (its old jobs recomputed). */
   check: IdentityCheck;
   files: { json: string; csv: string; svg: string; png: string };
+}
+
+/**
+ * The default memory for activation caches: a quarter of the memory available now (MemAvailable
+ * on Linux), leaving room for other processes on a shared machine; jobs whose cache does not fit
+ * fall back to a lower cache point or none.
+ */
+export function defaultCacheBytes(): number {
+  let available = freemem();
+  try {
+    const m = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+    if (m) available = Number(m[1]) * 1024;
+  } catch {
+    // not Linux: os.freemem()
+  }
+  return Math.floor(available / 4);
 }
 
 /** The identity of the requested run; loads the data once to hash it and count the images. */
@@ -93,7 +115,7 @@ export function datasetName(identity: RunIdentity): string {
 }
 
 export function seriesOf(doc: ExposureDocument, name = datasetName(doc.options)): ExposureSeries {
-  return { name, layers: doc.layers.map((l) => ({ label: l.label, exposure: l.exposure, std: l.exposure_std })) };
+  return { name, layers: doc.layers.map((l) => ({ label: l.label, exposure: l.exposure, std: l.exposure_std, ci95: l.exposure_ci95 ?? null })) };
 }
 
 /** Runs (or continues, or only re-aggregates) an exposure measurement into req.dir. */
@@ -111,6 +133,7 @@ export async function runExposure(req: ExposureRequest): Promise<ExposureOutcome
       cfgText,
       dataLocation: dataLocationOf(req),
       basePath: req.base === null ? null : resolve(req.base),
+      cacheBytes: req.cacheBytes ?? defaultCacheBytes(),
       seeds: req.seeds,
       jobs: req.jobs,
       cost: {
@@ -146,6 +169,39 @@ export async function runExposure(req: ExposureRequest): Promise<ExposureOutcome
   } finally {
     await release();
   }
+}
+
+export interface FolderStatus {
+  /** The folder's recorded identity (jobs are checked against it). */
+  identity: RunIdentity;
+  seeds: { seed: number; done: number; total: number }[];
+  /** Finished jobs that do not belong to the identity (they would be recomputed). */
+  stale: string[];
+  /** The result over the seeds whose jobs are all done, or null if none is. */
+  document: ExposureDocument | null;
+}
+
+/**
+ * Progress and partial result of a run folder, read-only (no lock: a run may be writing into it;
+ * its files are written atomically): which seeds are done, and the document of the finished ones.
+ */
+export async function exposureStatus(dir: string, cfgPath: string, metric: Metric = 'loss'): Promise<FolderStatus> {
+  const identity = await readIdentity(dir);
+  if (identity === null) throw new Error(`${dir} is not an exposure run folder (no options.json)`);
+  const cfgText = await readFile(cfgPath, 'utf8');
+  if (createHash('sha256').update(cfgText).digest('hex') !== identity.cfg_sha256) throw new Error(`${cfgPath} is not the cfg the run in ${dir} was made with (its content hash differs)`);
+  const config = parseCfg(cfgText, cfgPath);
+  const names = await readdir(join(dir, 'jobs')).catch(() => [] as string[]);
+  const seeds = [...new Set(names.map((n) => /^s(\d+)-/.exec(n)?.[1]).filter((x): x is string => x !== undefined).map(Number))].sort((a, b) => a - b);
+  const { results, stale } = await loadValidJobs(dir, config, seeds, identity);
+  const perSeed = seeds.map((seed) => {
+    const jobs = jobList(config, [seed]);
+    const done = jobs.filter((j) => (j.kind === 'base' ? results.base.has(seed) : results.layers.has(j.id))).length;
+    return { seed, done, total: jobs.length };
+  });
+  const complete = perSeed.filter((s) => s.done === s.total).map((s) => s.seed);
+  const document = complete.length === 0 ? null : buildDocument(config, { ...identity, seeds: complete, metric }, results, 0);
+  return { identity, seeds: perSeed, stale, document };
 }
 
 /** Figure 2: one line per result folder. names default to the data set of each folder. */

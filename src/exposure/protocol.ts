@@ -4,6 +4,7 @@ import type { Dataset } from '../data/types.js';
 import type { Network } from '../nn/network.js';
 import { evaluate, train, type BatchProgress, type EpochResult } from '../nn/train.js';
 import type { FineTuneKind } from './jobs.js';
+import { cachedStepper, computeActivations, evaluateCached, planCache, type CachePlan } from './cache.js';
 
 export interface ExposureData {
   train: Dataset;
@@ -71,8 +72,11 @@ export function prepareFineTune(net: Network, layer: number, kind: FineTuneKind)
 export interface FineTuneResult {
   scores: ModelScores;
   epochs: EpochResult[];
-  /** Seconds of training (evaluation excluded). */
+  /** Seconds of training (evaluation excluded; the activation cache's computation included). */
   trainSeconds: number;
+  /** The activation cache used (cache.ts), or null; with the reason when none or a lower point. */
+  cache: (CachePlan & { seconds: number }) | null;
+  cacheNote: string | null;
 }
 
 /**
@@ -94,15 +98,36 @@ export async function fineTune(
   job: { layer: number; kind: FineTuneKind; shuffleSeed: number },
   epochs: number,
   onBatch?: (p: BatchProgress) => void,
+  /** Memory for the activation cache in bytes (cache.ts); 0 or absent: no cache. Results are the same. */
+  cacheBytes = 0,
   resume: FineTuneResume = {},
 ): Promise<FineTuneResult> {
   prepareFineTune(net, job.layer, job.kind);
   const startEpoch = resume.restore ? resume.restore(net) : 0;
   const indices = job.kind === 'mr' ? data.T : data.S;
   const t0 = performance.now();
-  const r = epochs > startEpoch
-    ? await train(net, data.train, indices, { epochs, seed: job.shuffleSeed, startEpoch, onBatch, onEpoch: resume.onEpoch })
-    : { epochs: [] };
-  const trainSeconds = (performance.now() - t0) / 1000;
-  return { scores: scoreModel(net, data), epochs: r.epochs, trainSeconds };
+  const training = epochs > startEpoch;
+  const decision = cacheBytes > 0 && training ? planCache(net.config, job.layer, indices.length, cacheBytes) : { plan: null, note: null };
+  let cache: FineTuneResult['cache'] = null;
+  let r: { epochs: EpochResult[] } = { epochs: [] };
+  let scores: ModelScores;
+  let trainSeconds: number;
+  const schedule = { epochs, seed: job.shuffleSeed, startEpoch, onBatch, onEpoch: resume.onEpoch };
+  if (decision.plan && training) {
+    const { after } = decision.plan;
+    const source = computeActivations(net, data.train, indices, after);
+    cache = { ...decision.plan, seconds: (performance.now() - t0) / 1000 };
+    r = await train(cachedStepper(net, after), data.train, indices, { ...schedule, source });
+    trainSeconds = (performance.now() - t0) / 1000;
+    // The job's own set is scored from the cache too (same batches, same order: the same numbers).
+    const own = evaluateCached(net, source, after);
+    const other = evaluate(net, data.train, job.kind === 'mr' ? data.S : data.T);
+    const s = (x: { loss: number; acc: number; n: number }): SetScore => ({ loss: x.loss, acc: x.acc, n: x.n });
+    scores = { S: s(job.kind === 'mr' ? other : own), T: s(job.kind === 'mr' ? own : other), test: s(evaluate(net, data.test)) };
+  } else {
+    if (training) r = await train(net, data.train, indices, schedule);
+    trainSeconds = (performance.now() - t0) / 1000;
+    scores = scoreModel(net, data);
+  }
+  return { scores, epochs: r.epochs, trainSeconds, cache, cacheNote: decision.note };
 }

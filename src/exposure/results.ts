@@ -4,6 +4,7 @@ import type { NetworkConfig } from '../nn/config.js';
 import { baseJobId, layerJobId, layerLabels, trainableIndices, type Metric, type RunIdentity } from './jobs.js';
 import type { ModelScores, SetScore } from './protocol.js';
 import type { BaseResult, LayerResult } from './worker.js';
+import { exposureStatistics, formatStatistics, interval, type ExposureStatistics } from './intervals.js';
 
 /** Generalization error: loss(V) − loss(S), or acc(S) − acc(V) with the acc metric. */
 export function generalizationError(s: ModelScores, metric: Metric): number {
@@ -60,6 +61,8 @@ export interface LayerEntry {
   exposure: number | null;
   /** Sample std over seeds; null with a single seed. */
   exposure_std: number | null;
+  /** t-based 95 % confidence interval of the mean over seeds; null with a single seed. */
+  exposure_ci95: [number, number] | null;
   /** Mean losses/accuracies of Mr_l and Mp_l on S, T and the test set. */
   mr: ModelScores;
   mp: ModelScores;
@@ -76,6 +79,11 @@ export interface ExposureDocument {
     per_seed: { seed: number; gen: number; scores: ModelScores; seconds: number; weights: string }[];
   };
   layers: LayerEntry[];
+  /**
+   * What the seeds support (intervals.ts): per-layer intervals and paired comparisons between
+   * adjacent layers, in network order and in the ranking; null if some exposure is undefined.
+   */
+  statistics: ExposureStatistics | null;
   /** Sum of all job seconds (compute time; wall time is lower with parallel workers). */
   seconds: number;
   /** Wall time of the invocation that completed the run. */
@@ -125,6 +133,7 @@ export function buildDocument(
       gen_mp: mean(per_seed.map((p) => p.gen_mp)),
       exposure: defined ? mean(exps as number[]) : null,
       exposure_std: defined ? sampleStd(exps as number[]) : null,
+      exposure_ci95: defined ? interval(exps as number[]).ci95 : null,
       mr: meanScores(per_seed.map((p) => p.mr)),
       mp: meanScores(per_seed.map((p) => p.mp)),
       seconds: layerSeconds,
@@ -141,6 +150,9 @@ export function buildDocument(
       per_seed: bases.map((b) => ({ seed: b.seed, gen: generalizationError(b.scores, metric), scores: b.scores, seconds: b.seconds, weights: b.weights })),
     },
     layers,
+    statistics: layers.every((l) => l.per_seed.every((p) => p.exposure !== null))
+      ? exposureStatistics(seeds, layers.map((l) => ({ label: l.label, values: l.per_seed.map((p) => p.exposure!) })))
+      : null,
     seconds,
     wall_seconds: wallSeconds,
     kernels: bases[0]!.kernels,
@@ -159,11 +171,11 @@ export function toCsv(doc: ExposureDocument): string {
   const sets = ['S', 'T', 'test'] as const;
   const head = ['index', 'label', 'type', 'params', 'gen_mr', 'gen_mp', 'exposure', 'exposure_std', 'seeds'];
   for (const m of ['mr', 'mp']) for (const s of sets) head.push(`${m}_${s}_loss`, `${m}_${s}_acc`);
-  head.push('seconds');
+  head.push('seconds', 'exposure_ci95_low', 'exposure_ci95_high');
   const rows = doc.layers.map((l) => {
     const r: (string | number | null)[] = [l.index, l.label, l.type, l.params, l.gen_mr, l.gen_mp, l.exposure, l.exposure_std, l.per_seed.length];
     for (const m of [l.mr, l.mp]) for (const s of sets) r.push(m[s].loss, m[s].acc);
-    r.push(l.seconds);
+    r.push(l.seconds, l.exposure_ci95?.[0] ?? null, l.exposure_ci95?.[1] ?? null);
     return r.map(cell).join(',');
   });
   return [head.join(','), ...rows].join('\n') + '\n';
@@ -195,5 +207,6 @@ export function formatTable(doc: ExposureDocument): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]): string => r.map((c, i) => (i === 0 || i === 1 || i === 6 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   lines.push(line(header), widths.map((w) => '─'.repeat(w)).join('  ').trimEnd(), ...rows.map(line));
+  if (doc.statistics && seeds.length > 1) lines.push('', formatStatistics(doc.statistics));
   return lines.join('\n');
 }

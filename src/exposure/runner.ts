@@ -48,6 +48,8 @@ export interface RunOptions {
   /** 'embedded' or the data directory; the --base file, if any. */
   dataLocation: string;
   basePath: string | null;
+  /** Memory for activation caches of all workers together (bytes; 0: no cache); split evenly between them. */
+  cacheBytes: number;
   seeds: readonly number[];
   /** Worker processes (default: the number of cores). */
   jobs?: number;
@@ -102,7 +104,7 @@ export async function runJobs(o: RunOptions): Promise<RunSummary> {
   const workers = Math.max(1, Math.min(o.jobs ?? cores, pending.length));
   const userThreads = process.env['LAYERLOCK_THREADS'];
   const perWorker = Math.max(1, Math.floor(cores / workers));
-  const ctx: WorkerContext = { dir: o.dir, identity: o.identity, cfgText: o.cfgText, dataLocation: o.dataLocation, basePath: o.basePath };
+  const ctx: WorkerContext = { dir: o.dir, identity: o.identity, cfgText: o.cfgText, dataLocation: o.dataLocation, basePath: o.basePath, cacheBytes: Math.floor(o.cacheBytes / workers) };
   emit({ type: 'start', state: state(), workers, threads: userThreads ? `${userThreads} (LAYERLOCK_THREADS)` : `${perWorker}, all ${cores} for a job that runs alone` });
 
   return new Promise<RunSummary>((resolve, reject) => {

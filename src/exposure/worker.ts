@@ -26,6 +26,8 @@ export interface WorkerContext {
   /** Where the data is ('embedded' or a directory) and the --base file: not part of the identity (no paths there). */
   dataLocation: string;
   basePath: string | null;
+  /** Memory this worker may use for the activation cache of a job (bytes; 0: none). Never changes results. */
+  cacheBytes: number;
 }
 
 export type ToWorker = { type: 'job'; job: Job; ctx: WorkerContext; threads: number | null };
@@ -74,6 +76,9 @@ export interface LayerResult extends ResultCommon {
   shuffle_seed: number;
   /** SHA-256 of the base model M the job started from. */
   base_weights_sha256: string;
+  /** The activation cache used (cache.ts; bit-identical results either way) and why none or a lower point. */
+  cache: { after: number; bytes: number; seconds: number } | null;
+  cache_note: string | null;
 }
 
 export type JobResult = BaseResult | LayerResult;
@@ -194,7 +199,7 @@ async function runLayer(job: LayerJob, ctx: WorkerContext, config: NetworkConfig
   const h = saved ? (checkpointHistory(saved) as (typeof mark & { epochs?: EpochRecord[] }) | null) : null;
   const usable = h !== null && h.job === mark.job && h.identity_key === mark.identity_key && h.base_weights_sha256 === baseSha && Array.isArray(h.epochs);
   let history: EpochRecord[] = [];
-  const r = await fineTune(net, data, job, identity.ft_epochs, progressReporter(job.id, identity.ft_epochs, report), {
+  const r = await fineTune(net, data, job, identity.ft_epochs, progressReporter(job.id, identity.ft_epochs, report), ctx.cacheBytes, {
     restore: usable
       ? (n) => {
           history = h.epochs!;
@@ -210,7 +215,7 @@ async function runLayer(job: LayerJob, ctx: WorkerContext, config: NetworkConfig
   return {
     id: job.id, kind: job.kind, seed: job.seed, identity, layer: job.layer, type: layer.type, base_weights_sha256: baseSha,
     params: layer.params().reduce((a, p) => a + (p.updates ? p.data.length : 0), 0),
-    shuffle_seed: job.shuffleSeed, scores: r.scores, epochs: history.length > 0 ? history : r.epochs.map(epochRecord),
+    shuffle_seed: job.shuffleSeed, cache: r.cache, cache_note: r.cacheNote, scores: r.scores, epochs: history.length > 0 ? history : r.epochs.map(epochRecord),
     seconds: (performance.now() - t0) / 1000, kernels: net.kernels.name,
   };
 }

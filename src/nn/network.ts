@@ -221,6 +221,45 @@ export class Network {
   }
 
   /**
+   * Runs layers[0] .. cfg index `last` only; returns that layer's output buffer (n images valid).
+   * With forwardFrom(last + 1, …) it splits one forward pass in two: what the exposure protocol's
+   * activation cache needs (the frozen layers below a fine-tuned one computed once per image).
+   */
+  forwardPrefix(input: Float32Array, n: number, train: boolean, last: number): Float32Array {
+    if (n > this.maxBatch) throw new RangeError(`batch of ${n} exceeds the network's buffers (${this.maxBatch})`);
+    const end = last - this.first;
+    if (!(end >= 0 && end < this.layers.length)) throw new RangeError(`no layer ${last}`);
+    const ctx = this.context(train, null);
+    let x = input;
+    for (let i = 0; i <= end; i++) {
+      const l = this.layers[i]!;
+      l.forward(x, n, ctx);
+      x = l.output;
+    }
+    return x;
+  }
+
+  /**
+   * Runs the layers from cfg index `start` up, taking their input from the output buffer of the
+   * layer below (which the caller has filled, e.g. from the activation cache); returns the
+   * prediction layer's output. backward() after it works as after forward(): the layer below's
+   * output buffer is the input the trained layer's gradient needs.
+   */
+  forwardFrom(start: number, n: number, train: boolean, truth: Float32Array | null = null): Float32Array {
+    if (n > this.maxBatch) throw new RangeError(`batch of ${n} exceeds the network's buffers (${this.maxBatch})`);
+    const from = start - this.first;
+    if (!(from >= 1 && from < this.layers.length)) throw new RangeError(`cannot start a forward pass at layer ${start}`);
+    const ctx = this.context(train, truth);
+    let x = this.layers[from - 1]!.output;
+    for (let i = from; i < this.layers.length; i++) {
+      const l = this.layers[i]!;
+      l.forward(x, n, ctx);
+      x = l.output;
+    }
+    return this.outputLayer.output;
+  }
+
+  /**
    * Backpropagates from the deltas set by the last training forward (softmax/cost layers set
    * their own). topDelta, when the loss lives above this range (another object or world), is the
    * negative gradient arriving at the top layer's output and is added to it. With inputDelta, the

@@ -37,6 +37,21 @@ export interface TrainOptions {
   onBatch?: (p: BatchProgress) => void;
   /** Called after every epoch, e.g. to write a checkpoint; awaited before the next epoch starts. */
   onEpoch?: (r: EpochResult) => void | Promise<void>;
+  /**
+   * Where batches come from instead of ds[indices] (e.g. cached activations of frozen layers,
+   * src/exposure/cache.ts): same positions, same shuffling, other values. ds is then not read.
+   */
+  source?: BatchSource;
+}
+
+/** What train() reads batches from: a BatchLoader, or anything that orders and fills the same way. */
+export interface BatchSource {
+  /** Number of positions (images) and values per image. */
+  readonly size: number;
+  readonly sampleSize: number;
+  /** New epoch order from the rng, starting from the given order each time (see BatchLoader.shuffled). */
+  shuffled(rng: Rng): unknown;
+  fill(start: number, n: number, out: Float32Array, labels: Uint8Array): void;
 }
 
 export interface TrainResult {
@@ -160,11 +175,12 @@ export function networkStepper(net: Network): Stepper {
  */
 export async function train(net: Network | Stepper, ds: Dataset, indices: Uint32Array, opts: TrainOptions): Promise<TrainResult> {
   const stepper = isStepper(net) ? net : networkStepper(net);
-  checkCompatible(stepper, ds);
+  if (!opts.source) checkCompatible(stepper, ds);
+  else if (opts.source.size !== indices.length) throw new RangeError(`the batch source has ${opts.source.size} images, the index list ${indices.length}`);
   const batchSize = stepper.batch;
   const sub = stepper.maxBatch;
-  const loader = new BatchLoader(ds, indices);
-  const input = new Float32Array(sub * shapeValues(stepper.inShape));
+  const loader: BatchSource = opts.source ?? new BatchLoader(ds, indices);
+  const input = new Float32Array(sub * (opts.source ? opts.source.sampleSize : shapeValues(stepper.inShape)));
   const labels = new Uint8Array(sub);
   const epochs: EpochResult[] = [];
   const batches = Math.ceil(indices.length / batchSize);

@@ -190,6 +190,20 @@ export function resultScores(v: unknown): ModelScores {
   return scores((v as Obj)['scores'], 'result.scores');
 }
 
+/** Which activation cache a worker used (informational: results are the same either way). */
+function activationCache(v: unknown, path: string): { after: number; bytes: number; seconds: number } | null {
+  if (v === null) return null;
+  const o = object(v, path, ['after', 'bytes', 'seconds']);
+  return { after: int(o['after'], `${path}.after`, -1, 10_000), bytes: int(o['bytes'], `${path}.bytes`, 0, 2 ** 50), seconds: num(o['seconds'], `${path}.seconds`) };
+}
+
+/** A printable note (a sentence), at most 1000 characters. */
+function longText(v: unknown, path: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (typeof v !== 'string' || v.length > 1000 || /[\u0000-\u001f\u007f]/.test(v)) fail(path, 'must be a printable text of at most 1000 characters');
+  return v as string;
+}
+
 function epochRecords(v: unknown, path: string): EpochRecord[] {
   if (!Array.isArray(v) || v.length > 100_000) fail(path, 'must be an array');
   return (v as unknown[]).map((e, i) => {
@@ -210,7 +224,7 @@ export function validateLayerResult(
   expected: { identity: RunIdentity; base_sha256: string },
 ): LayerResult {
   const path = 'result';
-  const o = object(v, path, ['id', 'kind', 'seed', 'identity', 'layer', 'type', 'base_weights_sha256', 'params', 'shuffle_seed', 'scores', 'epochs', 'seconds', 'kernels']);
+  const o = object(v, path, ['id', 'kind', 'seed', 'identity', 'layer', 'type', 'base_weights_sha256', 'params', 'shuffle_seed', 'cache', 'cache_note', 'scores', 'epochs', 'seconds', 'kernels']);
   const id = layerJobId(job.seed, job.layer, job.kind);
   if (o['id'] !== id || o['kind'] !== job.kind || o['seed'] !== job.seed || o['layer'] !== job.layer) fail(path, `answers another job than ${id}`);
   if (o['shuffle_seed'] !== jobShuffleSeed(job.seed, job.layer, job.kind)) fail(`${path}.shuffle_seed`, 'does not match the job');
@@ -223,6 +237,8 @@ export function validateLayerResult(
     base_weights_sha256: expected.base_sha256,
     params: int(o['params'], `${path}.params`, 0, 2 ** 40),
     shuffle_seed: jobShuffleSeed(job.seed, job.layer, job.kind),
+    cache: activationCache(o['cache'], `${path}.cache`),
+    cache_note: o['cache_note'] === null ? null : longText(o['cache_note'], `${path}.cache_note`),
     scores: scores(o['scores'], `${path}.scores`),
     epochs: epochRecords(o['epochs'], `${path}.epochs`),
     seconds: num(o['seconds'], `${path}.seconds`),

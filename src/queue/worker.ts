@@ -34,6 +34,8 @@ export interface QueueWorkerOptions {
   data: string;
   /** Seconds after which a silent worker's job counts as stalled and goes to another worker. */
   stallSeconds?: number;
+  /** Memory for the activation caches of all this worker's jobs together (bytes; 0: none). Never changes results. */
+  cacheBytes: number;
   log: (line: string) => void;
   /** Called when a job of this worker completes or fails (an attempt). */
   onJobEnd?: (ok: boolean) => void;
@@ -123,7 +125,7 @@ export async function startWorker(o: QueueWorkerOptions): Promise<QueueWorkerHan
     }
     const uploads: Promise<unknown>[] = [];
     const result = await pool.run(
-      { type: 'job', job: { kind: p.kind, id, seed: p.seed, layer: p.layer, shuffleSeed: jobShuffleSeed(p.seed, p.layer, p.kind) }, ctx: { dir: runDir, identity: p.identity, cfgText, dataLocation, basePath: base }, threads: null },
+      { type: 'job', job: { kind: p.kind, id, seed: p.seed, layer: p.layer, shuffleSeed: jobShuffleSeed(p.seed, p.layer, p.kind) }, ctx: { dir: runDir, identity: p.identity, cfgText, dataLocation, basePath: base, cacheBytes: Math.floor(o.cacheBytes / jobs) }, threads: null },
       (m) => {
         if (m.type === 'progress') uploads.push(job.updateProgress({ epoch: m.epoch, epochs: m.epochs, batch: m.batch, batches: m.batches }).catch(() => {}));
         else if (m.type === 'checkpoint') uploads.push(readFile(m.file).then((b) => saveCheckpoint(redis, job.id!, b)).catch(() => {}));

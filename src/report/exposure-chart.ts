@@ -1,11 +1,12 @@
 // The paper's Figure 2: exposure per trainable layer, one line per data set (or result folder),
-// with ± one standard deviation error bars where several seeds were run.
+// with error bars where several seeds were run: the t-based 95 % confidence interval of the mean
+// over seeds when the result has it, else ± one standard deviation (older results).
 import type { TopLevelSpec } from 'vega-lite';
 
 export interface ExposureSeries {
   /** Legend label, e.g. the data set name. */
   name: string;
-  layers: { label: string; exposure: number | null; std: number | null }[];
+  layers: { label: string; exposure: number | null; std: number | null; ci95?: [number, number] | null }[];
 }
 
 export function exposureChartSpec(series: readonly ExposureSeries[], title = 'Layer-wise exposure'): TopLevelSpec {
@@ -19,8 +20,8 @@ export function exposureChartSpec(series: readonly ExposureSeries[], title = 'La
         series: s.name,
         layer: l.label,
         exposure: l.exposure,
-        lo: l.std === null ? null : l.exposure! - l.std,
-        hi: l.std === null ? null : l.exposure! + l.std,
+        lo: l.ci95 ? l.ci95[0] : l.std === null ? null : l.exposure! - l.std,
+        hi: l.ci95 ? l.ci95[1] : l.std === null ? null : l.exposure! + l.std,
       })),
   );
   const withStd = values.filter((v) => v.lo !== null);
@@ -41,7 +42,7 @@ export function exposureChartSpec(series: readonly ExposureSeries[], title = 'La
   }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title,
+    title: withStd.length === 0 ? title : { text: title, subtitle: series.some((x) => x.layers.some((l) => l.ci95)) ? 'error bars: 95 % confidence interval of the mean over seeds (t)' : 'error bars: ± one standard deviation over seeds' },
     width: Math.max(320, 60 * order.length),
     height: 260,
     background: 'white',
