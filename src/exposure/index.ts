@@ -11,6 +11,7 @@ import { loadModel } from '../nn/model.js';
 import { layerShapes } from '../nn/network.js';
 import { exposureChartSpec, type ExposureSeries } from '../report/exposure-chart.js';
 import { renderSvg, svgToPng } from '../report/charts.js';
+import type { QueueTarget } from '../queue/url.js';
 import { loadSets } from './data.js';
 import type { Metric } from './jobs.js';
 import { runIdentity, type RunIdentity } from './identity.js';
@@ -46,7 +47,7 @@ export interface ExposureRequest {
   dir: string;
   onEvent?: (e: RunnerEvent) => void;
   /** Run the Mr/Mp jobs on this BullMQ queue (the bases are trained or scored here). */
-  queue?: { target: import('../queue/url.js').QueueTarget; log: (line: string) => void };
+  queue?: { target: QueueTarget; log: (line: string) => void };
 }
 
 export interface ExposureOutcome {

@@ -132,6 +132,9 @@ export async function startWorker(o: QueueWorkerOptions): Promise<QueueWorkerHan
       },
     );
     await Promise.all(uploads);
+    // The checkpoint goes before the result: a worker dying in between only makes the job start
+    // over (with the same numbers), while a checkpoint outliving its job would be stale data.
+    await deleteCheckpoint(redis, job.id!);
     return result as LayerResult;
   }
 
@@ -180,7 +183,6 @@ export async function startWorker(o: QueueWorkerOptions): Promise<QueueWorkerHan
   worker.on('completed', (job) => {
     o.log(`layerlock worker: finished ${job.id}`);
     o.onJobEnd?.(true);
-    if (job.name === LAYER_JOB) void deleteCheckpoint(redis, job.id!).catch(() => {});
   });
   worker.on('failed', (job, err) => {
     o.log(`layerlock worker: job ${job?.id ?? '?'} failed: ${scrub(err.message, o.target)}`);
