@@ -15,6 +15,7 @@ import {
   DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, parseByteSize, requireStr, str, UsageError, type CommandHelp,
 } from './common.js';
 import { progressBar, type Progress } from './progress.js';
+import { parseQueueUrl, type QueueTarget } from '../queue/url.js';
 
 export const help: CommandHelp = {
   usage: '--cfg F --epochs E --out DIR [options] [data options]\n       layerlock exposure plot DIR... [--out FILE.svg] [--labels a,b,...]\n       layerlock exposure status DIR --cfg F [--metric loss|acc]',
@@ -30,6 +31,7 @@ export const help: CommandHelp = {
     ['--cache-mem SIZE', 'memory for caching the frozen layers\' activations (e.g. 4GiB, 0 = off; default a quarter of the available memory); same results, faster'],
     ['--base W', 'use these .weights as M (trained on S with the same --seed) instead of training it'],
     ['--out DIR', 'run folder: results, checkpoints; re-running continues an interrupted run'],
+    ['--queue URL', 'run the Mr/Mp jobs on `layerlock worker`s via Redis: redis://[user:pass@]host:port[/db] or rediss:// (docs/distributed.md)'],
     ...DATA_HELP,
     ['plot DIR...', 'one exposure line per result folder (legend: data set) → --out (default exposure-plot.svg) + .png'],
     ['status DIR', 'read-only progress of a run folder (also while it runs): jobs done per seed, stale jobs, and the result of the finished seeds'],
@@ -63,7 +65,8 @@ function progressReporter(): { onEvent: (e: RunnerEvent) => void; stop: () => vo
     const s = e.state;
     switch (e.type) {
       case 'start':
-        log(`layerlock exposure: ${s.total} jobs, ${s.skipped} already done, ${s.total - s.skipped} to run on ${e.workers} worker${e.workers === 1 ? '' : 's'} (threads each: ${e.threads})`);
+        if (e.queue !== undefined) log(`layerlock exposure: ${s.total} layer jobs, ${s.skipped} already done, ${s.total - s.skipped} on the queue ${e.queue} (${e.workers} worker${e.workers === 1 ? '' : 's'} connected now)`);
+        else log(`layerlock exposure: ${s.total} jobs, ${s.skipped} already done, ${s.total - s.skipped} to run on ${e.workers} worker${e.workers === 1 ? '' : 's'} (threads each: ${e.threads})`);
         bar = progressBar(s.cost, 'jobs {done}/{jobs} {bar} {percentage}% | {running} | ETA {eta_formatted}', payload(e));
         break;
       case 'progress':
@@ -186,6 +189,7 @@ export async function run(argv: string[]): Promise<void> {
     'cache-mem': { type: 'string' },
     base: { type: 'string' },
     out: { type: 'string' },
+    queue: { type: 'string' },
   });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('exposure', help));
   const modelIn = await modelFiles(p, 'optional');
@@ -220,6 +224,15 @@ export async function run(argv: string[]): Promise<void> {
     train_limit: trainLimit ?? null, test_limit: testLimit ?? null, split, resize: flag(p, 'resize'),
     epochs: base === null ? epochs : null, ft_epochs: ftEpochs,
   });
+  const queueUrl = str(p, 'queue');
+  let queue: { target: QueueTarget; log: (line: string) => void } | undefined;
+  if (queueUrl !== undefined) {
+    try {
+      queue = { target: parseQueueUrl(queueUrl), log };
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   const cacheText = str(p, 'cache-mem');
   const cacheBytes = cacheText === undefined ? undefined : /^\s*0+\s*$/.test(cacheText) ? 0 : parseByteSize(cacheText, '--cache-mem');
 
@@ -229,7 +242,7 @@ export async function run(argv: string[]): Promise<void> {
     outcome = await runExposure({
       cfg, data, trainLimit, testLimit,
       split, resize: flag(p, 'resize'), epochs: base === null ? epochs : null, ftEpochs, base, seeds, metric, jobs, cacheBytes, dir,
-      onEvent: progress.onEvent,
+      onEvent: progress.onEvent, queue,
     });
   } finally {
     progress.stop();

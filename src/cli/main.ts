@@ -32,6 +32,7 @@ const commands: Record<string, Command> = {
   plan: await import('./plan.js'),
   convert: await import('./convert.js'),
   'export-onnx': await import('./export-onnx.js'),
+  worker: await import('./worker.js'),
 };
 
 function version(): string {

@@ -11,6 +11,7 @@ import { loadModel } from '../nn/model.js';
 import { layerShapes } from '../nn/network.js';
 import { exposureChartSpec, type ExposureSeries } from '../report/exposure-chart.js';
 import { renderSvg, svgToPng } from '../report/charts.js';
+import type { QueueTarget } from '../queue/url.js';
 import { loadSets } from './data.js';
 import type { Metric } from './jobs.js';
 import { runIdentity, type RunIdentity } from './identity.js';
@@ -45,6 +46,8 @@ export interface ExposureRequest {
   cacheBytes?: number;
   dir: string;
   onEvent?: (e: RunnerEvent) => void;
+  /** Run the Mr/Mp jobs on this BullMQ queue (the bases are trained or scored here). */
+  queue?: { target: QueueTarget; log: (line: string) => void };
 }
 
 export interface ExposureOutcome {
@@ -124,7 +127,7 @@ export async function runExposure(req: ExposureRequest): Promise<ExposureOutcome
   const release = await acquireLock(req.dir);
   try {
     const check = await checkOrRecordIdentity(req.dir, identity);
-    const summary = await runJobs({
+    const local = {
       dir: req.dir,
       identity,
       config,
@@ -143,7 +146,17 @@ export async function runExposure(req: ExposureRequest): Promise<ExposureOutcome
         baseGiven: req.base !== null,
       },
       onEvent: req.onEvent,
-    });
+    };
+    let summary: RunSummary;
+    if (req.queue) {
+      // Loaded only here, so a local run never loads the Redis client.
+      const { runOnQueue } = await import('../queue/coordinator.js');
+      const bases = await runJobs({ ...local, only: (j) => j.kind === 'base' });
+      const q = await runOnQueue({ ...local, target: req.queue.target, metric: req.metric, log: req.queue.log });
+      summary = { ran: bases.ran + q.ran, skipped: bases.skipped + q.skipped, stale: [...bases.stale, ...q.stale], wallSeconds: bases.wallSeconds + q.wallSeconds };
+    } else {
+      summary = await runJobs(local);
+    }
     const results = await collectResults(req.dir, config, req.seeds, identity);
     const document = buildDocument(config, { ...identity, seeds: req.seeds, metric: req.metric }, results, summary.wallSeconds);
     const files = {

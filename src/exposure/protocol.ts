@@ -79,6 +79,18 @@ export interface FineTuneResult {
   cacheNote: string | null;
 }
 
+/**
+ * Continuing a fine-tuning from a checkpoint (a killed worker's job taken over by another one).
+ * restore() runs after prepareFineTune, puts the checkpointed state (every tensor, momentum, the
+ * update counter) into net and returns the epochs it completed; the remaining epochs then see the
+ * same shuffles and dropout masks as an uninterrupted run (both are keyed by epoch and update
+ * count), so the result is bit-identical. onEpoch is awaited after every epoch, e.g. to save one.
+ */
+export interface FineTuneResume {
+  restore?: (net: Network) => number;
+  onEpoch?: (r: EpochResult) => void | Promise<void>;
+}
+
 /** Mr_l: trains the re-initialised θ_l on T. Mp_l: trains θ_l further on S. Then scores S, T, test. */
 export async function fineTune(
   net: Network,
@@ -88,20 +100,24 @@ export async function fineTune(
   onBatch?: (p: BatchProgress) => void,
   /** Memory for the activation cache in bytes (cache.ts); 0 or absent: no cache. Results are the same. */
   cacheBytes = 0,
+  resume: FineTuneResume = {},
 ): Promise<FineTuneResult> {
   prepareFineTune(net, job.layer, job.kind);
+  const startEpoch = resume.restore ? resume.restore(net) : 0;
   const indices = job.kind === 'mr' ? data.T : data.S;
   const t0 = performance.now();
-  const decision = cacheBytes > 0 && epochs > 0 ? planCache(net.config, job.layer, indices.length, cacheBytes) : { plan: null, note: null };
+  const training = epochs > startEpoch;
+  const decision = cacheBytes > 0 && training ? planCache(net.config, job.layer, indices.length, cacheBytes) : { plan: null, note: null };
   let cache: FineTuneResult['cache'] = null;
   let r: { epochs: EpochResult[] } = { epochs: [] };
   let scores: ModelScores;
   let trainSeconds: number;
-  if (decision.plan && epochs > 0) {
+  const schedule = { epochs, seed: job.shuffleSeed, startEpoch, onBatch, onEpoch: resume.onEpoch };
+  if (decision.plan && training) {
     const { after } = decision.plan;
     const source = computeActivations(net, data.train, indices, after);
     cache = { ...decision.plan, seconds: (performance.now() - t0) / 1000 };
-    r = await train(cachedStepper(net, after), data.train, indices, { epochs, seed: job.shuffleSeed, onBatch, source });
+    r = await train(cachedStepper(net, after), data.train, indices, { ...schedule, source });
     trainSeconds = (performance.now() - t0) / 1000;
     // The job's own set is scored from the cache too (same batches, same order: the same numbers).
     const own = evaluateCached(net, source, after);
@@ -109,7 +125,7 @@ export async function fineTune(
     const s = (x: { loss: number; acc: number; n: number }): SetScore => ({ loss: x.loss, acc: x.acc, n: x.n });
     scores = { S: s(job.kind === 'mr' ? other : own), T: s(job.kind === 'mr' ? own : other), test: s(evaluate(net, data.test)) };
   } else {
-    if (epochs > 0) r = await train(net, data.train, indices, { epochs, seed: job.shuffleSeed, onBatch });
+    if (training) r = await train(net, data.train, indices, schedule);
     trainSeconds = (performance.now() - t0) / 1000;
     scores = scoreModel(net, data);
   }

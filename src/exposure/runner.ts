@@ -35,7 +35,7 @@ export interface RunState {
 }
 
 export type RunnerEvent =
-  | { type: 'start'; state: RunState; workers: number; threads: string }
+  | { type: 'start'; state: RunState; workers: number; threads: string; queue?: string }
   | { type: 'progress'; state: RunState }
   | { type: 'job-done'; state: RunState; job: Job; result: JobResult }
   | { type: 'job-failed'; state: RunState; job: Job; message: string };
@@ -55,6 +55,8 @@ export interface RunOptions {
   jobs?: number;
   cost: Omit<CostInputs, 'config'>;
   onEvent?: (e: RunnerEvent) => void;
+  /** Run only the jobs this accepts (a queue coordinator trains the bases here, the rest elsewhere). */
+  only?: (job: Job) => boolean;
 }
 
 export interface RunSummary {
@@ -74,7 +76,7 @@ interface WorkerSlot {
 
 export async function runJobs(o: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
-  const all = jobList(o.config, o.seeds);
+  const all = jobList(o.config, o.seeds).filter((j) => o.only?.(j) ?? true);
   const valid = await loadValidJobs(o.dir, o.config, o.seeds, o.identity);
   const done = new Set<string>([...valid.results.base.values(), ...valid.results.layers.values()].map((r) => r.id));
   const stale = valid.stale;
@@ -166,7 +168,7 @@ export async function runJobs(o: RunOptions): Promise<RunSummary> {
       slots.push(slot);
       child.on('message', (m: FromWorker) => {
         const r = slot.running;
-        if (!r || m.id !== r.job.id) return;
+        if (!r || m.id !== r.job.id || m.type === 'checkpoint') return;
         if (m.type === 'progress') {
           r.epoch = m.epoch;
           r.epochs = m.epochs;

@@ -5,6 +5,7 @@
 //                           atomically (temp file + rename); reused only by an equal identity
 //   <dir>/base/s<seed>.weights   the base model M of a seed (Darknet .weights)
 //   <dir>/base/s<seed>.ckpt      its training checkpoint (weights + momentum + counters) until done
+//   <dir>/ckpt/<id>.ckpt         the same for a running Mr/Mp job, after each of its epochs
 //   <dir>/.lock             pid of the run using the folder
 //
 // A file is either absent or complete: a kill -9 loses at most the jobs in flight and the base
@@ -31,6 +32,11 @@ export function baseCheckpointFile(dir: string, seed: number): string {
   return join(dir, 'base', `s${seed}.ckpt`);
 }
 
+/** Per-epoch checkpoint of a running Mr/Mp job, removed when the job's result is written. */
+export function layerCheckpointFile(dir: string, id: string): string {
+  return join(dir, 'ckpt', `${id}.ckpt`);
+}
+
 /** Writes data to path atomically (creating its folder): a synced temp file, then rename. */
 export async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
@@ -54,7 +60,7 @@ async function readJson<T>(path: string): Promise<T | null> {
 
 /** Temp files of writes that a kill interrupted; only called while holding the lock. */
 async function removeStaleTemps(dir: string): Promise<void> {
-  for (const sub of ['', 'jobs', 'base']) {
+  for (const sub of ['', 'jobs', 'base', 'ckpt']) {
     let names: string[];
     try {
       names = await readdir(join(dir, sub));
@@ -213,6 +219,17 @@ export function encodeCheckpoint(net: Network, epoch: number, history: unknown =
     off += a.byteLength;
   }
   return out;
+}
+
+/** The caller's history record of a checkpoint, read from its header only (null if unreadable). */
+export function checkpointHistory(bytes: Uint8Array): unknown {
+  try {
+    if (bytes.length < 8 || Buffer.from(bytes.subarray(0, 4)).toString('ascii') !== CKPT_MAGIC) return null;
+    const len = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
+    return (JSON.parse(Buffer.from(bytes.subarray(8, 8 + len)).toString('utf8')) as CheckpointHeader).history;
+  } catch {
+    return null;
+  }
 }
 
 /** Restores a checkpoint into net; returns the number of completed epochs and the history. */

@@ -14,7 +14,7 @@ import { engineIdentity, identityKey, identityMismatch, type RunIdentity } from 
 import { loadExposureData } from './data.js';
 import { fineTune, scoreModel, trainBase, type ModelScores } from './protocol.js';
 import {
-  baseCheckpointFile, baseWeightsFile, decodeCheckpoint, encodeCheckpoint, jobFile, writeAtomic, writeJsonAtomic,
+  baseCheckpointFile, baseWeightsFile, checkpointHistory, decodeCheckpoint, encodeCheckpoint, jobFile, layerCheckpointFile, writeAtomic, writeJsonAtomic,
 } from './store.js';
 
 /** What the runner tells a worker about the run. */
@@ -35,6 +35,8 @@ export type ToWorker = { type: 'job'; job: Job; ctx: WorkerContext; threads: num
 export type FromWorker =
   | { type: 'progress'; id: string; epoch: number; epochs: number; batch: number; batches: number }
   | { type: 'done'; id: string; result: JobResult }
+  /** A layer job saved its state after `epoch` epochs into `file` (the queue worker publishes it). */
+  | { type: 'checkpoint'; id: string; epoch: number; file: string }
   | { type: 'failed'; id: string; message: string; stack: string };
 
 export interface EpochRecord {
@@ -188,11 +190,32 @@ async function runLayer(job: LayerJob, ctx: WorkerContext, config: NetworkConfig
   const data = await loadExposureData(identity, ctx.dataLocation, job.seed, net.inShape);
   const layer = net.layer(job.layer);
   if (!layer || (layer.type !== 'convolutional' && layer.type !== 'connected')) throw new Error(`layer ${job.layer} is not trainable`);
-  const r = await fineTune(net, data, job, identity.ft_epochs, progressReporter(job.id, identity.ft_epochs, report), ctx.cacheBytes);
+  // Per-epoch checkpoints: a job whose worker dies continues from its last finished epoch (its own
+  // or, on a queue, the one the queue worker put here), bit-identically. A checkpoint of another
+  // job, identity or base model is ignored (and replaced after the first epoch).
+  const ckpt = layerCheckpointFile(dir, job.id);
+  const mark = { job: job.id, identity_key: identityKey(identity), base_weights_sha256: baseSha };
+  const saved = await readFile(ckpt).catch(() => null);
+  const h = saved ? (checkpointHistory(saved) as (typeof mark & { epochs?: EpochRecord[] }) | null) : null;
+  const usable = h !== null && h.job === mark.job && h.identity_key === mark.identity_key && h.base_weights_sha256 === baseSha && Array.isArray(h.epochs);
+  let history: EpochRecord[] = [];
+  const r = await fineTune(net, data, job, identity.ft_epochs, progressReporter(job.id, identity.ft_epochs, report), ctx.cacheBytes, {
+    restore: usable
+      ? (n) => {
+          history = h.epochs!;
+          return Math.min(identity.ft_epochs, decodeCheckpoint(n, saved!, ckpt).epoch);
+        }
+      : undefined,
+    onEpoch: async (e) => {
+      history.push(epochRecord(e));
+      await writeAtomic(ckpt, encodeCheckpoint(net, e.epoch + 1, { ...mark, epochs: history }));
+      report({ type: 'checkpoint', id: job.id, epoch: e.epoch + 1, file: ckpt });
+    },
+  });
   return {
     id: job.id, kind: job.kind, seed: job.seed, identity, layer: job.layer, type: layer.type, base_weights_sha256: baseSha,
     params: layer.params().reduce((a, p) => a + (p.updates ? p.data.length : 0), 0),
-    shuffle_seed: job.shuffleSeed, cache: r.cache, cache_note: r.cacheNote, scores: r.scores, epochs: r.epochs.map(epochRecord),
+    shuffle_seed: job.shuffleSeed, cache: r.cache, cache_note: r.cacheNote, scores: r.scores, epochs: history.length > 0 ? history : r.epochs.map(epochRecord),
     seconds: (performance.now() - t0) / 1000, kernels: net.kernels.name,
   };
 }
@@ -204,6 +227,7 @@ export async function runJob(job: Job, ctx: WorkerContext, report: Report = () =
   const result = job.kind === 'base' ? await runBase(job, ctx, config, report) : await runLayer(job, ctx, config, report);
   await writeJsonAtomic(jobFile(ctx.dir, job.id), result);
   if (job.kind === 'base' && ctx.basePath === null) await unlink(baseCheckpointFile(ctx.dir, job.seed)).catch(() => {});
+  if (job.kind !== 'base') await unlink(layerCheckpointFile(ctx.dir, job.id)).catch(() => {});
   return result;
 }
 
