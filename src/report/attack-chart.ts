@@ -29,11 +29,11 @@ export function rocChartSpec(series: readonly RocSeries[], title: string, floor:
       { data: { values: diag }, mark: { type: 'line', strokeDash: [6, 4], color: '#888' }, encoding: { x: { field: 'fpr', ...axis('false positive rate') }, y: { field: 'tpr', ...axis('true positive rate') } } },
       {
         data: { values },
-        mark: { type: 'line', interpolate: 'step-after' },
+        mark: { type: 'line' },
         encoding: {
           x: { field: 'fpr', ...axis('false positive rate') },
           y: { field: 'tpr', ...axis('true positive rate') },
-          color: { field: 'attack', type: 'nominal', title: 'attack' },
+          color: { field: 'attack', type: 'nominal', title: 'attack', legend: { labelLimit: 400 } },
           order: { field: 'fpr', type: 'quantitative' },
         },
       },
@@ -55,7 +55,7 @@ export function sweepChartSpec(points: readonly SweepPoint[], exposure: { partit
   const order: string[] = [];
   for (const p of points) if (!order.includes(p.partition)) order.push(p.partition);
   const x = { field: 'partition', type: 'ordinal', sort: order, title: 'layers in the TEE', axis: { labelAngle: 0 } };
-  const color = { field: 'attack', type: 'nominal', title: 'attack' };
+  const color = { field: 'attack', type: 'nominal', title: 'attack', legend: { labelLimit: 300 } };
   const panels: Record<string, unknown>[] = [
     {
       width: Math.max(300, 60 * order.length),
