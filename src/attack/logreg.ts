@@ -47,7 +47,7 @@ function solve(A: Float64Array, b: Float64Array, d: number): Float64Array {
 const sigmoid = (z: number): number => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
 
 /** Rows of features (all the same length) with labels 1 (member) / 0. */
-export function fitLogistic(rows: readonly Float64Array[], y: ArrayLike<number>, opts: { l2?: number; iterations?: number } = {}): LogisticModel {
+export function fitLogistic(rows: readonly Float64Array[], y: ArrayLike<number>, opts: { l2?: number; iterations?: number; start?: Float64Array } = {}): LogisticModel {
   const n = rows.length;
   if (n === 0) throw new RangeError('no training rows');
   const f = rows[0]!.length;
@@ -64,7 +64,7 @@ export function fitLogistic(rows: readonly Float64Array[], y: ArrayLike<number>,
     return x;
   });
   const l2 = opts.l2 ?? 1e-2;
-  const w = new Float64Array(d);
+  const w = opts.start && opts.start.length === d ? Float64Array.from(opts.start) : new Float64Array(d);
   let it = 0;
   for (; it < (opts.iterations ?? 50); it++) {
     const H = new Float64Array(d * d);

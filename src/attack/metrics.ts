@@ -238,3 +238,14 @@ export function thinRoc(roc: readonly RocPoint[], max = 400): RocPoint[] {
   if (out[out.length - 1] !== roc[roc.length - 1]) out.push(roc[roc.length - 1]!);
   return out;
 }
+
+/** The percentile 95 % interval of bootstrap replicates. */
+export function percentileCi(values: ArrayLike<number>): [number, number] {
+  const s = Float64Array.from(values).sort();
+  return [quantileSorted(s, 0.025), quantileSorted(s, 0.975)];
+}
+
+/** Draws n of the values with replacement. */
+export function resample(values: ArrayLike<number>, rng: Rng): Float64Array {
+  return Float64Array.from({ length: values.length }, () => values[rng.int(values.length)]!);
+}

@@ -43,6 +43,8 @@ export interface AttackRecord extends AttackMetrics {
   sees: Seen[];
   /** The threshold the attacker calibrated on its own pool, applied to the evaluation pool. */
   calibrated: { threshold: number; tpr: number; fpr: number; advantage: number; accuracy: number };
+  /** How the intervals were computed. */
+  ci_method: string;
   seconds: number;
   detail?: Record<string, unknown>;
   /** ROC points [fpr, tpr] (thinned), for charts. */
@@ -93,6 +95,7 @@ export async function attack(opts: AttackRunOptions): Promise<AttackDocument> {
     log,
     substituteOptions: subOpts,
     perturbations: opts.perturbations ?? 16,
+    bootstrap: opts.bootstrap ?? 1000,
     answers: async () => {
       answers ??= {
         members: await askPool(oracle, pools.members),
@@ -122,11 +125,16 @@ export async function attack(opts: AttackRunOptions): Promise<AttackDocument> {
     }
     const m = attackMetrics(s.members, s.nonmembers, { bootstrap, seed });
     const { roc, ...metrics } = m;
+    if (s.ci) {
+      metrics.auc_ci95 = s.ci.auc;
+      metrics.tpr_at_fpr_ci95 = { '0.001': s.ci.tpr001, '0.01': s.ci.tpr01 };
+    }
     const rec: AttackRecord = {
       name,
       sees: s.sees,
       ...metrics,
       calibrated: applyThreshold(s.members, s.nonmembers, s.threshold),
+      ci_method: s.ci ? `${s.ci.method}, ${s.ci.replicates} replicates` : `percentile bootstrap over the evaluation pool, ${bootstrap} replicates`,
       seconds: (performance.now() - ta) / 1000,
       ...(s.detail ? { detail: s.detail } : {}),
       roc: thinRoc(roc, 200).map((p) => [p.fpr, p.tpr]),

@@ -27,6 +27,12 @@ export interface AttackScores {
   nonmembers: Float64Array;
   /** The threshold the attacker chose on its own labelled pool. */
   threshold: number;
+  /**
+   * Intervals that also account for the attack's own training sample (a trained attack model is
+   * refitted on a resample of the attacker's pool in every bootstrap replicate); replaces the
+   * evaluation-only bootstrap when present.
+   */
+  ci?: { auc: [number, number]; tpr001: [number, number]; tpr01: [number, number]; replicates: number; method: string };
   /** Anything else worth reporting (e.g. the attack model's features). */
   detail?: Record<string, unknown>;
 }
@@ -50,6 +56,8 @@ export interface AttackContext {
   substitute(): Promise<Network>;
   substituteOptions: SubstituteOptions;
   perturbations: number;
+  /** Bootstrap replicates of the intervals. */
+  bootstrap: number;
 }
 
 /** Human wording of what a partition releases, for refusals. */

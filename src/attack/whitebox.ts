@@ -10,7 +10,8 @@ import { shapeSize } from '../nn/layer.js';
 import { LOG_FLOOR } from '../nn/layers/softmax.js';
 import { isTrainable, type Network } from '../nn/network.js';
 import { fitLogistic, logisticScore } from './logreg.js';
-import { calibrateThreshold } from './metrics.js';
+import { auc, calibrateThreshold, percentileCi, rocCurve, tprAtFpr } from './metrics.js';
+import { Rng } from '../nn/rng.js';
 import { forChunks, type Pool } from './pools.js';
 import { confidenceOf, correctOf, entropyOf, lossOf, type PoolAnswers } from './query.js';
 import { attackerNetwork } from './substitute.js';
@@ -82,6 +83,34 @@ function join(a: readonly Float64Array[], b: readonly Float64Array[]): Float64Ar
   });
 }
 
+/**
+ * Bootstrap over both samples of a trained attack: per replicate the attack model is refitted on a
+ * resample of the attacker's pool (warm-started from the full fit) and scored on a resample of the
+ * evaluation pool, so the interval includes how much the attack model itself depends on its data.
+ */
+export function trainedAttackCi(known: { m: Float64Array[]; n: Float64Array[] }, evalRows: { m: Float64Array[]; n: Float64Array[] }, start: Float64Array, replicates: number, seed: number): NonNullable<AttackScores['ci']> {
+  const rng = new Rng(seed, 'whitebox-bootstrap');
+  const pick = (rows: Float64Array[]): Float64Array[] => Array.from(rows, () => rows[rng.int(rows.length)]!);
+  const a = new Float64Array(replicates);
+  const t3 = new Float64Array(replicates);
+  const t2 = new Float64Array(replicates);
+  for (let b = 0; b < replicates; b++) {
+    const km = pick(known.m);
+    const kn = pick(known.n);
+    const model = fitLogistic([...km, ...kn], [...km.map(() => 1), ...kn.map(() => 0)], { start, iterations: 12 });
+    const sm = Float64Array.from(pick(evalRows.m), (r) => logisticScore(model, r));
+    const sn = Float64Array.from(pick(evalRows.n), (r) => logisticScore(model, r));
+    a[b] = auc(sm, sn);
+    const roc = rocCurve(sm, sn);
+    t3[b] = tprAtFpr(roc, 0.001);
+    t2[b] = tprAtFpr(roc, 0.01);
+  }
+  return {
+    auc: percentileCi(a), tpr001: percentileCi(t3), tpr01: percentileCi(t2), replicates,
+    method: 'percentile bootstrap over the evaluation pool and the attack model\'s training pool (refitted per replicate)',
+  };
+}
+
 export async function whiteboxAttack(ctx: AttackContext): Promise<AttackScores> {
   const o = ctx.oracle;
   const probe = o.hidden ? await ctx.substitute() : attackerNetwork(o, ctx.seed);
@@ -92,8 +121,12 @@ export async function whiteboxAttack(ctx: AttackContext): Promise<AttackScores> 
   const kn = await feats(ctx.pools.knownNonmembers, a.knownNonmembers);
   const model = fitLogistic([...km, ...kn], [...km.map(() => 1), ...kn.map(() => 0)]);
   const score = (rows: Float64Array[]): Float64Array => Float64Array.from(rows, (r) => logisticScore(model, r));
-  const members = score(await feats(ctx.pools.members, a.members));
-  const nonmembers = score(await feats(ctx.pools.nonmembers, a.nonmembers));
+  const em = await feats(ctx.pools.members, a.members);
+  const en = await feats(ctx.pools.nonmembers, a.nonmembers);
+  const members = score(em);
+  const nonmembers = score(en);
+  // Refitting is the costly part: at most 200 replicates.
+  const ci = trainedAttackCi({ m: km, n: kn }, { m: em, n: en }, model.w, Math.min(ctx.bootstrap, 200), ctx.seed);
   const sees: Seen[] = [o.visible.has('scores') ? 'scores' : 'labels'];
   if (o.hidden) {
     sees.push('normal-world-weights');
@@ -107,6 +140,7 @@ export async function whiteboxAttack(ctx: AttackContext): Promise<AttackScores> 
     members,
     nonmembers,
     threshold: calibrateThreshold(score(km), score(kn)),
+    ci,
     detail: { features: km[0]!.length, attack_model: 'logistic regression (L2, Newton)', train_rows: km.length + kn.length, iterations: model.iterations },
   };
 }
