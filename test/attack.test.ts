@@ -279,4 +279,17 @@ test('layerlock attack: --json is the attack.json schema; a named score attack u
   assert.match(s2.stderr, /partition k0: already done/);
   assert.match(s2.stderr, /partition k3: already done/);
   assert.deepEqual(JSON.parse(s2.stdout), sweep);
+
+  // layerlock plan shows, per range, the measured attack success that remains.
+  const plan = await runCli(['plan', '--cfg', cfgPath, '--attacks', sweepDir, '--json']);
+  assert.equal(plan.code, 0, plan.stderr);
+  const pj = JSON.parse(plan.stdout) as { ranges: { tee_layers: number[]; attack: { attack: string; auc: number } | null }[]; attacks: { unprotected: { auc: number } | null } };
+  const k3 = pj.ranges.find((r) => r.tee_layers[0] === 2 && r.tee_layers[1] === 4)!;
+  const measured = (sweep.partitions[1] as unknown as { attacks: { name: string; auc: number }[] }).attacks;
+  assert.deepEqual(k3.attack && [k3.attack.attack, k3.attack.auc], [measured[0]!.name, measured[0]!.auc]);
+  assert.equal(pj.ranges.find((r) => r.tee_layers[0] === 3)!.attack, null);
+  assert.equal(pj.attacks.unprotected!.auc, Math.max(...(sweep.partitions[0] as unknown as { attacks: { auc: number }[] }).attacks.map((a) => a.auc)));
+  const text = await runCli(['plan', '--cfg', cfgPath, '--attacks', sweepDir]);
+  assert.match(text.stdout, /attack AUC left/);
+  assert.match(text.stdout, /Measured against it|did not measure this range/);
 });
