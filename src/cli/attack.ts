@@ -3,7 +3,7 @@
 // partitions in one resumable run.
 import { loadExposure } from '../bench/plan.js';
 import { loadCfg } from '../nn/cfg.js';
-import { ATTACK_NAMES, type AttackName } from '../attack/types.js';
+import { ATTACK_NAMES, ATTACK_NEEDS, type AttackName } from '../attack/types.js';
 import { attack, writeAttack, type AttackDocument } from '../attack/run.js';
 import { attackSweep, type PartitionChoice, type SweepDocument } from '../attack/sweep.js';
 import { openVictim } from '../attack/victim.js';
@@ -23,7 +23,7 @@ export const help: CommandHelp = {
     ['--tee-output P', 'what the TEE releases: top1 (default), topk/top<k>, full'],
     ['--secure-mem SIZE', 'the TEE\'s secure memory (default 16MiB)'],
     ['--tee-storage DIR', 'the TA\'s storage folder'],
-    ['--attacks LIST', `comma-separated, default all: ${ATTACK_NAMES.join(', ')}; a named attack the partition hides is an error`],
+    ['--attacks LIST', `comma-separated, default all: ${ATTACK_NAMES.map((a) => `${a} (needs ${ATTACK_NEEDS[a].join(' + ')})`).join(', ')}; a named attack whose needs the partition hides is an error`],
     ['--members N', 'evaluation members from S and as many unseen test images; the attacker\'s own labelled pool has as many again (default 1000)'],
     ['--substitute-epochs E', 'epochs the attacker trains its rebuilt protected layers on T (default 5)'],
     ['--substitute-limit N', 'train the substitute on N images of T only (default all of T)'],
