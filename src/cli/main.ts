@@ -33,6 +33,7 @@ const commands: Record<string, Command> = {
   convert: await import('./convert.js'),
   'export-onnx': await import('./export-onnx.js'),
   worker: await import('./worker.js'),
+  attack: await import('./attack.js'),
 };
 
 function version(): string {
