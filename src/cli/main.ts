@@ -28,6 +28,8 @@ const commands: Record<string, Command> = {
   import: await import('./import.js'),
   bench: await import('./bench.js'),
   plan: await import('./plan.js'),
+  run: await import('./run.js'),
+  report: await import('./report.js'),
 };
 
 function version(): string {
