@@ -1,7 +1,7 @@
 // The report page: one self-contained HTML file — inline CSS, charts as inline SVG rendered headless
 // by Vega, no script, no font or image fetched — readable offline and printable. Each section appears
 // when the inputs hold what it needs; nothing is invented for a missing result.
-import { basename } from 'node:path';
+import { basename, isAbsolute, relative } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { teeCostChartSpec } from '../bench/chart.js';
 import type { BenchDocument } from '../bench/tee-bench.js';
@@ -59,6 +59,13 @@ export function namespaceSvgIds(svg: string, prefix: string): string {
     .replace(/\bid="([^"]+)"/g, (_, id: string) => `id="${prefix}-${id}"`)
     .replace(/url\(#([^)]+)\)/g, (_, id: string) => `url(#${prefix}-${id})`)
     .replace(/(xlink:)?href="#([^"]+)"/g, (_, x: string | undefined, id: string) => `${x ?? ''}href="#${prefix}-${id}"`);
+}
+
+/** A source path as the reader should see it: relative to the working folder when inside it. */
+function shortPath(p: string): string {
+  if (!isAbsolute(p)) return p;
+  const r = relative(process.cwd(), p);
+  return r.startsWith('..') ? p : r;
 }
 
 class Page {
@@ -324,7 +331,7 @@ function reproduceSection(inputs: ReportInputs, meta: ReportMeta): string {
   }
   if (standalone.length > 0) out.push('<h3>Result folders</h3>', table(['result', 'command', 'kernels and time'], standalone));
   out.push(`<p class="note">Report made ${esc(meta.generatedAt)} by layerlock ${esc(meta.version)} (revision <code>${esc(meta.revision ?? 'unknown')}</code>)${meta.command ? ` with <code>${esc(meta.command)}</code>` : ''}; ` +
-    `sources: ${esc([...inputs.pipelines, ...inputs.exposure, ...inputs.bench, ...inputs.plans, ...inputs.attacks].map((x) => x.source.replace(/^\/.*\/(experiments|runs)\//, '$1/')).join(', '))}.</p>`);
+    `sources: ${esc([...inputs.pipelines, ...inputs.exposure, ...inputs.bench, ...inputs.plans, ...inputs.attacks].map((x) => shortPath(x.source)).join(', '))}.</p>`);
   return `<section id="reproduce"><h2>How to reproduce it</h2>${out.join('\n')}</section>`;
 }
 

@@ -8,7 +8,10 @@ import type { RangeDocument } from '../bench/plan.js';
 import type { AttackDocument } from './load.js';
 
 const MiB = 1 << 20;
-const COMMON = { $schema: 'https://vega.github.io/schema/vega-lite/v5.json', background: 'white', config: { font: 'DejaVu Sans' } } as const;
+const COMMON = {
+  $schema: 'https://vega.github.io/schema/vega-lite/v5.json', background: 'white',
+  config: { font: 'DejaVu Sans', legend: { labelLimit: 320, titleLimit: 320 } },
+} as const;
 const TEE = 'TEE (recommended range)';
 const REE = 'normal world';
 
