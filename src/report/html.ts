@@ -231,8 +231,12 @@ async function benchSection(page: Page, list: Named<BenchDocument>[]): Promise<s
 
 async function attackSection(page: Page, inputs: ReportInputs, layerCount: number | null): Promise<string> {
   if (inputs.attacks.length === 0) {
-    return inputs.pipelines.length > 0
-      ? `<section id="attacks"><h2>What an attacker can still do</h2><p class="note">No attack results in this run: the attack sweep (issue 11, <code>layerlock attack sweep</code>) was not part of the build that made it.</p></section>`
+    // A recommendation without attack results rests on the exposure proxy alone: say so.
+    if (inputs.pipelines.length > 0) {
+      return `<section id="attacks"><h2>What an attacker can still do</h2><p class="note">No attack results in this run: the attack sweep (issue 11, <code>layerlock attack sweep</code>) was not part of the build that made it.</p></section>`;
+    }
+    return inputs.plans.length > 0
+      ? `<section id="attacks"><h2>What an attacker can still do</h2><p class="note">No attack results among the inputs: the plan above rests on the exposure measurement alone (give a <code>layerlock attack sweep</code> folder to add the evidence).</p></section>`
       : '';
   }
   const groups = new Map<string, { partition: string; doc: AttackDocument }[]>();

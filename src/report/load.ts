@@ -153,7 +153,9 @@ export async function loadInputs(paths: readonly string[]): Promise<ReportInputs
       throw new Error(`${p}: no such file or folder`);
     }
     if (st.isFile()) {
-      if (!(await add(p, await readJson(p), basename(p).replace(/\.json$/, '')))) throw new Error(`${p}: not a layerlock result (exposure, bench, plan, attack or pipeline document)`);
+      // A result file keeps its folder's name (bench.json of tee-cost-mnist is "tee-cost-mnist").
+      const label = KNOWN_FILES.includes(basename(p)) ? basename(resolve(p, '..')) : basename(p).replace(/\.json$/, '');
+      if (!(await add(p, await readJson(p), label))) throw new Error(`${p}: not a layerlock result (exposure, bench, plan, attack or pipeline document)`);
       continue;
     }
     const label = basename(resolve(p));
