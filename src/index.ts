@@ -34,3 +34,16 @@ export { planPartitions, loadExposure, formatPlan, type Plan, type RangePlan, ty
 export { runTeeBench, formatBench, runOrder, type TeeBenchOptions, type BenchDocument, type ConfigStats } from './bench/tee-bench.js';
 // Layer-wise exposure (DESIGN.md §3): the protocol end to end, its formula and the Figure 2 plot.
 export { runExposure, plotFolders, generalizationError, exposureOf, type ExposureRequest, type ExposureOutcome, type ExposureDocument, type LayerEntry, type Metric } from './exposure/index.js';
+// Membership inference and model stealing against a partition (DESIGN.md §9, issue 11): the attacker's
+// view (Oracle) through the TEE client, the attacks, their metrics, resumable sweeps.
+export { attack, writeAttack, partitionTitle, type AttackRunOptions, type AttackDocument, type AttackRecord } from './attack/run.js';
+export { attackSweep, writeSweepOutputs, partitionName, partitionLabel, partitionRange, type SweepOptions, type SweepDocument, type SweepRecord, type PartitionChoice } from './attack/sweep.js';
+export { openVictim, type VictimSpec, type Victim } from './attack/victim.js';
+export { WholeModelOracle, TeeOracle, topLabels, type Oracle, type OracleAnswer, type Visible } from './attack/oracle.js';
+export { selectPools, subsample, type Pool, type AttackPools, type AttackData } from './attack/pools.js';
+export { ATTACK_NAMES, AttackRefused, type AttackName, type AttackScores, type Seen } from './attack/types.js';
+export { attackMetrics, auc, rocCurve, tprAtFpr, advantage, calibrateThreshold, applyThreshold, percentileCi, type AttackMetrics, type RocPoint, type MetricOptions } from './attack/metrics.js';
+export { stealModel, type StealOptions, type StealResult } from './attack/steal.js';
+export { rebuildProtected, attackerNetwork } from './attack/substitute.js';
+export { fitLogistic, logisticScore, type LogisticModel } from './attack/logreg.js';
+export { loadAttackSweep, type AttackInput, type MeasuredAttack } from './bench/plan.js';

@@ -81,9 +81,68 @@ export interface RangePlan {
   holdsOutput: boolean;
   /** Layers above run outside: layer end's activation leaves the TEE. */
   suffixOutside: boolean;
+  /** The strongest attack measured against this range (with --attacks and a sweep that covered it). */
+  attack?: MeasuredAttack | null;
+}
+
+/** The strongest measured attack against one partition (from `layerlock attack sweep`). */
+export interface MeasuredAttack {
+  /** The attack with the highest AUC there. */
+  attack: string;
+  auc: number;
+  auc_ci95: [number, number];
+  /** The highest TPR at 1 % FPR of any attack there. */
+  tpr_at_1pct_fpr: number;
+  /** Attacks measured / refused (the partition hid what they need). */
+  measured: number;
+  refused: number;
+}
+
+/** An attack sweep's partitions, by their TEE range (null: nothing protected). */
+export interface AttackInput {
+  file: string;
+  partitions: { tee_layers: [number, number] | null; measured: MeasuredAttack }[];
+}
+
+/** Reads DIR/sweep.json (or the file itself) of `layerlock attack sweep`. */
+export async function loadAttackSweep(path: string): Promise<AttackInput> {
+  let file: string;
+  try {
+    file = (await stat(path)).isDirectory() ? join(path, 'sweep.json') : path;
+  } catch {
+    throw new Error(`--attacks ${path}: no such file or folder (give an attack sweep folder or its sweep.json)`);
+  }
+  let doc: { partitions?: { partition?: { tee_layers?: [number, number] | null }; attacks?: { name: string; auc: number; auc_ci95: [number, number]; tpr_at_fpr: Record<string, number> }[]; refused?: unknown[] }[] };
+  try {
+    doc = JSON.parse(await readFile(file, 'utf8')) as typeof doc;
+  } catch (e) {
+    throw new Error(`${file}: not an attack sweep (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (!Array.isArray(doc.partitions)) throw new Error(`${file}: no "partitions" list (layerlock attack sweep's sweep.json)`);
+  const partitions: AttackInput['partitions'] = [];
+  for (const r of doc.partitions) {
+    const attacks = r.attacks ?? [];
+    if (attacks.length === 0) continue;
+    const best = attacks.reduce((a, b) => (b.auc > a.auc ? b : a));
+    partitions.push({
+      tee_layers: r.partition?.tee_layers ?? null,
+      measured: {
+        attack: best.name, auc: best.auc, auc_ci95: best.auc_ci95,
+        tpr_at_1pct_fpr: Math.max(...attacks.map((a) => a.tpr_at_fpr['0.01'] ?? 0)),
+        measured: attacks.length, refused: (r.refused ?? []).length,
+      },
+    });
+  }
+  return { file, partitions };
+}
+
+export function fmtMeasured(m: MeasuredAttack | null): string {
+  return m ? `${m.auc.toFixed(3)} [${m.auc_ci95[0].toFixed(3)}, ${m.auc_ci95[1].toFixed(3)}] ${m.attack}` : '—';
 }
 
 export interface PlanOptions {
+  /** Measured attacks (layerlock attack sweep): what remains against each range that was attacked. */
+  attacks?: AttackInput | null;
   secureMem: number;
   mode: Mode;
   /** Kernel threads in the TA (the im2col workspace is per thread). */
@@ -103,6 +162,8 @@ export interface Plan {
   exposure: { file: string; total: number; layers: LayerExposure[] } | null;
   /** Every valid range that fits, best first (most exposure, or longest suffix first without exposure). */
   ranges: RangePlan[];
+  /** The attack sweep given, and what it measured with nothing protected. */
+  attacks?: { file: string; unprotected: MeasuredAttack | null } | null;
   /** Valid ranges that do not fit. */
   tooBig: number;
   recommended: RangePlan | null;
@@ -131,6 +192,18 @@ function better(a: RangePlan, b: RangePlan): number {
 
 function rangeText(r: RangePlan): string {
   return `${r.start}:${r.end} (${r.layers.join(' ')})`;
+}
+
+/** What the attack sweep measured against the recommended range (a sentence), or ''. */
+function measuredNote(r: RangePlan, attacks: AttackInput | null): string {
+  if (!attacks) return '';
+  const base = attacks.partitions.find((p) => p.tee_layers === null)?.measured;
+  const vs = base ? ` (nothing protected: ${fmtMeasured(base)}, TPR at 1 % FPR ${base.tpr_at_1pct_fpr.toFixed(4)})` : '';
+  if (!r.attack) return `The attack sweep (${attacks.file}) did not measure this range; run \`layerlock attack sweep --tee-layers ${r.start}:${r.end}\` to see what remains.`;
+  const m = r.attack;
+  const chance = m.auc_ci95[0] <= 0.5 && 0.5 <= m.auc_ci95[1];
+  return `Measured against it: the strongest of ${m.measured} attacks (${m.refused} refused: the partition hides what they need) is ${fmtMeasured(m)} AUC, TPR at 1 % FPR ${m.tpr_at_1pct_fpr.toFixed(4)}${vs}` +
+    `${chance ? ' — its interval contains 0.5: no measurable membership leak remains.' : ' — membership still leaks through what the normal world holds.'}`;
 }
 
 export function planPartitions(config: NetworkConfig, cfgName: string, opts: PlanOptions): Plan {
@@ -169,6 +242,9 @@ export function planPartitions(config: NetworkConfig, cfgName: string, opts: Pla
       });
     }
   }
+  if (opts.attacks) {
+    for (const r of all) r.attack = opts.attacks.partitions.find((p) => p.tee_layers && p.tee_layers[0] === r.start && p.tee_layers[1] === r.end)?.measured ?? null;
+  }
   const fitting = all.filter((r) => r.fits);
   const budget = `${mib(opts.secureMem)} of secure memory (${opts.mode === 'train' ? 'fine-tuning' : 'inference'}, ${perForward} images per forward, ${opts.threads} TA thread${opts.threads === 1 ? '' : 's'})`;
   let recommended: RangePlan | null = null;
@@ -204,6 +280,8 @@ export function planPartitions(config: NetworkConfig, cfgName: string, opts: Pla
       if (missing.length > 0) parts.push(`Layers without a defined exposure count 0: ${missing.map((l) => l.label).join(', ')}.`);
       const note = outputNote(r);
       if (note) parts.push(note);
+      const measured = measuredNote(r, opts.attacks ?? null);
+      if (measured) parts.push(measured);
       why = parts.join(' ');
     }
   } else {
@@ -219,6 +297,8 @@ export function planPartitions(config: NetworkConfig, cfgName: string, opts: Pla
       why = `no exposure results (--exposure DIR), so the longest suffix that fits: the last ${k} layers, --tee-layers ${r.start}:${r.end} (--tee-last ${k}), ` +
         `${mib(r.memoryBytes)} of ${budget}, predicted overhead ${r.overheadPct.toFixed(2)} %. The layers nearest the output are the ones the paper found most exposed, ` +
         `up to the last convolution. ${next ? `One more layer (${next.layers[0]}) would need ${mib(next.memoryBytes)}. ` : 'That is the whole network. '}${outputNote(r)}`;
+      const measured = measuredNote(r, opts.attacks ?? null);
+      if (measured) why += ` ${measured}`;
     }
   }
   return {
@@ -229,6 +309,7 @@ export function planPartitions(config: NetworkConfig, cfgName: string, opts: Pla
     secureMem: opts.secureMem,
     threads: opts.threads,
     cost: opts.cost,
+    attacks: opts.attacks ? { file: opts.attacks.file, unprotected: opts.attacks.partitions.find((p) => p.tee_layers === null)?.measured ?? null } : null,
     exposure: opts.exposure ? { file: opts.exposure.file, total: opts.exposure.layers.reduce((a, l) => a + Math.max(0, l.exposure ?? 0), 0), layers: opts.exposure.layers } : null,
     ranges,
     tooBig: all.length - fitting.length,
@@ -239,7 +320,8 @@ export function planPartitions(config: NetworkConfig, cfgName: string, opts: Pla
 
 export function formatPlan(p: Plan, top?: number): string {
   const shown = top !== undefined ? p.ranges.slice(0, top) : p.ranges;
-  const head = ['range', 'layers', 'memory MiB', '% of budget', 'overhead', 'exposure', 'protects'];
+  const withAttacks = p.attacks !== undefined && p.attacks !== null;
+  const head = ['range', 'layers', 'memory MiB', '% of budget', 'overhead', 'exposure', 'protects', ...(withAttacks ? ['attack AUC left [95 % CI]'] : [])];
   const rows = shown.map((r) => [
     `${r.start}:${r.end}${r === p.recommended ? ' *' : ''}`,
     r.layers.join(' '),
@@ -248,6 +330,7 @@ export function formatPlan(p: Plan, top?: number): string {
     `+${r.overheadPct.toFixed(2)} %`,
     fmtExposure(r.exposure),
     r.protects.map((x) => x.label).join(' ') || '—',
+    ...(withAttacks ? [fmtMeasured(r.attack ?? null)] : []),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]): string => r.map((s, i) => (i === 2 || i === 3 || i === 4 || i === 5 ? s.padStart(widths[i]!) : s.padEnd(widths[i]!))).join('  ').trimEnd();

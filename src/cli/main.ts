@@ -28,6 +28,7 @@ const commands: Record<string, Command> = {
   import: await import('./import.js'),
   bench: await import('./bench.js'),
   plan: await import('./plan.js'),
+  attack: await import('./attack.js'),
   run: await import('./run.js'),
   report: await import('./report.js'),
 };

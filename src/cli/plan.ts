@@ -2,7 +2,7 @@
 // with its memory, predicted overhead and protected exposure, and a recommendation.
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_COST, fitCostParams, type BenchForFit } from '../bench/cost-model.js';
-import { formatPlan, loadExposure, planPartitions } from '../bench/plan.js';
+import { formatPlan, loadAttackSweep, loadExposure, planPartitions } from '../bench/plan.js';
 import { getKernels, getThreads } from '../kernels/index.js';
 import { loadCfg } from '../nn/cfg.js';
 import { DEFAULT_SECURE_MEM } from '../tee/client.js';
@@ -18,6 +18,7 @@ export const help: CommandHelp = {
   options: [
     ['--cfg F', 'network definition (Darknet .cfg)'],
     ['--exposure DIR', 'an exposure run folder (DIR/exposure.json) or the file: protect the most exposure'],
+    ['--attacks DIR', 'an attack sweep (DIR/sweep.json of `layerlock attack sweep`): show the measured attack success left against each range'],
     ['--secure-mem SIZE', 'the TEE\'s secure memory (default 16MiB)'],
     ['--batch N', 'images per batch (default: the cfg\'s), subdivisions 1 unless given'],
     ['--subdivisions N', 'forward passes per batch (batch/subdivisions images per forward)'],
@@ -33,6 +34,7 @@ export async function run(argv: string[]): Promise<void> {
   const p = parse(argv, {
     cfg: { type: 'string' },
     exposure: { type: 'string' },
+    attacks: { type: 'string' },
     'secure-mem': { type: 'string' },
     batch: { type: 'string' },
     subdivisions: { type: 'string' },
@@ -64,7 +66,9 @@ export async function run(argv: string[]): Promise<void> {
     if (!(slowdown >= 1)) throw new UsageError(`--tee-slowdown must be ≥ 1 (got ${slowdown})`);
     cost.teeSlowdown = slowdown;
   }
-  const plan = planPartitions(config, cfgPath, { secureMem, mode, threads, exposure, cost });
+  const attacksPath = str(p, 'attacks');
+  const attacks = attacksPath !== undefined ? await loadAttackSweep(attacksPath) : null;
+  const plan = planPartitions(config, cfgPath, { secureMem, mode, threads, exposure, cost, attacks });
   const top = int(p, 'top', 1);
   emit(p, {
     cfg: plan.cfg, mode: plan.mode, batch: plan.batch, per_forward: plan.perForward, secure_mem: plan.secureMem, threads: plan.threads,
@@ -73,9 +77,11 @@ export async function run(argv: string[]): Promise<void> {
     ranges: plan.ranges.map((r) => ({
       tee_layers: [r.start, r.end], layers: r.layers, memory_bytes: r.memoryBytes, overhead_pct: r.overheadPct, overhead_s_per_batch: r.overheadSecondsPerBatch,
       exposure: r.exposure, exposure_raw: r.exposureRaw, protects: r.protects, holds_output: r.holdsOutput, suffix_outside: r.suffixOutside,
+      ...(attacks ? { attack: r.attack ?? null } : {}),
     })),
+    ...(attacks ? { attacks: plan.attacks } : {}),
     ranges_too_big: plan.tooBig,
-    recommended: plan.recommended ? { tee_layers: [plan.recommended.start, plan.recommended.end], layers: plan.recommended.layers, memory_bytes: plan.recommended.memoryBytes, overhead_pct: plan.recommended.overheadPct, exposure: plan.recommended.exposure } : null,
+    recommended: plan.recommended ? { tee_layers: [plan.recommended.start, plan.recommended.end], layers: plan.recommended.layers, memory_bytes: plan.recommended.memoryBytes, overhead_pct: plan.recommended.overheadPct, exposure: plan.recommended.exposure, ...(attacks ? { attack: plan.recommended.attack ?? null } : {}) } : null,
     why: plan.why,
   }, () => formatPlan(plan, top));
 }
