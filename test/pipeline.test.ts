@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readPointer } from '../src/deploy/device.js';
-import { runPipeline, type PipelineEvent, type PipelineOptions, type PlanRecord, type PredictRecord, type DeployRecord, type FinetuneRecord } from '../src/pipeline/index.js';
+import { runPipeline, type PipelineEvent, type PipelineOptions, type PlanRecord, type PredictRecord, type DeployRecord, type FinetuneRecord, type AttackRecord } from '../src/pipeline/index.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -62,7 +62,7 @@ test('the whole pipeline runs, resumes stage by stage, and refuses other setting
     cfg, data: 'embedded', trainLimit: 240, testLimit: 100, split: 0.5, resize: false, seeds: [3], epochs: 4, ftEpochs: 1,
     // 256 KiB: the convolution's activations do not fit, so the plan must pick among the upper layers
     // and the cost benchmark stops after a few configurations.
-    secureMem: 256 * 1024, benchReps: 2, benchBatches: 1, deviceEpochs: 1, predictImages: 12, jobs: 2, out,
+    secureMem: 256 * 1024, benchReps: 2, benchBatches: 1, deviceEpochs: 1, predictImages: 12, attackMembers: 20, jobs: 2, out,
     onEvent: (e) => events.push(e),
   };
   const r = await runPipeline(opts);
@@ -73,9 +73,8 @@ test('the whole pipeline runs, resumes stage by stage, and refuses other setting
   assert.ok(done.every((e) => !e.earlier));
   assert.ok(events.some((e) => e.type === 'stage-progress' && e.stage.name === 'exposure' && e.fraction > 0), 'the exposure stage reports progress');
   assert.ok(events.every((e) => Number.isFinite(e.etaSeconds) && e.etaSeconds >= 0), 'every event carries a time-left estimate');
-  for (const s of ['train', 'exposure', 'plan', 'bench', 'deploy', 'finetune', 'predict', 'report']) assert.ok(existsSync(join(out, 'stages', `${s}.json`)), s);
-  assert.ok(!existsSync(join(out, 'stages', 'attack.json')), 'the attack hook leaves no marker, so a build with the sweep runs it');
-  for (const f of ['train/model.weights', 'exposure/exposure.json', 'plan/plan.json', 'plan/plan.txt', 'bench/bench.json', 'deploy/model.pkg', 'report.html', 'model.cfg']) {
+  for (const s of ['train', 'exposure', 'plan', 'attack', 'bench', 'deploy', 'finetune', 'predict', 'report']) assert.ok(existsSync(join(out, 'stages', `${s}.json`)), s);
+  for (const f of ['attack/sweep.json', 'train/model.weights', 'exposure/exposure.json', 'plan/plan.json', 'plan/plan.txt', 'bench/bench.json', 'deploy/model.pkg', 'report.html', 'model.cfg']) {
     assert.ok(existsSync(join(out, f)), `${f} written`);
   }
 
@@ -83,6 +82,16 @@ test('the whole pipeline runs, resumes stage by stage, and refuses other setting
   const plan = JSON.parse(await readFile(join(out, 'stages/plan.json'), 'utf8')).result as PlanRecord;
   assert.ok(plan.recommended && plan.recommended.memory_bytes <= opts.secureMem);
   assert.deepEqual(r.recommended, plan.recommended);
+  // The attack sweep: the white-box baseline first, the recommended range among the partitions, and
+  // under top1 the score attacks refused.
+  const att = JSON.parse(await readFile(join(out, 'stages/attack.json'), 'utf8')).result as AttackRecord;
+  assert.equal(att.partitions[0]!.tee_layers, null);
+  assert.ok(att.partitions.some((p) => JSON.stringify(p.tee_layers) === JSON.stringify(plan.recommended!.tee_layers)), 'the recommended range is attacked');
+  // Ranges that hold the softmax (layer 4) release labels only: the loss attack is refused there.
+  const holding = att.partitions.filter((p) => p.tee_layers !== null && p.tee_layers[0] <= 4 && p.tee_layers[1] >= 4);
+  assert.ok(holding.length > 0 && holding.every((p) => p.refused.includes('loss')), 'the loss attack is refused when only labels leave the TEE');
+  assert.ok(!att.partitions[0]!.refused.includes('loss'), 'nothing protected: the loss attack runs');
+  assert.ok(att.partitions[0]!.best !== null && att.partitions[0]!.best.auc > 0 && att.partitions[0]!.best.auc <= 1);
   const dep = JSON.parse(await readFile(join(out, 'stages/deploy.json'), 'utf8')).result as DeployRecord;
   assert.deepEqual([dep.partition.start, dep.partition.end], plan.recommended.tee_layers);
   assert.equal(dep.files.length, 3);
@@ -107,7 +116,7 @@ test('the whole pipeline runs, resumes stage by stage, and refuses other setting
   events.length = 0;
   await runPipeline(opts);
   const again = events.filter((e): e is Extract<PipelineEvent, { type: 'stage-done' }> => e.type === 'stage-done');
-  assert.deepEqual(again.filter((e) => !e.earlier).map((e) => e.stage.name), ['attack', 'predict', 'report']);
+  assert.deepEqual(again.filter((e) => !e.earlier).map((e) => e.stage.name), ['predict', 'report']);
   assert.equal(((await readPointer(join(out, 'deploy/device')))!.version), ft.model_version, 'the device was not fine-tuned again');
 
   // Other settings in the same folder are refused, naming what differs.
@@ -116,8 +125,8 @@ test('the whole pipeline runs, resumes stage by stage, and refuses other setting
   // `layerlock report --json` on the run folder: one JSON document on stdout.
   const rep = spawnSync(process.execPath, [MAIN, 'report', out, '--out', join(dir, 'again.html'), '--json'], { encoding: 'utf8' });
   assert.equal(rep.status, 0, rep.stderr);
-  const doc = JSON.parse(rep.stdout) as { path: string; sections: string[]; inputs: { pipelines: number; exposure: number; bench: number; plans: number } };
-  assert.deepEqual(doc.inputs, { pipelines: 1, exposure: 1, bench: 1, plans: 1, attacks: 0 });
+  const doc = JSON.parse(rep.stdout) as { path: string; sections: string[]; charts: { marks: string[] }[]; inputs: { pipelines: number; exposure: number; bench: number; plans: number } };
+  assert.deepEqual(doc.inputs, { pipelines: 1, exposure: 1, bench: 1, plans: 1, attacks: att.partitions.length });
   assert.ok(doc.sections.includes('deployment'));
   await rm(dir, { recursive: true, force: true });
 });

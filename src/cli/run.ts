@@ -23,6 +23,7 @@ export const help: CommandHelp = {
     ['--batches N', `timed batches per TEE cost run (default ${EMBEDDED_DEFAULTS.benchBatches})`],
     ['--device-epochs N', `fine-tuning epochs on the device (default ${EMBEDDED_DEFAULTS.deviceEpochs})`],
     ['--predict N', `test images predicted on the device (default ${EMBEDDED_DEFAULTS.predictImages})`],
+    ['--members N', `attack sweep: evaluation members from S and as many unseen test images (default ${EMBEDDED_DEFAULTS.attackMembers}, at most half of S and of the test set)`],
     ['--jobs N', 'exposure worker processes (default: the cores)'],
     ...DATA_HELP.map(([f, t]): [string, string] => (f === '--train-limit N' ? [f, `${t} (default with --data embedded: ${EMBEDDED_DEFAULTS.trainLimit}, S = 1000)`] : [f, t])),
   ],
@@ -72,7 +73,7 @@ export async function run(argv: string[]): Promise<void> {
     ...DATA_OPTIONS,
     out: { type: 'string' }, cfg: { type: 'string' }, epochs: { type: 'string' }, 'ft-epochs': { type: 'string' }, seeds: { type: 'string' },
     'secure-mem': { type: 'string' }, reps: { type: 'string' }, batches: { type: 'string' }, 'device-epochs': { type: 'string' },
-    predict: { type: 'string' }, jobs: { type: 'string' },
+    predict: { type: 'string' }, members: { type: 'string' }, jobs: { type: 'string' },
   });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('run', help));
   const data = str(p, 'data') ?? 'embedded';
@@ -99,6 +100,7 @@ export async function run(argv: string[]): Promise<void> {
       benchBatches: int(p, 'batches', 1) ?? EMBEDDED_DEFAULTS.benchBatches,
       deviceEpochs: int(p, 'device-epochs', 1) ?? EMBEDDED_DEFAULTS.deviceEpochs,
       predictImages: int(p, 'predict', 1) ?? EMBEDDED_DEFAULTS.predictImages,
+      attackMembers: int(p, 'members', 2) ?? EMBEDDED_DEFAULTS.attackMembers,
       jobs: int(p, 'jobs', 1),
       out: str(p, 'out') ?? 'runs/pipeline',
       command: ['layerlock', 'run', ...argv].join(' '),

@@ -13,7 +13,7 @@ import { writeReport } from '../report/index.js';
 import { secondsLeft, type EtaStage } from './eta.js';
 import {
   attackStage, benchStage, copyCfg, deployStage, exposureStage, finetuneStage, planStage, predictStage, trainStage,
-  type BenchRecord, type DeployRecord, type ExposureRecord, type FinetuneRecord, type PlanRecord, type PredictRecord, type StageContext, type TrainRecord,
+  type AttackRecord, type BenchRecord, type DeployRecord, type ExposureRecord, type FinetuneRecord, type PlanRecord, type PredictRecord, type StageContext, type TrainRecord,
 } from './stages.js';
 import { checkOrRecordManifest, environment, readStage, writeStage, type PipelineSettings } from './store.js';
 
@@ -42,6 +42,8 @@ export interface PipelineOptions {
   deviceEpochs: number;
   /** Test images predicted on the device. */
   predictImages: number;
+  /** Evaluation members of the attack sweep. */
+  attackMembers: number;
   /** Exposure worker processes (default: the cores). */
   jobs?: number | undefined;
   out: string;
@@ -63,6 +65,7 @@ export const EMBEDDED_DEFAULTS = {
   benchBatches: 3,
   deviceEpochs: 1,
   predictImages: 50,
+  attackMembers: 200,
 } as const;
 
 export type StageName = 'train' | 'exposure' | 'plan' | 'attack' | 'bench' | 'deploy' | 'finetune' | 'predict' | 'report';
@@ -103,7 +106,8 @@ function estimates(o: PipelineOptions, sCount: number, trainable: number): Recor
     train,
     exposure: (exposureJobs + bases) / NOMINAL_IMG_S + 3,
     plan: 1,
-    attack: 0,
+    // per partition: the victim's answers, a substitute trained on T (2 epochs), the attack models
+    attack: 5 * (4 + (2 * (sCount + o.attackMembers * 4)) / (NOMINAL_IMG_S / 2)),
     bench: o.benchReps * 10 * 1.7 + 5,
     deploy: 6,
     finetune: (o.deviceEpochs * sCount) / (NOMINAL_IMG_S / 2) + 4,
@@ -145,8 +149,10 @@ function summaryOf(name: StageName, r: unknown): string {
       const p = r as PlanRecord;
       return p.recommended ? `recommended --tee-layers ${p.recommended.tee_layers.join(':')} (${p.recommended.layers.join(' ')}), ${mib(p.recommended.memory_bytes)}, of ${p.ranges_fit} ranges that fit` : 'no range fits';
     }
-    case 'attack':
-      return (r as { skipped?: string }).skipped ? `skipped: ${(r as { skipped: string }).skipped}` : 'done';
+    case 'attack': {
+      const a = r as AttackRecord;
+      return a.partitions.map((p) => `${p.label}: ${p.best ? `${p.best.attack} AUC ${p.best.auc.toFixed(2)}` : 'all refused'}`).join(', ');
+    }
     case 'bench': {
       const b = r as BenchRecord;
       return `${b.configs} configurations${b.deepest ? `, k = ${b.deepest.k}: ${b.deepest.overhead_time_pct >= 0 ? '+' : ''}${b.deepest.overhead_time_pct.toFixed(1)} % time, ${mib(b.deepest.tee_peak_bytes)} in the TEE` : ''}; ANOVA p = ${b.anova_time_p.toPrecision(2)}`;
@@ -187,7 +193,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       cfg: o.cfg, cfg_sha256: createHash('sha256').update(cfgText).digest('hex'), data: o.data === 'embedded' ? 'embedded' : resolve(o.data),
       train_limit: o.trainLimit ?? null, test_limit: o.testLimit ?? null, split: o.split, resize: o.resize, seeds: o.seeds, epochs: o.epochs,
       ft_epochs: o.ftEpochs, secure_mem: o.secureMem, bench_reps: o.benchReps, bench_batches: o.benchBatches, device_epochs: o.deviceEpochs,
-      predict_images: o.predictImages,
+      predict_images: o.predictImages, attack_members: o.attackMembers,
     };
     await checkOrRecordManifest(out, { format: 'layerlock-pipeline/1', settings, environment: environment(), command: o.command ?? null, started_at: new Date().toISOString() });
     const cfg = await copyCfg(o.cfg, out);
@@ -207,7 +213,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     let current: { index: number; started: number } | null = null;
     const ctx: StageContext = {
       out, cfg, config, data, dataSpec, seeds: o.seeds, epochs: o.epochs, ftEpochs: o.ftEpochs, secureMem: o.secureMem, benchReps: o.benchReps,
-      benchBatches: o.benchBatches, deviceEpochs: o.deviceEpochs, predictImages: o.predictImages, jobs: o.jobs,
+      benchBatches: o.benchBatches, deviceEpochs: o.deviceEpochs, predictImages: o.predictImages, attackMembers: o.attackMembers, jobs: o.jobs,
       progress: (fraction, detail) => {
         if (!current) return;
         const elapsed = (performance.now() - current.started) / 1000;
@@ -225,7 +231,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       train: () => trainStage(ctx),
       exposure: () => exposureStage(ctx),
       plan: () => planStage(ctx),
-      attack: () => attackStage(),
+      attack: () => attackStage(ctx),
       bench: () => benchStage(ctx),
       deploy: () => deployStage(ctx),
       finetune: () => finetuneStage(ctx),
@@ -247,10 +253,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       const seconds = (performance.now() - current.started) / 1000;
       current = null;
       eta[index] = { estimate: stage.estimate, measured: seconds, done: true };
-      // A skipped stage (the attack hook) leaves no marker, so a later build that has it runs it.
-      if (!(stage.name === 'attack' && (result as { skipped?: string }).skipped)) {
-        await writeStage(out, { name: stage.name, seconds, finished_at: new Date().toISOString(), result });
-      }
+      await writeStage(out, { name: stage.name, seconds, finished_at: new Date().toISOString(), result });
       const summary = summaryOf(stage.name, result);
       results.push({ name: stage.name, seconds, earlier: false, summary });
       emit({ type: 'stage-done', index, stage, seconds, earlier: false, summary, etaSeconds: secondsLeft(eta, null) });

@@ -21,6 +21,7 @@ import { evaluate, evaluateWith, train } from '../nn/train.js';
 import { partitionReport, type PartitionReport } from '../tee/report.js';
 import { atomicWrite } from '../util/fsutil.js';
 import { layerLabel } from '../bench/memory.js';
+import { attackSweep, type PartitionChoice } from '../attack/sweep.js';
 
 /** What every stage gets: the settings, the run folder, the data (loaded once) and a progress callback. */
 export interface StageContext {
@@ -38,6 +39,8 @@ export interface StageContext {
   benchBatches: number;
   deviceEpochs: number;
   predictImages: number;
+  /** Evaluation members of the attack sweep (as many non-members; the attacker's pools as many again). */
+  attackMembers: number;
   jobs?: number | undefined;
   progress(fraction: number, detail: string): void;
   /** The record of an earlier stage (it has finished: stages run in order). */
@@ -162,19 +165,55 @@ export async function planStage(ctx: StageContext): Promise<PlanRecord> {
 
 // ---- attack -----------------------------------------------------------------------------------
 
-/**
- * HOOK for the attack sweep (issue 11, `attackSweep`): it has not landed on this branch yet. When it
- * does, this stage runs it over k = 0, a few last-k partitions and the recommended range, with small
- * settings, into ctx.out/attack (sweep.json), and the report's attack section reads that file.
- */
-export const ATTACK_AVAILABLE = false;
-
 export interface AttackRecord {
-  skipped: string;
+  dir: string;
+  members: number;
+  partitions: { label: string; tee_layers: [number, number] | null; best: { attack: string; auc: number; ci95: [number, number] } | null; refused: string[] }[];
 }
 
-export async function attackStage(): Promise<AttackRecord> {
-  return { skipped: 'the attack sweep (issue 11, layerlock attack sweep) is not part of this build yet' };
+/**
+ * The attack sweep (issue 11) against the trained model: nothing protected (k = 0, full output: the
+ * white-box baseline), the last 1, 3 and 5 layers and the recommended range under top1 — each only if
+ * it fits the secure memory — with settings small enough for the demo's time budget.
+ */
+export async function attackStage(ctx: StageContext): Promise<AttackRecord> {
+  const tr = await ctx.stage<TrainRecord>('train');
+  const plan = JSON.parse(await readFile(join(ctx.out, 'plan', 'plan.json'), 'utf8')) as PlanDocument;
+  const L = ctx.config.layers.length;
+  const fits = (a: number, b: number): boolean => plan.ranges.some((r) => r.tee_layers[0] === a && r.tee_layers[1] === b);
+  const partitions: PartitionChoice[] = [{ kind: 'last', k: 0 }];
+  for (const k of [1, 3, 5]) if (k < L && fits(L - k, L - 1)) partitions.push({ kind: 'last', k });
+  const rec = plan.recommended;
+  if (rec && !partitions.some((p) => p.kind === 'last' && p.k > 0 && L - p.k === rec.tee_layers[0] && rec.tee_layers[1] === L - 1)) {
+    partitions.push({ kind: 'range', start: rec.tee_layers[0], end: rec.tee_layers[1] });
+  }
+  const { data } = ctx;
+  const members = Math.max(2, Math.min(ctx.attackMembers, Math.floor(data.S.length / 2), Math.floor(data.test.count / 2)));
+  const dir = join(ctx.out, 'attack');
+  let started = 0;
+  const doc = await attackSweep({
+    cfg: ctx.cfg, config: ctx.config, weights: join(ctx.out, tr.weights), partitions, policy: 'top1', out: dir,
+    data: { train: data.train, test: data.test, S: data.S, T: data.T },
+    members, seed: ctx.seeds[0]!, substitute: { epochs: 2, limit: null }, perturbations: 8, bootstrap: 200, steal: null,
+    secureMem: ctx.secureMem, storageDir: join(dir, 'tee'),
+    exposure: await loadExposure(join(ctx.out, 'exposure'), ctx.config),
+    log: (m) => {
+      if (m.startsWith('partition ')) ctx.progress(started++ / partitions.length, m);
+    },
+    onResume: () => ctx.progress(started++ / partitions.length, 'resumed'),
+  });
+  return {
+    dir: relative(ctx.out, dir),
+    members,
+    partitions: doc.partitions.map((r) => {
+      const best = [...r.attacks].sort((a, b) => b.auc - a.auc)[0];
+      return {
+        label: r.label, tee_layers: r.partition.tee_layers,
+        best: best ? { attack: best.name, auc: best.auc, ci95: best.auc_ci95 } : null,
+        refused: r.refused.map((x) => x.name),
+      };
+    }),
+  };
 }
 
 // ---- TEE cost ---------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ export interface PipelineSettings {
   bench_batches: number;
   device_epochs: number;
   predict_images: number;
+  attack_members: number;
 }
 
 export interface Environment {

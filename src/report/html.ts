@@ -242,7 +242,7 @@ async function attackSection(page: Page, inputs: ReportInputs, layerCount: numbe
   const groups = new Map<string, { partition: string; doc: AttackDocument }[]>();
   for (const a of inputs.attacks) {
     const g = groups.get(a.name) ?? [];
-    g.push({ partition: partitionName(a.doc.partition, layerCount), doc: a.doc });
+    g.push({ partition: partitionName(a.doc, layerCount), doc: a.doc });
     groups.set(a.name, g);
   }
   const out: string[] = [];
@@ -254,9 +254,9 @@ async function attackSection(page: Page, inputs: ReportInputs, layerCount: numbe
     if (roc) out.push(await page.chart(roc, `ROC ${name}`, ['line'], 'True against false positive rate on log axes: the low-FPR region is where a membership attack is dangerous.'));
     out.push(table(['layers in the TEE', 'output', 'attack', 'sees', 'AUC (95 % CI)', 'TPR @ 0.1 % FPR', 'TPR @ 1 % FPR', 'advantage'], docs.flatMap(({ partition, doc }) => doc.attacks.map((a) => [
       esc(partition), esc(doc.partition.output ?? '—'), esc(a.name), esc((a.sees ?? []).join(', ') || '—'),
-      a.refused ? `refused: ${esc(a.refused)}` : `${f(a.auc)}${a.auc_ci95 ? ` (${f(a.auc_ci95[0])}–${f(a.auc_ci95[1])})` : ''}`,
+      `${f(a.auc)}${a.auc_ci95 ? ` (${f(a.auc_ci95[0])}–${f(a.auc_ci95[1])})` : ''}`,
       pct(a.tpr_at_fpr?.['0.001'], 2), pct(a.tpr_at_fpr?.['0.01'], 2), f(a.advantage),
-    ]))));
+    ]).concat((doc.refused ?? []).map((x) => [esc(partition), esc(doc.partition.output ?? '—'), esc(x.name), '—', `<span class="note">refused: ${esc(x.reason.split(';')[0]!)}</span>`, '', '', '']))))); 
     const steal = docs.filter((d) => d.doc.stealing);
     if (steal.length > 0) {
       out.push('<h4>Model stealing</h4>', table(['layers in the TEE', 'queries', 'surrogate acc', 'agreement', 'victim acc', 'black-box baseline'], steal.map(({ partition, doc }) => {

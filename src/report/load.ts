@@ -16,16 +16,21 @@ export interface AttackMetrics {
   auc_ci95?: [number, number];
   tpr_at_fpr?: Record<string, number>;
   advantage?: number;
-  /** ROC points, when the attack result carries them. */
-  roc?: { fpr: number[]; tpr: number[] } | { fpr: number; tpr: number }[];
-  refused?: string;
+  /** ROC points, when the attack result carries them: [fpr, tpr] pairs (attack.json), or columns. */
+  roc?: [number, number][] | { fpr: number[]; tpr: number[] };
 }
 
 export interface AttackDocument {
-  partition: { tee_layers: [number, number] | null; output?: string; k?: number };
+  /** A sweep record's partition name and label (e.g. "k3", "k=3"). */
+  name?: string;
+  label?: string;
+  partition: { tee_layers: [number, number] | null; output?: string };
   members?: number;
   nonmembers?: number;
   attacks: AttackMetrics[];
+  /** Attacks the partition refused (they need what it hides), with the reason. */
+  refused?: { name: string; reason: string }[];
+  victim?: { members_acc: number; nonmembers_acc: number };
   stealing?: { queries: number; surrogate_acc: number; agreement: number; victim_acc: number; blackbox_acc: number } | null;
 }
 
@@ -140,7 +145,13 @@ export async function loadInputs(paths: readonly string[]): Promise<ReportInputs
         inputs.attacks.push({ source: file, name: label, doc: doc as AttackDocument });
         break;
       case 'sweep':
-        for (const [i, r] of sweepRecords(doc).entries()) inputs.attacks.push({ source: `${file}#${i}`, name: label, doc: r });
+        // A sweep's records leave out the ROC points; its partitions/<name>/attack.json keep them.
+        for (const [i, r] of sweepRecords(doc).entries()) {
+          const full = r.name ? join(resolve(file, '..'), 'partitions', r.name, 'attack.json') : null;
+          const rocs = full && (await exists(full)) ? ((await readJson(full)) as AttackDocument).attacks : [];
+          const attacks = r.attacks.map((a) => ({ ...a, ...(rocs.find((x) => x.name === a.name)?.roc ? { roc: rocs.find((x) => x.name === a.name)!.roc! } : {}) }));
+          inputs.attacks.push({ source: `${file}#${i}`, name: label, doc: { ...r, attacks } });
+        }
         break;
     }
     return true;

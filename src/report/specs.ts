@@ -123,15 +123,16 @@ export function benchPoints(configs: readonly ConfigStats[]): FigurePoint[] {
 }
 
 /** A partition's short name for the attack charts: "none" (white-box), "last k" or "a:b". */
-export function partitionName(p: AttackDocument['partition'], layerCount: number | null): string {
-  const r = p.tee_layers;
+export function partitionName(doc: AttackDocument, layerCount: number | null): string {
+  const r = doc.partition.tee_layers;
+  if (doc.label) return r ? `${doc.label} (${r[0]}:${r[1]})` : `${doc.label} (none)`;
   if (!r) return 'none (k = 0)';
   if (layerCount !== null && r[1] === layerCount - 1) return `last ${layerCount - r[0]} (${r[0]}:${r[1]})`;
   return `${r[0]}:${r[1]}`;
 }
 
 function rocPoints(roc: NonNullable<AttackDocument['attacks'][number]['roc']>): { fpr: number; tpr: number }[] {
-  if (Array.isArray(roc)) return roc;
+  if (Array.isArray(roc)) return roc.map(([fpr, tpr]) => ({ fpr, tpr }));
   return roc.fpr.map((f, i) => ({ fpr: f, tpr: roc.tpr[i] ?? 0 }));
 }
 
