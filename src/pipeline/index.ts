@@ -61,7 +61,7 @@ export const EMBEDDED_DEFAULTS = {
   trainLimit: 2000,
   epochs: 30,
   ftEpochs: 10,
-  benchReps: 5,
+  benchReps: 3,
   benchBatches: 3,
   deviceEpochs: 1,
   predictImages: 50,

@@ -251,12 +251,13 @@ async function attackSection(page: Page, inputs: ReportInputs, layerCount: numbe
     const auc = aucSpec(docs, 'Attack AUC vs layers in the TEE');
     if (auc) out.push(await page.chart(auc, `Attack AUC ${name}`, ['line', 'symbol', 'rule'], 'ROC AUC of each membership-inference attack (bootstrap 95 % interval) for each partition; 0.5 is chance.'));
     const roc = rocSpec(docs, 'ROC curves (log–log)');
-    if (roc) out.push(await page.chart(roc, `ROC ${name}`, ['line'], 'True against false positive rate on log axes: the low-FPR region is where a membership attack is dangerous.'));
+    if (roc) out.push(await page.chart(roc, `ROC ${name}`, ['line'], 'True against false positive rate on log axes, for the strongest attack against each partition: the low-FPR region is where a membership attack is dangerous; the dashed diagonal is chance.'));
     out.push(table(['layers in the TEE', 'output', 'attack', 'sees', 'AUC (95 % CI)', 'TPR @ 0.1 % FPR', 'TPR @ 1 % FPR', 'advantage'], docs.flatMap(({ partition, doc }) => doc.attacks.map((a) => [
       esc(partition), esc(doc.partition.output ?? '—'), esc(a.name), esc((a.sees ?? []).join(', ') || '—'),
       `${f(a.auc)}${a.auc_ci95 ? ` (${f(a.auc_ci95[0])}–${f(a.auc_ci95[1])})` : ''}`,
       pct(a.tpr_at_fpr?.['0.001'], 2), pct(a.tpr_at_fpr?.['0.01'], 2), f(a.advantage),
-    ]).concat((doc.refused ?? []).map((x) => [esc(partition), esc(doc.partition.output ?? '—'), esc(x.name), '—', `<span class="note">refused: ${esc(x.reason.split(';')[0]!)}</span>`, '', '', '']))))); 
+    ]).concat(doc.refused && doc.refused.length > 0 ? [[esc(partition), esc(doc.partition.output ?? '—'), esc(doc.refused.map((x) => x.name).join(', ')), '—',
+      `<span class="note">refused: ${esc(doc.refused[0]!.reason.split(';')[0]!.replace(/^attack \S+ /, 'it '))}</span>`, '', '', '']] : []))));
     const steal = docs.filter((d) => d.doc.stealing);
     if (steal.length > 0) {
       out.push('<h4>Model stealing</h4>', table(['layers in the TEE', 'queries', 'surrogate acc', 'agreement', 'victim acc', 'black-box baseline'], steal.map(({ partition, doc }) => {

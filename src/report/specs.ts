@@ -125,7 +125,7 @@ export function benchPoints(configs: readonly ConfigStats[]): FigurePoint[] {
 /** A partition's short name for the attack charts: "none" (white-box), "last k" or "a:b". */
 export function partitionName(doc: AttackDocument, layerCount: number | null): string {
   const r = doc.partition.tee_layers;
-  if (doc.label) return r ? `${doc.label} (${r[0]}:${r[1]})` : `${doc.label} (none)`;
+  if (doc.label) return !r ? `${doc.label} (none)` : doc.label === `${r[0]}:${r[1]}` ? doc.label : `${doc.label} (${r[0]}:${r[1]})`;
   if (!r) return 'none (k = 0)';
   if (layerCount !== null && r[1] === layerCount - 1) return `last ${layerCount - r[0]} (${r[0]}:${r[1]})`;
   return `${r[0]}:${r[1]}`;
@@ -136,16 +136,16 @@ function rocPoints(roc: NonNullable<AttackDocument['attacks'][number]['roc']>): 
   return roc.fpr.map((f, i) => ({ fpr: f, tpr: roc.tpr[i] ?? 0 }));
 }
 
-/** ROC curves on log–log axes (the low-FPR region is what matters, Carlini et al. 2022), one line per attack and partition. */
+/** ROC curves on log–log axes (the low-FPR region is what matters, Carlini et al. 2022), one line per partition. */
 export function rocSpec(docs: readonly { partition: string; doc: AttackDocument }[], title: string): TopLevelSpec | null {
   const values: { curve: string; fpr: number; tpr: number }[] = [];
+  // One curve per partition — its strongest attack (highest AUC) — so the chart stays readable.
   for (const { partition, doc } of docs) {
-    for (const a of doc.attacks) {
-      if (!a.roc) continue;
-      for (const p of rocPoints(a.roc)) {
-        // log axes: the zero corner is drawn at the axis floor
-        values.push({ curve: `${a.name}, ${partition}`, fpr: Math.max(1e-4, p.fpr), tpr: Math.max(1e-4, p.tpr) });
-      }
+    const a = [...doc.attacks].filter((x) => x.roc).sort((x, y) => y.auc - x.auc)[0];
+    if (!a?.roc) continue;
+    for (const p of rocPoints(a.roc)) {
+      // log axes: the zero corner is drawn at the axis floor
+      values.push({ curve: `${partition}: ${a.name}`, fpr: Math.max(1e-4, p.fpr), tpr: Math.max(1e-4, p.tpr) });
     }
   }
   if (values.length === 0) return null;
@@ -161,7 +161,7 @@ export function rocSpec(docs: readonly { partition: string; doc: AttackDocument 
         encoding: {
           x: { field: 'fpr', type: 'quantitative', title: 'false positive rate', scale: { type: 'log', domain: [1e-4, 1] } },
           y: { field: 'tpr', type: 'quantitative', title: 'true positive rate', scale: { type: 'log', domain: [1e-4, 1] } },
-          color: { field: 'curve', type: 'nominal', title: 'attack, layers in the TEE' },
+          color: { field: 'curve', type: 'nominal', title: 'layers in the TEE: strongest attack', sort: null },
         },
       },
       {
