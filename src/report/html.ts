@@ -384,9 +384,21 @@ function summary(inputs: ReportInputs): string {
     const top = [...doc.layers].filter((l) => l.exposure !== null).sort((a, b) => b.exposure! - a.exposure!)[0];
     if (top) lines.push(`<p>${esc(name)}: the most exposed layer is <b>${esc(top.label)}</b> (exposure ${f(top.exposure)}).</p>`);
   }
+  const rec = plan?.recommended?.tee_layers ?? null;
+  const strongest = (d: AttackDocument | undefined): AttackDocument['attacks'][number] | undefined => d ? [...d.attacks].sort((a, b) => b.auc - a.auc)[0] : undefined;
+  const byName = new Map<string, AttackDocument[]>();
+  for (const a of inputs.attacks) byName.set(a.name, [...(byName.get(a.name) ?? []), a.doc]);
+  for (const docs of byName.values()) {
+    const base = strongest(docs.find((d) => d.partition.tee_layers === null));
+    const prot = rec ? strongest(docs.find((d) => d.partition.tee_layers?.[0] === rec[0] && d.partition.tee_layers?.[1] === rec[1])) : undefined;
+    if (base || prot) {
+      lines.push(`<p>Membership inference, strongest attack (ROC AUC, 0.5 = chance): ${base ? `<b>${f(base.auc, 2)}</b> (${esc(base.name)}) with nothing protected` : ''}${base && prot ? ', ' : ''}${
+        prot && rec ? `<b>${f(prot.auc, 2)}</b> (${esc(prot.name)}) with layers ${rec.join(':')} in the TEE` : ''}.</p>`);
+    }
+  }
   for (const { name, doc } of inputs.bench) {
     const last = doc.configs[doc.configs.length - 1];
-    if (last && last.k > 0) lines.push(`<p>${esc(name)}: with the last ${last.k} layers in the TEE fine-tuning takes ${sgn(last.overhead_time_paired_pct, 1)} time (paired), ${mib(last.tee_peak_bytes)} of secure memory.</p>`);
+    if (last && last.k > 0) lines.push(`<p>TEE cost (${esc(name)}): with the last ${last.k} layers in the TEE fine-tuning takes ${sgn(last.overhead_time_paired_pct, 1)} time (paired), ${mib(last.tee_peak_bytes)} of secure memory.</p>`);
   }
   return lines.length > 0 ? `<div class="summary">${lines.join('')}</div>` : '';
 }

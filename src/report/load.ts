@@ -84,7 +84,7 @@ function sweepRecords(doc: unknown): AttackDocument[] {
 
 /** The name of a data location for legends: the folder's name, never a machine path. */
 export function dataName(location: string): string {
-  return location === 'embedded' ? 'embedded MNIST slice' : basename(location.replace(/\/+$/, '')) || location;
+  return location === 'embedded' ? 'embedded MNIST' : basename(location.replace(/\/+$/, '')) || location;
 }
 
 const KNOWN_FILES = ['pipeline.json', 'exposure.json', 'bench.json', 'plan.json', 'sweep.json', 'attack.json'];
