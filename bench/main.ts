@@ -129,23 +129,58 @@ function medianMeasure(ms: Measure[]): Measure {
   };
 }
 
+const HELP = `usage: npm run bench -- [--json] [--peer torch] [--shapes mnist,cifar10] [--threads N] [--seconds S] [--rounds R]
+
+VGG-7 training throughput, inference throughput at batch ${BATCH} and batch-1 latency (MNIST and CIFAR-10 shapes).
+
+options:
+  --json              print one JSON array of records on stdout
+  --peer torch        measure PyTorch side by side, interleaved round by round
+  --shapes LIST       mnist, cifar10 or both, comma-separated (default mnist,cifar10)
+  --threads N         kernel threads, 1 to 1024 (default: LAYERLOCK_THREADS or the online CPUs)
+  --seconds S         minimum seconds per measurement, more than 0 and at most 3600 (default 3)
+  --rounds R          interleaved rounds, 1 to 1000; the median is reported (default 3)
+  -h, --help          show this help
+`;
+
+/** A number flag within [min, max] (integers only when asked), or a one-line error. */
+function numberFlag(name: string, text: string, min: number, max: number, integer: boolean): number {
+  const x = Number(text);
+  const ok = text.trim() !== '' && Number.isFinite(x) && (!integer || /^-?\d+$/.test(text.trim())) && x >= min && x <= max;
+  const range = min === Number.MIN_VALUE ? `more than 0 and at most ${max}` : `from ${min} to ${max}`;
+  if (!ok) throw new Error(`--${name} must be ${integer ? 'an integer' : 'a number'} ${range} (got "${text}")`);
+  return x;
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      json: { type: 'boolean', default: false },
-      peer: { type: 'string' },
-      shapes: { type: 'string', default: 'mnist,cifar10' },
-      threads: { type: 'string' },
-      seconds: { type: 'string', default: '3' },
-      rounds: { type: 'string', default: '3' },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        peer: { type: 'string' },
+        shapes: { type: 'string', default: 'mnist,cifar10' },
+        threads: { type: 'string' },
+        seconds: { type: 'string', default: '3' },
+        rounds: { type: 'string', default: '3' },
+      },
+      // `--seconds -1` would otherwise be "ambiguous": join a number to its flag so the range check speaks.
+      args: joinNegative(process.argv.slice(2)),
+    }));
+  } catch (e) {
+    throw new Error(`${(e as Error).message.split('\n')[0]} (see --help)`);
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
   const shapes = values.shapes!.split(',') as Shape[];
-  for (const s of shapes) if (s !== 'mnist' && s !== 'cifar10') throw new Error(`unknown shape ${s}`);
-  if (values.threads) setThreads(Number(values.threads));
+  for (const s of shapes) if (s !== 'mnist' && s !== 'cifar10') throw new Error(`--shapes: unknown shape "${s}" (shapes: mnist, cifar10)`);
+  if (values.threads !== undefined) setThreads(numberFlag('threads', values.threads, 1, 1024, true));
   const threads = getThreads();
-  const seconds = Number(values.seconds);
-  const rounds = Number(values.rounds);
+  const seconds = numberFlag('seconds', values.seconds!, Number.MIN_VALUE, 3600, false);
+  const rounds = numberFlag('rounds', values.rounds!, 1, 1000, true);
   if (values.peer && values.peer !== 'torch') throw new Error(`unknown peer ${values.peer} (supported: torch)`);
   const python = values.peer === 'torch' ? torchPython() : null;
   if (values.peer === 'torch' && !python) {
@@ -206,6 +241,19 @@ async function main(): Promise<void> {
   for (const row of rows) process.stdout.write(row.map((v, c) => v.padEnd(widths[c]!)).join('  ') + '\n');
   process.stdout.write(`SGEMM 512³: ${gemm1.toFixed(1)} GFLOP/s on 1 thread, ${gemmAll.toFixed(1)} GFLOP/s on ${threads}; peak RSS ${records[0]?.peak_rss_mb.toFixed(0)} MB; kernels ${kernels}\n`);
   process.stdout.write('(more GEMM sizes and the VGG-7 convolution ops: node dist/bench/gemm.js)\n');
+}
+
+/** `--flag -1` → `--flag=-1`, so a negative number reaches the flag's own range check. */
+function joinNegative(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (/^--[a-z]+$/.test(argv[i]!) && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${argv[i]}=${next}`);
+      i++;
+    } else out.push(argv[i]!);
+  }
+  return out;
 }
 
 main().catch((err: unknown) => {

@@ -401,8 +401,7 @@ test('range checks name line and key', () => {
   throwsCfg(() => withNet('[convolutional]\nfilters=-4\n'), 6, "'filters=-4'", 'at least 1');
   throwsCfg(() => withNet('[convolutional]\nstride=0\n'), 6, "'stride=0'");
   throwsCfg(() => withNet('[convolutional]\npadding=-1\n'), 6, "'padding=-1'");
-  throwsCfg(() => withNet('[convolutional]\npad=2\n'), 6, "'pad=2'", '0 or 1');
-  throwsCfg(() => withNet('[convolutional]\nbatch_normalize=2\n'), 6, "'batch_normalize=2'", '0 or 1');
+  throwsCfg(() => withNet('[convolutional]\npad=x\n'), 6, "'pad=x'", 'not an integer');
   throwsCfg(() => withNet('[connected]\noutput=0\n'), 6, "'output=0'");
   throwsCfg(() => withNet('[conv]\n[dropout]\nprobability=1\n'), 7, "'probability=1'", 'less than 1');
   throwsCfg(() => withNet('[conv]\n[dropout]\nprobability=-0.1\n'), 7, "'probability=-0.1'");
@@ -573,4 +572,23 @@ test('loadCfg: a missing file is a clear one-line error', async () => {
     return true;
   });
   await assert.rejects(loadCfg(CFG_DIR), /is a directory/);
+});
+
+test('switches read like Darknet: any non-zero value is on (pad=2 pads size/2), with a warning', () => {
+  const c = withNet('[convolutional]\nsize=5\npad=2\nbatch_normalize=-1\n');
+  const conv = c.layers[0] as ConvolutionalConfig;
+  assert.equal(conv.padding, 2);
+  assert.equal(conv.batchNormalize, true);
+  assert.equal(c.warnings.length, 2);
+  assert.ok(c.warnings[0]!.includes("'pad=2' is read as pad=1"), c.warnings[0]);
+  assert.ok(c.warnings[1]!.includes("'batch_normalize=-1' is read as batch_normalize=1"), c.warnings[1]);
+});
+
+test('a misspelt key is a warning that names the key it probably means', () => {
+  const c = withNet('[convolutional]\nactivaton=relu\nstide=4\n');
+  assert.equal(c.warnings.length, 2);
+  assert.ok(c.warnings[0]!.includes("unknown key 'activaton'") && c.warnings[0]!.includes("did you mean 'activation'?"), c.warnings[0]);
+  assert.ok(c.warnings[1]!.includes("did you mean 'stride'?"), c.warnings[1]);
+  const far = withNet('[convolutional]\nzzzzzz=1\n');
+  assert.ok(!far.warnings[0]!.includes('did you mean'), far.warnings[0]);
 });

@@ -87,9 +87,11 @@ for (const gzip of [false, true]) {
     const f = join(dir, `train-images-idx3-ubyte${gzip ? '.gz' : ''}`);
     await put(f, full.subarray(0, full.length - 7), gzip);
     await rejectsData(loadData(dir), /train-images-idx3-ubyte(\.gz)?: truncated/);
-    // A limit that stays inside the data present needs no bytes past it, so it loads.
-    const src = await loadData(dir, { trainLimit: 4 });
-    assert.equal(src.train.count, 4);
+    // Even a limit that stays inside the data present is refused: the file is damaged.
+    await rejectsData(loadData(dir, { trainLimit: 4 }), /train-images-idx3-ubyte(\.gz)?: truncated/);
+    // And so is a file longer than its header says.
+    await put(f, Buffer.concat([full, Buffer.alloc(12)]), gzip);
+    await rejectsData(loadData(dir, { trainLimit: 2 }), /train-images-idx3-ubyte(\.gz)?: longer than its header says/);
   });
 }
 

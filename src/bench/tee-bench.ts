@@ -132,6 +132,9 @@ export interface BenchDocument {
 const RUN_SCRIPT = fileURLToPath(new URL('./tee-run.js', import.meta.url));
 const MiB = 1 << 20;
 
+/** Identity fields that only say how the inputs were named; their content fields are compared instead. */
+const IDENTITY_PATHS = new Set(['cfg', 'weights', 'data']);
+
 async function sha256(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex');
 }
@@ -284,17 +287,32 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
     const identity = {
       cfg: opts.cfg, cfg_sha256: createHash('sha256').update(cfgText).digest('hex'),
       weights: opts.weights, weights_sha256: opts.weights ? await sha256(opts.weights) : null,
-      data: opts.data, train_limit: opts.trainLimit ?? null, seed: opts.seed, split: opts.split, resize: opts.resize,
+      data: opts.data, data_location: opts.data === 'embedded' ? 'embedded' : resolve(opts.data), train_limit: opts.trainLimit ?? null, seed: opts.seed, split: opts.split, resize: opts.resize,
       batch, subdivisions, batches: opts.batches, warmup: opts.warmup, secure_mem: opts.secureMem, k_max: opts.kMax ?? null,
       shuffle: opts.shuffle, kernels: getKernels().name,
     };
     const done = new Map<string, RunResult & { rep: number }>();
-    if (existsSync(files.options) && existsSync(files.runs)) {
-      const prev = JSON.parse(await readFile(files.options, 'utf8')) as { identity: Record<string, unknown> };
-      const differs = Object.keys(identity).filter((key) => JSON.stringify(prev.identity?.[key]) !== JSON.stringify((identity as Record<string, unknown>)[key]));
+    // A folder with results but no record of what they measured belongs to something else.
+    if (!existsSync(files.options) && (existsSync(files.runs) || existsSync(files.json))) {
+      throw new Error(`${opts.out} holds benchmark results without their options.json; refusing to overwrite them (use another --out)`);
+    }
+    if (existsSync(files.options)) {
+      let prev: { identity?: Record<string, unknown> };
+      try {
+        prev = JSON.parse(await readFile(files.options, 'utf8')) as { identity?: Record<string, unknown> };
+      } catch {
+        throw new Error(`${files.options} is not a benchmark's options file; refusing to overwrite the folder (use another --out)`);
+      }
+      // Compared by content: the same cfg, weights or data named by another path is the same measurement.
+      // (A folder recorded before data_location existed is compared by its data path, as it was then.)
+      const oldFolder = prev.identity?.['data_location'] === undefined;
+      const compared = (key: string): boolean => (oldFolder ? key !== 'data_location' && key !== 'cfg' && key !== 'weights' : !IDENTITY_PATHS.has(key));
+      const differs = Object.keys(identity).filter((key) => compared(key) && JSON.stringify(prev.identity?.[key]) !== JSON.stringify((identity as Record<string, unknown>)[key]));
       if (differs.length > 0) {
         throw new Error(`${opts.out} holds runs of a different measurement (${differs.join(', ')} differ); use another --out or delete ${files.runs}`);
       }
+    }
+    if (existsSync(files.options) && existsSync(files.runs)) {
       for (const line of (await readFile(files.runs, 'utf8')).split('\n')) {
         if (line.trim() === '') continue;
         try {

@@ -68,12 +68,35 @@ export interface Parsed {
   positionals: string[];
 }
 
+/**
+ * `--epochs -5` reads as an option followed by a value that looks like an option, which Node's
+ * parser refuses as "ambiguous"; a number is never an option here, so it is joined to its flag
+ * (`--epochs=-5`) and the flag's own check then says what range it wants.
+ */
+function joinNegativeNumbers(argv: string[], options: OptionSpec): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    const name = a.startsWith('--') && !a.includes('=') ? a.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-(\d|\.\d|inf|nan)/i.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
 export function parse(argv: string[], options: OptionSpec, allowPositionals = false): Parsed {
   try {
-    const r = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals, strict: true });
+    const all = { ...COMMON_OPTIONS, ...options };
+    const r = parseArgs({ args: joinNegativeNumbers(argv, all), options: all, allowPositionals, strict: true });
     return { values: r.values as Parsed['values'], positionals: r.positionals };
   } catch (err) {
-    throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+    // Node's messages can span lines ("Did you forget …"); the first says what is wrong.
+    throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, '').split('\n')[0]!.trim());
   }
 }
 
@@ -88,11 +111,32 @@ export function requireStr(p: Parsed, name: string): string {
   return v;
 }
 
-export function int(p: Parsed, name: string, min = 0): number | undefined {
+/** Upper bounds of integer flags: a value beyond them is a typo, or a run that would never end. */
+export const INT_LIMITS: Readonly<Record<string, number>> = {
+  epochs: 10_000,
+  'ft-epochs': 10_000,
+  reps: 100_000,
+  batches: 1_000_000,
+  warmup: 1_000_000,
+  jobs: 1024,
+  threads: 1024,
+  seed: 0xffffffff,
+  top: 1_000_000,
+};
+
+/** The bound of an integer flag: its INT_LIMITS entry, else the largest 32-bit signed integer. */
+export function intLimit(name: string): number {
+  return Object.hasOwn(INT_LIMITS, name) ? INT_LIMITS[name]! : 0x7fffffff;
+}
+
+export function int(p: Parsed, name: string, min = 0, max = intLimit(name)): number | undefined {
   const v = str(p, name);
   if (v === undefined) return undefined;
-  if (!/^-?\d+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} must be an integer ≥ ${min} (got "${v}")`);
-  return Number(v);
+  const x = Number(v);
+  if (!/^-?\d+$/.test(v) || x < min || x > max) {
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max} (got "${v}")`);
+  }
+  return x;
 }
 
 export function num(p: Parsed, name: string): number | undefined {

@@ -1,6 +1,7 @@
 // layerlock eval: mean cross-entropy and accuracy of a trained model on S, T or the test set. With
 // the partition options the protected layers run inside the software TEE (src/tee).
 import { evaluateWith } from '../nn/train.js';
+import { checkInputFile, requireSets } from './checks.js';
 import {
   DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, openModel, parse, parseSet, pct, requireStr, selectData, setOf, str, TEE_HELP, TEE_OPTIONS,
   teeFailure, type CommandHelp,
@@ -22,13 +23,17 @@ export async function run(argv: string[]): Promise<void> {
   const p = parse(argv, { ...DATA_OPTIONS, ...TEE_OPTIONS, cfg: { type: 'string' }, weights: { type: 'string' }, set: { type: 'string' } });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('eval', help));
   const set = parseSet(str(p, 'set'), 'test');
-  const model = await openModel(p, { cfg: requireStr(p, 'cfg'), weights: requireStr(p, 'weights'), mode: 'infer' });
+  const weights = requireStr(p, 'weights');
+  await checkInputFile(weights, '--weights');
+  const model = await openModel(p, { cfg: requireStr(p, 'cfg'), weights, mode: 'infer' });
   try {
     const data = await selectData(p, model);
+    requireSets(data, [set], model);
     const { ds, indices } = setOf(data, set);
     const r = await evaluateWith(model.stepper, ds, indices);
     const tee = await model.teeReport();
-    const loss = Number.isFinite(r.loss) ? r.loss.toFixed(4) : 'hidden (TEE output policy)';
+    // evaluateWith refuses a non-finite loss, so NaN here only ever means the TEE hides it.
+    const loss = r.lossHidden ? 'hidden (TEE output policy)' : r.loss.toFixed(4);
     emit(p, { set, loss: r.loss, acc: r.acc, n: r.n, ...(tee ? { tee } : {}) }, () => `${set}: loss ${loss}  acc ${pct(r.acc)}  (${r.n} images)`);
   } catch (e) {
     throw teeFailure(e, null);

@@ -1,6 +1,13 @@
 // layerlock exposure: how much each trainable layer holds about the private set S (DESIGN.md §3),
 // and `layerlock exposure plot` for the paper's Figure 2 over several result folders.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadCfg } from '../nn/cfg.js';
+import { layerShapes } from '../nn/network.js';
+import { loadSets } from '../exposure/data.js';
+import { checkInputFile, checkOutputDir } from './checks.js';
 import { plotFolders, runExposure, type Metric } from '../exposure/index.js';
 import { formatTable } from '../exposure/results.js';
 import type { RunnerEvent } from '../exposure/runner.js';
@@ -74,6 +81,64 @@ function progressReporter(): { onEvent: (e: RunnerEvent) => void; stop: () => vo
   return { onEvent, stop: () => bar?.stop() };
 }
 
+/** The identity fields a result folder's exposure.json must share with this run to be continued. */
+interface WantedRun {
+  cfg_sha256: string;
+  data_location: string;
+  train_limit: number | null;
+  test_limit: number | null;
+  split: number;
+  resize: boolean;
+  epochs: number | null;
+  ft_epochs: number;
+}
+
+/**
+ * A folder that already holds an exposure.json is continued only if that result is of the same
+ * run (by content: the cfg's bytes, the data, the options), whatever paths this run names them by;
+ * anything else there is refused, never overwritten.
+ */
+async function checkResultFolder(dir: string, wanted: WantedRun): Promise<void> {
+  const path = join(dir, 'exposure.json');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  let options: Record<string, unknown> | undefined;
+  try {
+    options = (JSON.parse(text) as { options?: Record<string, unknown> }).options;
+  } catch {
+    options = undefined;
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new UsageError(`${path} is not an exposure result of layerlock; refusing to overwrite it (use another --out)`);
+  }
+  for (const [key, value] of Object.entries(wanted)) {
+    if (JSON.stringify(options[key]) !== JSON.stringify(value)) {
+      throw new UsageError(`${dir} holds the exposure.json of a different run (its ${key} is ${JSON.stringify(options[key]) ?? 'missing'}, this run's ${JSON.stringify(value)}); refusing to overwrite it (use another --out)`);
+    }
+  }
+}
+
+/** S, T and the test set must all have images; finding out after the base training is too late. */
+async function checkExposureSets(cfg: string, data: string, trainLimit: number | undefined, testLimit: number | undefined, split: number, resize: boolean): Promise<void> {
+  const input = layerShapes(await loadCfg(cfg))[0]!;
+  const location = data === 'embedded' ? 'embedded' : resolve(data);
+  // Same selection as the run's own (loadSets caches it, so the data is read once).
+  const sets = await loadSets({ data: location, train_limit: trainLimit ?? null, test_limit: testLimit ?? null, resize }, input);
+  const nS = Math.round(sets.train.count * split);
+  const nT = sets.train.count - nS;
+  if (sets.train.count === 0) throw new UsageError(`the training set is empty: ${data} has no training images, or --train-limit is 0`);
+  if (nS === 0 || nT === 0) {
+    const n = sets.train.count;
+    throw new UsageError(`${nS === 0 ? 'S' : 'T'} is empty: the ${n} training image${n === 1 ? ' is' : 's are'} split into ${nS} in S and ${nT} in T (raise --train-limit or change --split)`);
+  }
+  if (sets.test.count === 0) throw new UsageError(`the test set is empty: ${data} has no test images, or --test-limit is 0 (exposure compares against it)`);
+}
+
 async function runPlot(argv: string[]): Promise<void> {
   const p = parse(argv, { out: { type: 'string' }, labels: { type: 'string' } }, true);
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('exposure', help));
@@ -113,12 +178,24 @@ export async function run(argv: string[]): Promise<void> {
   const split = num(p, 'split') ?? 0.5;
   if (!(split > 0 && split < 1)) throw new UsageError(`--split must be in (0, 1): both S and T are needed (got ${split})`);
   const jobs = int(p, 'jobs', 1);
+  await checkOutputDir(dir, '--out');
+  if (base !== null) await checkInputFile(base, '--base');
+  const data = str(p, 'data') ?? 'embedded';
+  const trainLimit = int(p, 'train-limit');
+  const testLimit = int(p, 'test-limit');
+  await checkExposureSets(cfg, data, trainLimit, testLimit, split, flag(p, 'resize'));
+  await checkResultFolder(dir, {
+    cfg_sha256: createHash('sha256').update(await readFile(cfg, 'utf8')).digest('hex'),
+    data_location: data === 'embedded' ? 'embedded' : resolve(data),
+    train_limit: trainLimit ?? null, test_limit: testLimit ?? null, split, resize: flag(p, 'resize'),
+    epochs: base === null ? epochs : null, ft_epochs: ftEpochs,
+  });
 
   const progress = progressReporter();
   let outcome;
   try {
     outcome = await runExposure({
-      cfg, data: str(p, 'data') ?? 'embedded', trainLimit: int(p, 'train-limit'), testLimit: int(p, 'test-limit'),
+      cfg, data, trainLimit, testLimit,
       split, resize: flag(p, 'resize'), epochs: base === null ? epochs : null, ftEpochs, base, seeds, metric, jobs, dir,
       onEvent: progress.onEvent,
     });

@@ -2,6 +2,7 @@
 // protected layers train inside the TEE, then the TA re-seals them and the normal world saves its
 // layers, atomically (a crash mid-save leaves the previous version current and usable).
 import { evaluateWith, train } from '../nn/train.js';
+import { requireSets } from './checks.js';
 import { DEVICE_MODEL_OPTIONS, openDeviceModel } from './device.js';
 import { DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, parse, pct, requireStr, seedOf, selectData, teeFailure, UsageError, type CommandHelp } from './common.js';
 import { progressBar } from './progress.js';
@@ -29,6 +30,7 @@ export async function run(argv: string[]): Promise<void> {
   const model = await openDeviceModel(p, dev, 'train');
   try {
     const data = await selectData(p, model);
+    requireSets(data, ['S'], model);
     log(`layerlock finetune: ${data.S.length} images in S (${data.source.location}), ${epochs} epochs, batch ${model.batch}, kernels ${model.kernels}`);
     const batches = Math.ceil(data.S.length / model.batch);
     const bar = progressBar(epochs * batches, 'epoch {epoch}/{epochs} {bar} {percentage}% | {ips} img/s | ETA {eta_formatted}', { epoch: 1, epochs, ips: '-' });
@@ -39,16 +41,16 @@ export async function run(argv: string[]): Promise<void> {
     });
     bar.stop();
     const saved = await model.installed.save();
-    const test = await evaluateWith(model.stepper, data.test);
+    const test = data.test.count > 0 ? await evaluateWith(model.stepper, data.test) : { loss: NaN, acc: NaN, n: 0, lossHidden: false };
     const tee = await model.teeReport();
     const json = {
       epochs, seconds: result.seconds, train_img_s: result.imagesPerSecond, loss: Number.isFinite(result.loss) ? result.loss : null,
-      test: { loss: Number.isFinite(test.loss) ? test.loss : null, acc: test.acc, n: test.n },
+      test: { loss: Number.isFinite(test.loss) ? test.loss : null, acc: test.n > 0 ? test.acc : null, n: test.n },
       model_version: saved.version, previous_version: model.installed.info.version, tee: { ...tee, model_version: saved.version },
     };
     emit(p, json, () => [
       `fine-tuned ${epochs} epochs in ${result.seconds.toFixed(1)} s (${Math.round(result.imagesPerSecond)} img/s); saved as model version ${saved.version} (was ${model.installed.info.version})`,
-      `  test  loss ${Number.isFinite(test.loss) ? test.loss.toFixed(4) : 'hidden'}  acc ${pct(test.acc)}  (${test.n} images)`,
+      test.n === 0 ? '  test  (no images: not evaluated)' : `  test  loss ${test.lossHidden ? 'hidden (TEE output policy)' : test.loss.toFixed(4)}  acc ${pct(test.acc)}  (${test.n} images)`,
     ].join('\n'));
   } catch (e) {
     throw teeFailure(e, 'The previous model version is intact.');

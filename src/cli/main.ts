@@ -3,6 +3,8 @@
 // code 1 and one line on stderr saying what went wrong and where.
 import { readFileSync } from 'node:fs';
 import { UsageError, type CommandHelp } from './common.js';
+import { errorLine } from './errors.js';
+import { setCfgWarningSink } from '../nn/cfg.js';
 import * as demo from './demo.js';
 import * as evalCmd from './eval.js';
 import * as predict from './predict.js';
@@ -68,10 +70,28 @@ async function main(argv: string[]): Promise<void> {
   await cmd.run(rest);
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
+function fail(err: unknown): void {
   const e = err instanceof Error ? err : new Error(String(err));
   const hint = e instanceof UsageError ? ' (see --help)' : '';
-  process.stderr.write(`layerlock: ${e.message.split('\n')[0]}${hint}\n`);
+  process.stderr.write(`layerlock: ${errorLine(e)}${hint}\n`);
   if (process.env['LAYERLOCK_DEBUG']) process.stderr.write(`${e.stack ?? ''}\n`);
   process.exitCode = 1;
+}
+
+// A cfg's unknown or unused keys are warnings (Darknet ignores them too), printed once each on
+// stderr so that a misspelt key (`activaton=relu`) never changes a network unnoticed.
+const warned = new Set<string>();
+setCfgWarningSink((w) => {
+  if (warned.has(w)) return;
+  warned.add(w);
+  process.stderr.write(`layerlock: ${errorLine(new Error(w))}\n`);
 });
+
+// Errors thrown outside the command's promise chain (a stream's 'error' event, a timer) still end
+// in the same one line and exit code, never in Node's stack dump.
+process.on('uncaughtException', (err) => {
+  fail(err);
+  process.exit(1);
+});
+
+main(process.argv.slice(2)).catch(fail);

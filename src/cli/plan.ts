@@ -57,9 +57,22 @@ export async function run(argv: string[]): Promise<void> {
   let cost = { ...DEFAULT_COST };
   const costFrom = str(p, 'cost-from');
   if (costFrom !== undefined) {
-    const file = (await stat(costFrom)).isDirectory() ? join(costFrom, 'bench.json') : costFrom;
-    const bench = JSON.parse(await readFile(file, 'utf8')) as BenchForFit;
-    cost = fitCostParams(config, bench, `fitted to ${file}`);
+    const kind = await stat(costFrom).catch(() => null);
+    if (kind === null) throw new UsageError(`--cost-from ${costFrom}: no such file or folder`);
+    const file = kind.isDirectory() ? join(costFrom, 'bench.json') : costFrom;
+    let bench: BenchForFit;
+    try {
+      bench = JSON.parse(await readFile(file, 'utf8')) as BenchForFit;
+    } catch (e) {
+      throw new UsageError(`--cost-from ${file}: not a bench.json of layerlock bench tee (${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not JSON'})`);
+    }
+    try {
+      cost = fitCostParams(config, bench, `fitted to ${file}`);
+    } catch (e) {
+      // A JSON file of another shape fails deep inside the fit; say which file it was.
+      if (e instanceof TypeError) throw new UsageError(`--cost-from ${file}: not a bench.json of layerlock bench tee (${e.message})`);
+      throw e;
+    }
   }
   const slowdown = num(p, 'tee-slowdown');
   if (slowdown !== undefined) {

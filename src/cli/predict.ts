@@ -10,6 +10,17 @@ import {
   teeFailure, UsageError, type CommandHelp,
 } from './common.js';
 import { openDeviceModel } from './device.js';
+import { checkInputFile } from './checks.js';
+import { DivergedError } from '../nn/train.js';
+
+/** The image argument: a readable file, and said plainly when it is a folder or missing. */
+async function checkImageFile(file: string): Promise<void> {
+  const { stat } = await import('node:fs/promises');
+  const s = await stat(file).catch(() => null);
+  if (s === null) throw new UsageError(`${file}: no such image file`);
+  if (s.isDirectory()) throw new UsageError(`${file} is a folder, not an image file (predict takes one image; use --data DIR --index i for a data set)`);
+  if (!s.isFile()) throw new UsageError(`${file} is not a regular file`);
+}
 
 export const help: CommandHelp = {
   usage: '(--cfg F --weights W | --device DEV) (<image file> | --index i [--set S|T|test]) [--top K] [partition options] [data options]',
@@ -37,6 +48,10 @@ export async function run(argv: string[]): Promise<void> {
   if (p.positionals.length > 1) throw new UsageError(`one image at a time (got ${p.positionals.length})`);
   if ((index === undefined) === (file === undefined)) throw new UsageError('give either an image file or --index i');
   const device = str(p, 'device');
+  if (file !== undefined) await checkImageFile(file);
+  const top = int(p, 'top', 1);
+  const weights = str(p, 'weights');
+  if (device === undefined && weights !== undefined) await checkInputFile(weights, '--weights');
   const model = device !== undefined
     ? await openDeviceModel(p, device, 'infer', 1)
     : await openModel(p, { cfg: requireStr(p, 'cfg'), weights: requireStr(p, 'weights'), mode: 'infer', batch: 1 });
@@ -59,7 +74,9 @@ export async function run(argv: string[]): Promise<void> {
       label = labels[0];
       classNames = ds.classNames;
     }
-    const r = await model.stepper.predictImage(image, int(p, 'top', 1) ?? 5);
+    const r = await model.stepper.predictImage(image, top ?? 5);
+    const bad = r.probs.find((x) => !Number.isFinite(x));
+    if (bad !== undefined) throw new DivergedError(`the model's output is ${bad}: its weights diverged or overflow, so there is no prediction`);
     const tee = await model.teeReport();
     const name = (c: number): string => (classNames[c] !== undefined ? ` (${classNames[c]})` : '');
     emit(p, { top: r.top, probs: r.probs, ...(label !== undefined ? { label } : {}), ...(tee ? { tee } : {}) }, () => [

@@ -1,7 +1,10 @@
 // layerlock train: SGD on S (the seeded private half of the training set), checkpointing the
 // weights atomically after every epoch, then loss/accuracy on S, T and the test set. With the
 // partition options some layers train inside the software TEE (src/tee).
-import { evaluateWith, train } from '../nn/train.js';
+import { rename } from 'node:fs/promises';
+import { DivergedError, evaluateWith, train, type EvalResult } from '../nn/train.js';
+import { WeightsError } from '../nn/weights.js';
+import { checkInputFile, checkOutputFile, exists, requireSets } from './checks.js';
 import {
   DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, openModel, parse, pct, requireStr, seedOf, selectData, str, TEE_HELP,
   TEE_OPTIONS, teeFailure, UsageError, type CommandHelp,
@@ -21,9 +24,15 @@ export const help: CommandHelp = {
   ],
 };
 
-/** A loss the TEE's output policy hides prints as "hidden". */
-function lossText(x: number): string {
-  return Number.isFinite(x) ? x.toFixed(4) : 'hidden';
+/** A loss the TEE's output policy hides prints as "hidden" (a non-finite one is an error long before). */
+function lossText(x: number, hidden: boolean | undefined): string {
+  return hidden ? 'hidden (TEE output policy)' : x.toFixed(4);
+}
+
+/** One line of the result table; a set without images is said to be so, never shown as NaN. */
+function setLine(name: string, r: EvalResult | null): string {
+  if (r === null) return `  ${name.padEnd(5)} (no images: not evaluated)`;
+  return `  ${name.padEnd(5)} loss ${lossText(r.loss, r.lossHidden)}  acc ${pct(r.acc)}  (${r.n} images)`;
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -41,7 +50,13 @@ export async function run(argv: string[]): Promise<void> {
   const epochs = int(p, 'epochs', 1);
   if (epochs === undefined) throw new UsageError('missing --epochs');
   const seed = seedOf(p);
-  const model = await openModel(p, { cfg, weights: str(p, 'weights'), mode: 'train' });
+  await checkOutputFile(out, '--out');
+  const init = str(p, 'weights');
+  if (init !== undefined) await checkInputFile(init, '--weights');
+  // An existing --out is replaced only by a run that succeeded: until then the epochs are
+  // checkpointed next to it, and moved over it at the end.
+  const target = (await exists(out)) ? `${out}.part` : out;
+  const model = await openModel(p, { cfg, weights: init, mode: 'train' });
   let saved: string | null = null;
   try {
     const tc = model.teeChoice;
@@ -51,6 +66,7 @@ export async function run(argv: string[]): Promise<void> {
         'pass --tee-export-plaintext (development only: they are written in the clear) or --tee-output full (to keep them protected, deploy with layerlock package / install and fine-tune with layerlock finetune --device)');
     }
     const data = await selectData(p, model);
+    requireSets(data, ['S'], model);
     log(`layerlock train: ${data.S.length} images in S (${data.source.location}), ${epochs} epochs, batch ${model.batch}, kernels ${model.kernels}`);
     const batches = Math.ceil(data.S.length / model.batch);
     const bar = progressBar(epochs * batches, 'epoch {epoch}/{epochs} {bar} {percentage}% | loss {loss} | {ips} img/s | ETA {eta_formatted}', {
@@ -63,15 +79,25 @@ export async function run(argv: string[]): Promise<void> {
         epoch: b.epoch + 1, epochs, loss: Number.isFinite(b.loss) ? b.loss.toFixed(4) : '-', ips: Math.round(b.imagesPerSecond),
       }),
       onEpoch: async (e) => {
-        await model.save(out);
-        saved = `The weights saved after epoch ${e.epoch + 1} in ${out} are intact.`;
-        if (!process.stderr.isTTY) log(`epoch ${e.epoch + 1}/${epochs}: loss ${lossText(e.loss)}, ${Math.round(e.imagesPerSecond)} img/s`);
+        try {
+          await model.save(target);
+        } catch (err) {
+          // Weights inside the TEE are only seen when they are saved: a refusal there is divergence too.
+          if (err instanceof WeightsError && err.message.includes(': not written: ')) {
+            throw new DivergedError(`training diverged: after epoch ${e.epoch + 1}, ${err.message.split(': not written: ')[1]!.replace(/ \(training diverged.*$/, '')}`);
+          }
+          throw err;
+        }
+        saved = target === out
+          ? `The weights saved after epoch ${e.epoch + 1} in ${out} are intact.`
+          : `${out} is unchanged; the weights saved after epoch ${e.epoch + 1} are in ${target}.`;
+        if (!process.stderr.isTTY) log(`epoch ${e.epoch + 1}/${epochs}: loss ${lossText(e.loss, e.lossHidden)}, ${Math.round(e.imagesPerSecond)} img/s`);
       },
-    });
-    bar.stop();
+    }).finally(() => bar.stop());
     const S = await evaluateWith(model.stepper, data.train, data.S);
-    const T = await evaluateWith(model.stepper, data.train, data.T);
-    const test = await evaluateWith(model.stepper, data.test);
+    const T = data.T.length > 0 ? await evaluateWith(model.stepper, data.train, data.T) : null;
+    const test = data.test.count > 0 ? await evaluateWith(model.stepper, data.test) : null;
+    if (target !== out) await rename(target, out);
     const tee = await model.teeReport();
     const json = {
       epochs,
@@ -79,17 +105,17 @@ export async function run(argv: string[]): Promise<void> {
       train_img_s: result.imagesPerSecond,
       loss: result.loss,
       S: { loss: S.loss, acc: S.acc, n: S.n },
-      T: { loss: T.loss, acc: T.acc, n: T.n },
-      test: { loss: test.loss, acc: test.acc, n: test.n },
+      T: T ? { loss: T.loss, acc: T.acc, n: T.n } : { loss: null, acc: null, n: 0 },
+      test: test ? { loss: test.loss, acc: test.acc, n: test.n } : { loss: null, acc: null, n: 0 },
       weights: out,
       kernels: model.kernels,
       ...(tee ? { tee } : {}),
     };
     emit(p, json, () => [
       `trained ${epochs} epochs in ${result.seconds.toFixed(1)} s (${Math.round(result.imagesPerSecond)} img/s), weights → ${out}`,
-      `  S     loss ${lossText(S.loss)}  acc ${pct(S.acc)}  (${S.n} images)`,
-      `  T     loss ${lossText(T.loss)}  acc ${pct(T.acc)}  (${T.n} images)`,
-      `  test  loss ${lossText(test.loss)}  acc ${pct(test.acc)}  (${test.n} images)`,
+      setLine('S', S),
+      setLine('T', T),
+      setLine('test', test),
       ...(tee ? [`  TEE   layers ${(tee['layers'] as number[]).join(':')}, policy ${String(tee['policy'])}, secure memory peak ${String(tee['arena_peak_bytes'])} of ${String(tee['secure_mem'])} bytes`] : []),
     ].join('\n'));
   } catch (e) {

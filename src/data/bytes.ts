@@ -17,6 +17,11 @@ export interface ByteSource {
   read(target: Uint8Array): Promise<number>;
   /** Reads everything that is left. */
   readRest(): Promise<Uint8Array>;
+  /**
+   * Counts the bytes left without keeping them: how a reader that stopped at a limit still checks
+   * that the file is as long as its header says (a truncated file is refused whatever the limit).
+   */
+  countRest(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -58,6 +63,12 @@ class RawSource implements ByteSource {
     const out = new Uint8Array(Math.max(0, this.size - this.pos));
     const n = await this.read(out);
     return n === out.length ? out : out.subarray(0, n);
+  }
+
+  async countRest(): Promise<number> {
+    const left = Math.max(0, this.size - this.pos);
+    this.pos = this.size;
+    return left;
   }
 
   close(): Promise<void> {
@@ -120,6 +131,12 @@ class GzipSource implements ByteSource {
     const chunks: Buffer[] = [];
     for (let c = await this.next(); c; c = await this.next()) chunks.push(c);
     return Buffer.concat(chunks);
+  }
+
+  async countRest(): Promise<number> {
+    let n = 0;
+    for (let c = await this.next(); c; c = await this.next()) n += c.length;
+    return n;
   }
 
   async close(): Promise<void> {

@@ -60,8 +60,9 @@ async function readBatch(file: string, limit: number): Promise<Part> {
     }
     const buf = new Uint8Array(limit * RECORD);
     const got = await src.read(buf);
-    // Stopping early (got === buf.length) leaves the rest of a compressed file unchecked, by design.
-    if (got < buf.length && got % RECORD !== 0) throw lengthError(file, got);
+    // Even when the limit stops reading early, the rest is counted: a cut-off file is refused.
+    const total = got + (got === buf.length ? await src.countRest() : 0);
+    if (total % RECORD !== 0) throw lengthError(file, total);
     return buf.subarray(0, got);
   });
   const n = records.length / RECORD;

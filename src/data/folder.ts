@@ -145,6 +145,13 @@ export async function loadFolder(dir: string, opts: LoadOptions = {}): Promise<D
   if (classes.length > MAX_CLASSES) {
     throw new DataError(`${trainDir}: ${classes.length} class folders, at most ${MAX_CLASSES} are supported`);
   }
+  // An empty class folder still numbers a class: the network would be told there is a class it can
+  // never see, and every accuracy would silently be over fewer classes than the labels say.
+  for (const c of classes) {
+    if ((await imageFiles(join(trainDir, c))).length === 0) {
+      throw new DataError(`${join(trainDir, c)}: class "${c}" has no .png/.jpg/.jpeg images (remove the empty folder or add its images)`);
+    }
+  }
   if (testDir !== null) {
     const known = new Set(classes);
     for (const c of await subdirs(testDir)) {

@@ -69,24 +69,29 @@ export async function readIdxImages(file: string, limit = Infinity): Promise<Idx
     const [total, height, width] = readHeader(file, header, await src.read(header), IDX_IMAGES_MAGIC, 'image') as [
       number, number, number,
     ];
+    if (height === 0 || width === 0) throw new DataError(`${file}: IDX header declares ${height}×${width} images (expected at least 1×1)`);
     const count = Math.min(total, limit);
     const need = count * height * width;
     // A corrupt gzip'd header would otherwise turn into a multi-gigabyte allocation before we notice.
     if (need > MAX_BYTES) {
       throw new DataError(`${file}: implausible IDX header (${total} images of ${height}×${width})`);
     }
-    if (src.size !== undefined && src.size - 16 < need) {
+    // The whole file must be as long as the header says, even when the limit stops reading early:
+    // a truncated or overlong file is a damaged download, whatever part of it is used.
+    const declared = total * height * width;
+    if (src.size !== undefined && src.size - 16 !== declared) {
       throw new DataError(
-        `${file}: truncated (header declares ${total} images of ${height}×${width}, ` +
-          `needs ${need} bytes of pixels, file has ${src.size - 16})`,
+        `${file}: ${src.size - 16 < declared ? 'truncated' : 'longer than its header says'} (header declares ${total} images of ${height}×${width}, ` +
+          `${declared} bytes of pixels; the file has ${src.size - 16})`,
       );
     }
     const images = new Uint8Array(need);
     const got = await src.read(images);
-    if (got < need) {
+    const found = got + (src.size === undefined && got === need ? await src.countRest() : 0);
+    if (got < need || (src.size === undefined && found !== declared)) {
       throw new DataError(
-        `${file}: truncated (header declares ${total} images of ${height}×${width}, ` +
-          `needs ${need} bytes of pixels, found ${got})`,
+        `${file}: ${found < declared ? 'truncated' : 'longer than its header says'} (header declares ${total} images of ${height}×${width}, ` +
+          `${declared} bytes of pixels; found ${found})`,
       );
     }
     return { total, count, height, width, images };
@@ -104,8 +109,9 @@ export async function readIdxLabels(file: string, limit = Infinity): Promise<Idx
     const [total] = readHeader(file, header, await src.read(header), IDX_LABELS_MAGIC, 'label') as [number];
     const labels = new Uint8Array(Math.min(total, limit));
     const got = await src.read(labels);
-    if (got < labels.length) {
-      throw new DataError(`${file}: truncated (header declares ${total} labels, found ${got})`);
+    const found = got + (got === labels.length ? await src.countRest() : 0);
+    if (found !== total) {
+      throw new DataError(`${file}: ${found < total ? 'truncated' : 'longer than its header says'} (header declares ${total} labels, found ${found})`);
     }
     return { total, labels };
   });

@@ -3,7 +3,7 @@
 // planar CHW.
 
 import sharp from 'sharp';
-import { isFile } from './bytes.js';
+import { isDirectory, isFile } from './bytes.js';
 import { DataError, shapeText, type ImageShape } from './types.js';
 
 export interface DecodedImage {
@@ -86,7 +86,9 @@ export async function readImageFile(path: string, shape: ImageShape, resize: boo
   if (channels !== 1 && channels !== 3) {
     throw new DataError(`${path}: cannot read an image for a network with ${channels} input channels (only 1 or 3)`);
   }
-  if (!(await isFile(path))) throw new DataError(`${path}: no such file`);
+  if (!(await isFile(path))) {
+    throw new DataError((await isDirectory(path)) ? `${path} is a folder, not an image file` : `${path}: no such file`);
+  }
   const { height, width } = await imageSize(path);
   const same = height === shape.height && width === shape.width;
   if (!same && !resize) {

@@ -150,11 +150,32 @@ export async function readIdentity(dir: string): Promise<RunIdentity | null> {
   return (await readJson<{ identity: RunIdentity }>(join(dir, OPTIONS_FILE)))?.identity ?? null;
 }
 
-/** Result of a finished job, or null if it has not finished. */
+/**
+ * Whether a job file holds usable numbers: S, T and test scored on some images, every loss and
+ * accuracy finite. Older versions wrote `loss: null` for an empty set or a diverged model; such a
+ * file is not a result, so the job is treated as unfinished and computed again.
+ */
+function usableScores(r: unknown): boolean {
+  const scores = (r as { scores?: Record<string, { loss?: unknown; acc?: unknown; n?: unknown }> }).scores;
+  if (typeof scores !== 'object' || scores === null) return false;
+  return ['S', 'T', 'test'].every((k) => {
+    const s = scores[k];
+    return s !== undefined && Number.isFinite(s.loss) && Number.isFinite(s.acc) && typeof s.n === 'number' && s.n > 0;
+  });
+}
+
+/** Result of a finished job, or null if it has not finished (or its file is unusable: it is redone). */
 export async function readJobResult<T extends { id: string }>(dir: string, job: Job | string): Promise<T | null> {
   const id = typeof job === 'string' ? job : job.id;
-  const r = await readJson<T>(jobFile(dir, id));
+  let r: T | null;
+  try {
+    r = await readJson<T>(jobFile(dir, id));
+  } catch (e) {
+    if (e instanceof SyntaxError) return null; // a file cut short outside our atomic writes
+    throw e;
+  }
   if (r !== null && r.id !== id) throw new Error(`${jobFile(dir, id)} holds job ${r.id}, not ${id}`);
+  if (r !== null && !usableScores(r)) return null;
   return r;
 }
 

@@ -377,14 +377,17 @@ class SectionReader {
     return e ? this.parseFloat(e, r) : def;
   }
 
-  /** Darknet's 0/1 switches. Other integers are refused so a typo cannot flip a switch silently. */
+  /**
+   * Darknet's switches: it reads an integer and tests it for non-zero, so `pad=2` pads like `pad=1`.
+   * We follow it (a cfg Darknet runs must mean the same network here) and warn about the unusual value.
+   */
   flag(key: string): boolean {
     const e = this.entry(key);
     this.used.add(key);
     if (!e) return false;
     const v = this.parseInt(e);
-    if (v !== 0 && v !== 1) this.fail(e, 'must be 0 or 1');
-    return v === 1;
+    if (v !== 0 && v !== 1) this.warn(e.line, `key '${key}=${e.value}' is read as ${key}=1 (Darknet treats any non-zero value as on)`);
+    return v !== 0;
   }
 
   str(key: string, def: string): string {
@@ -432,7 +435,9 @@ class SectionReader {
       if (this.used.has(e.key)) continue;
       const rule = tables.map((t) => (Object.hasOwn(t, e.key) ? t[e.key] : undefined)).find((r) => r !== undefined);
       if (!rule) {
-        this.warn(e.line, `unknown key '${e.key}' (ignored, as Darknet ignores unused keys)`);
+        const near = closestKey(e.key, [...this.used, ...tables.flatMap((t) => Object.keys(t))]);
+        const hint = near !== null ? `; did you mean '${near}'?` : '';
+        this.warn(e.line, `unknown key '${e.key}' (ignored, as Darknet ignores unused keys${hint})`);
       } else if (rule.kind === 'ignore') {
         this.warn(e.line, `key '${e.key}' is not used by layerlock (ignored${rule.why ? `: ${rule.why}` : ''})`);
       } else if (rule.kind === 'reject') {
@@ -445,6 +450,35 @@ class SectionReader {
     this.pending.sort((a, b) => a.line - b.line);
     for (const w of this.pending) this.warnings.push(w.text);
   }
+}
+
+/** Edit distance (insertions, deletions, substitutions, adjacent swaps) of two short keys. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The known key an unknown one is probably a typo of (`activaton` → `activation`), or null. */
+function closestKey(key: string, known: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestD = Infinity;
+  const limit = key.length <= 4 ? 1 : 2;
+  for (const k of new Set(known)) {
+    const dist = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (dist < bestD && dist <= limit) {
+      best = k;
+      bestD = dist;
+    }
+  }
+  return best;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -544,6 +578,7 @@ function parseConvolutional(r: SectionReader): ConvolutionalConfig {
   const size = r.int('size', 1, { min: 1 });
   const stride = r.int('stride', 1, { min: 1 });
   r.squareStride(stride);
+  // Darknet: `if (pad) padding = size/2`, so any non-zero pad (pad=2, pad=-1) means size/2.
   const pad = r.flag('pad');
   // Darknet: padding defaults to 0 and pad=1 overrides it with size/2 (integer division), so
   // `size=1 pad=1` means no padding.
@@ -658,7 +693,18 @@ export function parseCfg(text: string, file: string): NetworkConfig {
     }
   }
   if (layers.length === 0) throw new CfgError(file, first.line, `[${first.name}] is not followed by any layer section`);
+  for (const w of warnings) warningSink(w);
   return { net, layers, warnings };
+}
+
+let warningSink: (warning: string) => void = () => {};
+
+/**
+ * Where parseCfg reports each warning as it parses (besides returning them): the CLI prints them on
+ * stderr, so an unknown or misspelt key is seen by the user whichever command read the cfg.
+ */
+export function setCfgWarningSink(sink: (warning: string) => void): void {
+  warningSink = sink;
 }
 
 export async function loadCfg(path: string): Promise<NetworkConfig> {

@@ -1,6 +1,7 @@
 // A network: the layers built from a parsed cfg, run forward and backward in order, updated with
 // Darknet's SGD. Seeds are explicit: initialisation of layer i draws from Rng(seed, 'init', i), so
 // re-initialising a layer reproduces exactly the weights it had at the start of training.
+import { totalmem } from 'node:os';
 import type { Kernels } from '../kernels/types.js';
 import type { LayerConfig, NetOptions, NetworkConfig } from './config.js';
 import { CfgError } from './cfg.js';
@@ -77,6 +78,48 @@ export function layerShapes(config: NetworkConfig): Shape[] {
   return shapes;
 }
 
+/**
+ * Bytes a layer's buffers take on the heap, roughly: parameters with their momentum and gradients,
+ * output and delta per image in a forward pass, and the convolution's im2col workspace.
+ */
+export function layerHeapBytes(cfg: LayerConfig, inS: Shape, out: Shape, perForward: number): number {
+  let params = 0;
+  let workspace = 0;
+  if (cfg.type === 'convolutional') {
+    params = cfg.filters * inS.c * cfg.size * cfg.size + cfg.filters * (cfg.batchNormalize ? 4 : 1);
+    workspace = inS.c * cfg.size * cfg.size * out.h * out.w;
+  } else if (cfg.type === 'connected') {
+    params = cfg.output * shapeSize(inS) + cfg.output * (cfg.batchNormalize ? 4 : 1);
+  }
+  return 4 * (3 * params + 2 * perForward * shapeSize(out) + workspace);
+}
+
+function gib(bytes: number): string {
+  return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+}
+
+/** Refuses, naming the cfg line, a network whose buffers could not fit this machine's memory. */
+export function checkHeapNeed(config: NetworkConfig, shapes: readonly Shape[], perForward: number, start = 0, end = config.layers.length - 1): void {
+  const total = totalmem();
+  let sum = 0;
+  let worst = start;
+  let worstBytes = -1;
+  for (let i = start; i <= end; i++) {
+    const b = layerHeapBytes(config.layers[i]!, shapes[i]!, shapes[i + 1]!, perForward);
+    sum += b;
+    if (b > worstBytes) {
+      worst = i;
+      worstBytes = b;
+    }
+  }
+  if (sum > total) {
+    const lc = config.layers[worst]!;
+    throw new CfgError(lc.source.file, lc.source.line,
+      `[${lc.type}] layer ${worst} (output ${shapeString(shapes[worst + 1]!)}, ${perForward} images per forward) needs about ${gib(worstBytes)}, ` +
+      `the whole network about ${gib(sum)}: more than this machine's ${gib(total)} of memory (lower the size, filters, output or batch)`);
+  }
+}
+
 export interface NetworkOptions {
   kernels: Kernels;
   /** Seed for initialisation and dropout masks. */
@@ -123,6 +166,9 @@ export class Network {
     if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start <= end && end < config.layers.length)) {
       throw new RangeError(`layer range ${start}:${end} is not within 0:${config.layers.length - 1}`);
     }
+    // The secure arena has its own budget and out-of-memory message; the heap would otherwise fail
+    // with V8's "Invalid typed array length" or a crash, naming neither the file nor the line.
+    if (!opts.alloc) checkHeapNeed(config, shapes, this.maxBatch, start, end);
     this.first = start;
     this.inShape = shapes[start]!;
     const alloc = opts.alloc ?? heapAllocator;

@@ -24,6 +24,8 @@ export interface EpochResult {
   epoch: number;
   /** Mean cross-entropy over the epoch's batches (NaN when the TEE's output policy hides it). */
   loss: number;
+  /** True when the loss is NaN because the TEE's output policy hides it (never because training diverged). */
+  lossHidden?: boolean;
   seconds: number;
   imagesPerSecond: number;
 }
@@ -45,6 +47,8 @@ export interface TrainResult {
   imagesPerSecond: number;
   /** Mean cross-entropy over the last epoch's batches. */
   loss: number;
+  /** The loss is NaN because the TEE's output policy hides it. */
+  lossHidden?: boolean;
 }
 
 /** Summed cross-entropy (null when it is not visible to the caller) and correct top-1 count of a batch. */
@@ -88,6 +92,37 @@ export interface Stepper {
   takeHiddenLoss?(): Promise<HiddenLoss | null>;
   /** Class probabilities / ranking of one image, as much as the stepper may reveal. */
   predictImage(image: Float32Array, k: number): Prediction | Promise<Prediction>;
+  /**
+   * The first parameter that is not finite ("layer 3 (convolutional) weights[17] = NaN"), or null;
+   * for the parameters the caller can see. The loops call it after every epoch.
+   */
+  nonFiniteParameter?(): string | null;
+}
+
+/**
+ * A loss, an accuracy or a weight that is not a finite number: training diverged (or the model was
+ * broken). One error type for every command, so none of them can print NaN as a result or save it.
+ */
+export class DivergedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DivergedError';
+  }
+}
+
+const DIVERGED_HINT = 'lower learning_rate in the cfg, or check the input data and --weights';
+
+/** The first non-finite value of a network's parameters, described, or null. */
+export function firstNonFiniteParameter(net: Network): string | null {
+  for (const l of net.layers) {
+    for (const p of l.params()) {
+      const a = p.data;
+      for (let i = 0; i < a.length; i++) {
+        if (!Number.isFinite(a[i]!)) return `layer ${l.index} (${l.type}) ${p.name}[${i}] = ${a[i]}`;
+      }
+    }
+  }
+  return null;
 }
 
 export function checkCompatible(net: { readonly inShape: Shape; readonly outputs: number }, ds: Dataset): void {
@@ -151,6 +186,7 @@ export function networkStepper(net: Network): Stepper {
       return scoreProbs(probs, labels, n, net.outputs);
     },
     predictImage: (image, k) => predict(net, image, k),
+    nonFiniteParameter: () => firstNonFiniteParameter(net),
   };
 }
 
@@ -185,7 +221,9 @@ export async function train(net: Network | Stepper, ds: Dataset, indices: Uint32
         loader.fill(s, n, input, labels);
         const ce = await stepper.trainBatch(input, labels, n);
         if (ce === null) hidden = true;
-        else ceSum += ce;
+        else if (!Number.isFinite(ce)) {
+          throw new DivergedError(`training diverged: the loss became ${ce} in epoch ${epoch + 1}, batch ${b + 1} of ${batches} (${DIVERGED_HINT})`);
+        } else ceSum += ce;
       }
       await stepper.update(end - start);
       seen += end - start;
@@ -194,20 +232,27 @@ export async function train(net: Network | Stepper, ds: Dataset, indices: Uint32
         opts.onBatch({ epoch, batch: b + 1, batches, loss: hidden ? NaN : ceSum / seen, imagesPerSecond: seen / Math.max(secs, 1e-9) });
       }
     }
+    let lossHidden = false;
     if (hidden) {
       // The loss was computed inside the TEE; at most its aggregate over the epoch comes out.
       const h = stepper.takeHiddenLoss ? await stepper.takeHiddenLoss() : null;
+      lossHidden = h === null;
       ceSum = h ? h.sum : NaN;
+      if (h && !Number.isFinite(h.sum)) {
+        throw new DivergedError(`training diverged: the loss summed inside the TEE became ${h.sum} in epoch ${epoch + 1} (${DIVERGED_HINT})`);
+      }
     }
+    const bad = stepper.nonFiniteParameter?.() ?? null;
+    if (bad !== null) throw new DivergedError(`training diverged: after epoch ${epoch + 1}, ${bad} (${DIVERGED_HINT})`);
     const seconds = (performance.now() - te) / 1000;
     imagesTotal += seen;
     lastLoss = ceSum / Math.max(seen, 1);
-    const r: EpochResult = { epoch, loss: lastLoss, seconds, imagesPerSecond: seen / Math.max(seconds, 1e-9) };
+    const r: EpochResult = { epoch, loss: lastLoss, lossHidden, seconds, imagesPerSecond: seen / Math.max(seconds, 1e-9) };
     epochs.push(r);
     if (opts.onEpoch) await opts.onEpoch(r);
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { epochs, seconds, imagesPerSecond: imagesTotal / Math.max(seconds, 1e-9), loss: lastLoss };
+  return { epochs, seconds, imagesPerSecond: imagesTotal / Math.max(seconds, 1e-9), loss: lastLoss, lossHidden: epochs.at(-1)?.lossHidden ?? false };
 }
 
 export interface EvalResult {
@@ -215,6 +260,20 @@ export interface EvalResult {
   loss: number;
   acc: number;
   n: number;
+  /** The loss is NaN because the TEE's output policy hides it. */
+  lossHidden?: boolean;
+}
+
+/** Evaluating no image has no loss or accuracy: an error, never a NaN result. */
+function checkEvalSet(n: number): void {
+  if (n === 0) throw new DivergedError('cannot evaluate on an empty set of images (check --train-limit, --test-limit, --split and the data)');
+}
+
+/** A summed loss that is not finite means the model's outputs are broken: an error, never a result. */
+function checkEvalLoss(ce: number, n: number, where: string): void {
+  if (!Number.isFinite(ce)) {
+    throw new DivergedError(`the model's loss over ${n} images is ${ce}${where}: its outputs are not finite (the weights diverged or overflow)`);
+  }
 }
 
 /** The evaluation batches of ds[idx] in order, converted into one reused buffer. */
@@ -237,6 +296,7 @@ function allIndices(ds: Dataset): Uint32Array {
 export function evaluate(net: Network, ds: Dataset, indices?: Uint32Array): EvalResult {
   checkCompatible(net, ds);
   const idx = indices ?? allIndices(ds);
+  checkEvalSet(idx.length);
   let ce = 0;
   let correct = 0;
   for (const { input, labels, n } of evalBatches(ds, idx, net.maxBatch, net.inputs)) {
@@ -245,13 +305,15 @@ export function evaluate(net: Network, ds: Dataset, indices?: Uint32Array): Eval
     correct += r.correct;
   }
   const n = idx.length;
-  return { loss: n ? ce / n : NaN, acc: n ? correct / n : NaN, n };
+  checkEvalLoss(ce, n, '');
+  return { loss: ce / n, acc: correct / n, n, lossHidden: false };
 }
 
 /** evaluate() for any Stepper (e.g. a network partitioned with the TEE). */
 export async function evaluateWith(stepper: Stepper, ds: Dataset, indices?: Uint32Array): Promise<EvalResult> {
   checkCompatible(stepper, ds);
   const idx = indices ?? allIndices(ds);
+  checkEvalSet(idx.length);
   let ce = 0;
   let hidden = false;
   let correct = 0;
@@ -261,12 +323,15 @@ export async function evaluateWith(stepper: Stepper, ds: Dataset, indices?: Uint
     else ce += r.ce;
     correct += r.correct;
   }
+  let lossHidden = false;
   if (hidden) {
     const h = stepper.takeHiddenLoss ? await stepper.takeHiddenLoss() : null;
+    lossHidden = h === null;
     ce = h ? h.sum : NaN;
   }
   const n = idx.length;
-  return { loss: n ? ce / n : NaN, acc: n ? correct / n : NaN, n };
+  if (!lossHidden) checkEvalLoss(ce, n, hidden ? ' (summed inside the TEE)' : '');
+  return { loss: ce / n, acc: correct / n, n, lossHidden };
 }
 
 export interface Prediction {

@@ -169,8 +169,62 @@ export function encodeWeights(layers: readonly WeightsLayer[], header: WeightsHe
   return out;
 }
 
-/** Validates completely (header, exact total size) before copying anything into the layers. */
-export function decodeWeights(bytes: Uint8Array, layers: readonly WeightsLayer[], source: string): WeightsHeader {
+const ARRAY_NAMES = { biases: 'biases', weights: 'weights', scales: 'scales', rollingMean: 'rolling_mean', rollingVariance: 'rolling_variance' } as const;
+
+/** The arrays of one layer in file order, with their names for messages. */
+function namedFileOrder(l: WeightsLayer): [string, number][] {
+  const n = l.biases.length;
+  const bn: [string, number][] = l.batchNormalize ? [[ARRAY_NAMES.scales, n], [ARRAY_NAMES.rollingMean, n], [ARRAY_NAMES.rollingVariance, n]] : [];
+  const w: [string, number] = [ARRAY_NAMES.weights, l.weights.length];
+  return l.type === 'convolutional' ? [[ARRAY_NAMES.biases, n], ...bn, w] : [[ARRAY_NAMES.biases, n], w, ...bn];
+}
+
+/** A float32 bit pattern whose exponent is all ones is ±Inf or NaN. */
+function nonFiniteAt(bytes: Uint8Array, off: number): boolean {
+  return (bytes[off + 3]! & 0x7f) === 0x7f && (bytes[off + 2]! & 0x80) === 0x80;
+}
+
+/** Where the first non-finite value of an encoded parameter block is, or null. */
+function firstNonFinite(bytes: Uint8Array, start: number, layers: readonly WeightsLayer[]): string | null {
+  let off = start;
+  for (const [pos, l] of layers.entries()) {
+    for (const [name, count] of namedFileOrder(l)) {
+      for (let i = 0; i < count; i++, off += 4) {
+        if (nonFiniteAt(bytes, off)) {
+          const v = new DataView(bytes.buffer, bytes.byteOffset + off, 4).getFloat32(0, true);
+          return `${layerName(l, pos)} ${name}[${i}] is ${v} (byte ${off})`;
+        }
+      }
+    }
+  }
+  return null;
+}
+
+/** The first parameter of these layers that is not finite, described, or null. */
+export function firstNonFiniteParameter(layers: readonly WeightsLayer[]): string | null {
+  for (const [pos, l] of layers.entries()) {
+    const arrays: [string, Float32Array | null][] = [
+      [ARRAY_NAMES.biases, l.biases], [ARRAY_NAMES.weights, l.weights], [ARRAY_NAMES.scales, l.scales],
+      [ARRAY_NAMES.rollingMean, l.rollingMean], [ARRAY_NAMES.rollingVariance, l.rollingVariance],
+    ];
+    for (const [name, a] of arrays) {
+      if (a === null) continue;
+      for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return `${layerName(l, pos)} ${name}[${i}] is ${a[i]}`;
+    }
+  }
+  return null;
+}
+
+export interface DecodeOptions {
+  /**
+   * Refuse a file holding NaN or ±Inf (a diverged or corrupt model). Off for the byte-level codec
+   * (every bit pattern round-trips); on wherever a model is loaded to be used.
+   */
+  requireFinite?: boolean;
+}
+
+/** Validates completely (header, exact total size, finite values if asked) before copying anything into the layers. */
+export function decodeWeights(bytes: Uint8Array, layers: readonly WeightsLayer[], source: string, options: DecodeOptions = {}): WeightsHeader {
   const sizes = layers.map((l, i) => 4 * layerFloatCount(l, i));
   if (bytes.length < 16) {
     throw new WeightsError(`${source}: not a Darknet weights file: ${bytes.length} bytes, shorter than the smallest header (16 bytes)`);
@@ -212,6 +266,11 @@ export function decodeWeights(bytes: Uint8Array, layers: readonly WeightsLayer[]
     );
   }
 
+  if (options.requireFinite) {
+    const bad = firstNonFinite(bytes, hsize, layers);
+    if (bad !== null) throw new WeightsError(`${source}: ${bad}: the file holds a diverged or corrupt model (weights must be finite numbers)`);
+  }
+
   // Everything is known to fit: only now touch the layers.
   const transpose = connectedTransposed({ major, minor });
   let off = hsize;
@@ -246,12 +305,15 @@ export async function loadWeightsFile(path: string, layers: readonly WeightsLaye
   } catch (err) {
     throw new WeightsError(`${path}: cannot read weights: ${ioReason(err)}`, { cause: err });
   }
-  return decodeWeights(bytes, layers, path);
+  return decodeWeights(bytes, layers, path, { requireFinite: true });
 }
 
 /** Atomic: write to a temp file in the same folder, fsync, rename over the target. A kill never leaves a broken file. */
 export async function saveWeightsFile(path: string, layers: readonly WeightsLayer[], header: WeightsHeader): Promise<void> {
-  // Encode first: a bad layer or header must not even create a temp file.
+  // Encode first: a bad layer or header must not even create a temp file. NaN or ±Inf weights are
+  // a diverged run: writing them would replace a good model with a useless one.
+  const bad = firstNonFiniteParameter(layers);
+  if (bad !== null) throw new WeightsError(`${path}: not written: ${bad} (training diverged; the file is left as it was)`);
   const data = encodeWeights(layers, header);
   try {
     await atomicWrite(path, data);

@@ -1,11 +1,12 @@
 // Rendering Vega-Lite specs headless: SVG through Vega's string renderer (no canvas, no browser),
 // PNG from that SVG through sharp.
 import sharp from 'sharp';
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  // Loaded on first use: Vega is most of a command's start-up time, and most runs (every failing
+  // one among them) never draw a chart.
+  const [vega, vl] = await Promise.all([import('vega'), import('vega-lite')]);
   const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();

@@ -18,7 +18,7 @@ import type { NetworkConfig } from '../nn/config.js';
 import { shapeSize, type Shape } from '../nn/layer.js';
 import { DEFAULT_SEED } from '../nn/model.js';
 import { isTrainable, Network } from '../nn/network.js';
-import { rankClasses, scoreProbs, type BatchScore, type HiddenLoss, type Prediction, type Stepper } from '../nn/train.js';
+import { firstNonFiniteParameter, rankClasses, scoreProbs, type BatchScore, type HiddenLoss, type Prediction, type Stepper } from '../nn/train.js';
 import { DARKNET_WEIGHTS_VERSION, decodeWeights, encodeWeights, saveWeightsFile, weightsByteSize, type WeightsLayer } from '../nn/weights.js';
 import { initializeContext, TeecError, type ContextOptions, type TeecContext, type TeecOperation, type TeecParameter, type TeecSession } from './client.js';
 import {
@@ -192,11 +192,20 @@ export class PartitionedNetwork implements Stepper {
     for (const l of this.stagingNet().layers) for (const p of l.params()) p.data.fill(0);
   }
 
+  /** The first non-finite parameter of the normal-world layers (the TEE checks nothing it holds here). */
+  nonFiniteParameter(): string | null {
+    for (const n of [this.pre, this.post]) {
+      const bad = n ? firstNonFiniteParameter(n) : null;
+      if (bad !== null) return bad;
+    }
+    return null;
+  }
+
   /** Reads a whole-network .weights file: normal-world layers kept here, the TEE part sent to the TA. */
   async loadWeights(path: string): Promise<void> {
     const bytes = await readFile(path);
     try {
-      const header = decodeWeights(bytes, this.allWeightsLayers(), path);
+      const header = decodeWeights(bytes, this.allWeightsLayers(), path, { requireFinite: true });
       this.seen = header.seen;
       const protectedLayers = this.stagingNet().weightsLayers();
       if (protectedLayers.length > 0) {
