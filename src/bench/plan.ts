@@ -352,3 +352,49 @@ export function formatPlan(p: Plan, top?: number): string {
     `over the all-normal-world time per batch estimated at ${(c.flopsPerSecond / 1e9).toFixed(1)} GFLOP/s (conv/FC) and ${(c.elementSeconds * 1e9).toFixed(2)} ns per value (other layers); constants: ${c.source}.`,
   ].join('\n');
 }
+
+/** A range as the plan's JSON document lists it (`layerlock plan --json`, the pipeline's plan.json). */
+export interface RangeDocument {
+  tee_layers: [number, number];
+  layers: string[];
+  memory_bytes: number;
+  overhead_pct: number;
+  overhead_s_per_batch: number;
+  exposure: number | null;
+  exposure_raw: number | null;
+  protects: { index: number; label: string; exposure: number | null }[];
+  holds_output: boolean;
+  suffix_outside: boolean;
+}
+
+export interface PlanDocument {
+  cfg: string;
+  mode: Mode;
+  batch: number;
+  per_forward: number;
+  secure_mem: number;
+  threads: number;
+  exposure: Plan['exposure'];
+  cost_model: CostParams;
+  ranges: RangeDocument[];
+  ranges_too_big: number;
+  recommended: { tee_layers: [number, number]; layers: string[]; memory_bytes: number; overhead_pct: number; exposure: number | null } | null;
+  why: string;
+}
+
+/** The plan as one JSON document. */
+export function planDocument(plan: Plan): PlanDocument {
+  const r = plan.recommended;
+  return {
+    cfg: plan.cfg, mode: plan.mode, batch: plan.batch, per_forward: plan.perForward, secure_mem: plan.secureMem, threads: plan.threads,
+    exposure: plan.exposure,
+    cost_model: plan.cost,
+    ranges: plan.ranges.map((x) => ({
+      tee_layers: [x.start, x.end], layers: x.layers, memory_bytes: x.memoryBytes, overhead_pct: x.overheadPct, overhead_s_per_batch: x.overheadSecondsPerBatch,
+      exposure: x.exposure, exposure_raw: x.exposureRaw, protects: x.protects, holds_output: x.holdsOutput, suffix_outside: x.suffixOutside,
+    })),
+    ranges_too_big: plan.tooBig,
+    recommended: r ? { tee_layers: [r.start, r.end], layers: r.layers, memory_bytes: r.memoryBytes, overhead_pct: r.overheadPct, exposure: r.exposure } : null,
+    why: plan.why,
+  };
+}

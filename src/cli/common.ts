@@ -21,6 +21,7 @@ import { DEFAULT_SECURE_MEM, TeecError } from '../tee/client.js';
 import { PartitionedNetwork } from '../tee/partitioned.js';
 import { DEFAULT_TOPK, OUTPUT_POLICIES, TEE_ERROR_TARGET_DEAD, type OutputPolicy } from '../tee/protocol.js';
 import { PartitionError, rangeRoles } from '../tee/roles.js';
+import { partitionReport as libraryPartitionReport } from '../tee/report.js';
 
 /** A mistake in how the command was called; main prints it with a pointer to --help. */
 export class UsageError extends Error {
@@ -408,21 +409,9 @@ export async function openModel(p: Parsed, opts: { cfg: string; weights?: string
   };
 }
 
-/** The `tee` object of --json output: the partition, its policy, the arena and the boundary traffic. */
+/** The `tee` object of --json output: the partition, its policy, the arena and the boundary traffic (library: tee/report.ts). */
 export async function partitionReport(net: PartitionedNetwork): Promise<Record<string, unknown>> {
-  const st = await net.stats();
-  const t = net.context.traffic;
-  return {
-    layers: [net.range[0], net.range[1]],
-    policy: net.policy,
-    ...(net.policy === 'topk' ? { topk: net.topk } : {}),
-    holds_prediction: net.roles.holdsOutput,
-    secure_mem: st.arena.capacity,
-    arena_used_bytes: st.arena.used,
-    arena_peak_bytes: st.arena.peak,
-    boundary_bytes: { to_tee: t.bytesToTa, from_tee: t.bytesFromTa, frames: t.framesToTa + t.framesFromTa },
-    ta_kernels: st.kernels,
-  };
+  return { ...(await libraryPartitionReport(net)) };
 }
 
 /** A TEE failure in one line, with what it means for the user's files. */

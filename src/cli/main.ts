@@ -34,6 +34,8 @@ const commands: Record<string, Command> = {
   'export-onnx': await import('./export-onnx.js'),
   worker: await import('./worker.js'),
   attack: await import('./attack.js'),
+  run: await import('./run.js'),
+  report: await import('./report.js'),
 };
 
 function version(): string {
