@@ -269,6 +269,8 @@ test('usage errors of the queue options are one clear line', async () => {
     [['worker', '--queue', 'http://h:1'], /must start with redis:\/\/ or rediss:\/\//],
     [['worker', '--queue', 'redis://u:hunter2@h:1/x'], /database number.*redis:\/\/u:\*\*\*@h:1\/x/],
     [['exposure', '--cfg', 'x.cfg', '--epochs', '1', '--out', join(tmp ?? '.', 'o'), '--queue', 'redis://u:hunter2@'], /--queue/],
+    // A wrong password fails at once, without retrying forever and without showing it.
+    [['worker', '--queue', `redis://:hunter2@127.0.0.1:${redis.port}`], /^layerlock: cannot use Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+: WRONGPASS/],
   ] as [string[], RegExp][]).map(async ([argv, msg]) => {
     const p = start(argv);
     assert.equal(await p.closed, 1, argv.join(' '));

@@ -23,7 +23,7 @@ import {
   type LayerJobPayload,
 } from './payload.js';
 import { ComputePool } from './pool.js';
-import { connect } from './connection.js';
+import { connect, whenReady } from './connection.js';
 import { scrub, type QueueTarget } from './url.js';
 
 export interface QueueWorkerOptions {
@@ -59,6 +59,7 @@ export async function startWorker(o: QueueWorkerOptions): Promise<QueueWorkerHan
   const stall = 1000 * (o.stallSeconds ?? 30);
   const who = `${hostname()}/${process.pid}`;
   const redis = connect(o.target, o.log);
+  await whenReady(redis, o.target);
   const cache = await mkdtemp(join(tmpdir(), 'layerlock-worker-'));
   const userThreads = process.env['LAYERLOCK_THREADS'];
   const pool = new ComputePool(userThreads ? null : Math.max(1, Math.floor(availableParallelism() / jobs)));
