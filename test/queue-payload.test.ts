@@ -12,7 +12,7 @@ import { jobShuffleSeed } from '../src/exposure/jobs.js';
 import type { LayerResult } from '../src/exposure/worker.js';
 import { storeResultOnce } from '../src/queue/coordinator.js';
 import { PayloadError, queueJobId, validateLayerPayload, validateLayerResult } from '../src/queue/payload.js';
-import { parseQueueUrl, QueueUrlError, redactUrl, scrub } from '../src/queue/url.js';
+import { parseQueueUrl, queueTarget, QueueUrlError, redactUrl, scrub } from '../src/queue/url.js';
 
 const H = (c: string): string => c.repeat(64);
 
@@ -107,5 +107,7 @@ test('--queue URLs: redis and rediss with user, password and db; the password ne
     assert.throws(() => parseQueueUrl(bad), (e: unknown) => e instanceof QueueUrlError && !e.message.includes('pw'), bad);
   }
   assert.equal(redactUrl('redis://u:topsecret@h:1'), 'redis://u:***@h:1');
+  assert.equal(queueTarget('env', { LAYERLOCK_QUEUE_URL: 'redis://:pw@h:1/3' }).display, 'redis://:***@h:1/3');
+  assert.throws(() => queueTarget('env', {}), /LAYERLOCK_QUEUE_URL is not set/);
   assert.equal(scrub('WRONGPASS for s3cr:t at rediss://alice:s3cr%3At@redis.example:6380/2', t), 'WRONGPASS for *** at rediss://alice:***@redis.example:6380/2');
 });

@@ -162,8 +162,14 @@ test('two workers compute exactly the local run (exposure.json and every job fil
   const q = start(args(join(tmp, 'q1'), ['--queue', url(0)]));
   assert.equal(await q.closed, 0, q.err());
   assert.match(q.err(), /6 layer jobs, 0 already done, 6 on the queue redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0, run [0-9a-f]{16}: enqueued 6 jobs and their aggregation/);
-  assert.deepEqual(numbers(JSON.parse(q.out())), numbers(want.doc));
+  const doc = JSON.parse(q.out()) as { layers: { index: number; per_seed: { exposure: number | null }[] }[] };
+  assert.deepEqual(numbers(doc), numbers(want.doc));
   assert.deepEqual(await jobFiles(join(tmp, 'q1')), await jobFiles(want.dir));
+  // The flow's parent (the aggregation) returned the same per-layer exposure.
+  const run = /run ([0-9a-f]{16})/.exec(q.err())![1]!;
+  const agg = JSON.parse((await redis.client.hget(`bull:layerlock-exposure:${run}.aggregate-s1`, 'returnvalue'))!) as { children: number; layers: { layer: number; exposure: number }[] };
+  assert.equal(agg.children, 6);
+  assert.deepEqual(agg.layers.map((l) => [l.layer, l.exposure]), doc.layers.map((l) => [l.index, l.per_seed[0]!.exposure]));
   await Promise.all([stopWorker(w1), stopWorker(w2)]);
   const done = [w1, w2].map((w) => (JSON.parse(w.out()) as { completed: number }).completed);
   assert.equal(done[0]! + done[1]!, 7, 'six layer jobs and the aggregation, each once');
@@ -269,6 +275,8 @@ test('usage errors of the queue options are one clear line', async () => {
     [['worker', '--queue', 'http://h:1'], /must start with redis:\/\/ or rediss:\/\//],
     [['worker', '--queue', 'redis://u:hunter2@h:1/x'], /database number.*redis:\/\/u:\*\*\*@h:1\/x/],
     [['exposure', '--cfg', 'x.cfg', '--epochs', '1', '--out', join(tmp ?? '.', 'o'), '--queue', 'redis://u:hunter2@'], /--queue/],
+    // A wrong password fails at once, without retrying forever and without showing it.
+    [['worker', '--queue', `redis://:hunter2@127.0.0.1:${redis.port}`], /^layerlock: cannot use Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+: WRONGPASS/],
   ] as [string[], RegExp][]).map(async ([argv, msg]) => {
     const p = start(argv);
     assert.equal(await p.closed, 1, argv.join(' '));

@@ -15,7 +15,7 @@ import {
   DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, parseByteSize, requireStr, str, UsageError, type CommandHelp,
 } from './common.js';
 import { progressBar, type Progress } from './progress.js';
-import { parseQueueUrl, type QueueTarget } from '../queue/url.js';
+import { queueTarget, type QueueTarget } from '../queue/url.js';
 
 export const help: CommandHelp = {
   usage: '--cfg F --epochs E --out DIR [options] [data options]\n       layerlock exposure plot DIR... [--out FILE.svg] [--labels a,b,...]\n       layerlock exposure status DIR --cfg F [--metric loss|acc]',
@@ -31,7 +31,7 @@ export const help: CommandHelp = {
     ['--cache-mem SIZE', 'memory for caching the frozen layers\' activations (e.g. 4GiB, 0 = off; default a quarter of the available memory); same results, faster'],
     ['--base W', 'use these .weights as M (trained on S with the same --seed) instead of training it'],
     ['--out DIR', 'run folder: results, checkpoints; re-running continues an interrupted run'],
-    ['--queue URL', 'run the Mr/Mp jobs on `layerlock worker`s via Redis: redis://[user:pass@]host:port[/db] or rediss:// (docs/distributed.md)'],
+    ['--queue URL', 'run the Mr/Mp jobs on `layerlock worker`s via Redis: redis://[user:pass@]host:port[/db], rediss://, or env ($LAYERLOCK_QUEUE_URL) (docs/distributed.md)'],
     ...DATA_HELP,
     ['plot DIR...', 'one exposure line per result folder (legend: data set) → --out (default exposure-plot.svg) + .png'],
     ['status DIR', 'read-only progress of a run folder (also while it runs): jobs done per seed, stale jobs, and the result of the finished seeds'],
@@ -228,7 +228,7 @@ export async function run(argv: string[]): Promise<void> {
   let queue: { target: QueueTarget; log: (line: string) => void } | undefined;
   if (queueUrl !== undefined) {
     try {
-      queue = { target: parseQueueUrl(queueUrl), log };
+      queue = { target: queueTarget(queueUrl), log };
     } catch (e) {
       throw new UsageError((e as Error).message);
     }

@@ -1,7 +1,7 @@
 // layerlock worker: runs exposure jobs from a BullMQ queue on this machine until stopped
 // (SIGINT/SIGTERM). The coordinator is `layerlock exposure … --queue URL` (docs/distributed.md).
 import { availableParallelism } from 'node:os';
-import { parseQueueUrl, QueueUrlError } from '../queue/url.js';
+import { queueTarget, QueueUrlError } from '../queue/url.js';
 import { defaultCacheBytes } from '../exposure/index.js';
 import { emit, flag, formatHelp, int, log, parse, parseByteSize, requireStr, str, UsageError, type CommandHelp } from './common.js';
 
@@ -9,7 +9,7 @@ export const help: CommandHelp = {
   usage: '--queue redis://[user:pass@]host:port[/db] [--jobs N] [--data DIR]',
   summary: 'Run exposure jobs from a Redis (BullMQ) queue on this machine, until stopped.',
   options: [
-    ['--queue URL', 'the queue: redis://[user:pass@]host:port[/db], or rediss:// for TLS (the password is never printed)'],
+    ['--queue URL', 'the queue: redis://[user:pass@]host:port[/db], or rediss:// for TLS (the password is never printed); `env`: the URL in $LAYERLOCK_QUEUE_URL (not visible in ps)'],
     ['--jobs N', `jobs at a time (default: cores, here ${availableParallelism()}); native threads are shared between them`],
     ['--data DIR', "this machine's copy of the run's data, or embedded (default); checked against the run's content hash"],
     ['--cache-mem SIZE', 'memory for caching frozen layers\' activations, all jobs together (0 = off; default a quarter of the available memory); same results'],
@@ -28,7 +28,7 @@ export async function run(argv: string[]): Promise<void> {
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('worker', help));
   let target;
   try {
-    target = parseQueueUrl(requireStr(p, 'queue'));
+    target = queueTarget(requireStr(p, 'queue'));
   } catch (e) {
     if (e instanceof QueueUrlError) throw new UsageError(e.message);
     throw e;

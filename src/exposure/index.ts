@@ -150,7 +150,8 @@ export async function runExposure(req: ExposureRequest): Promise<ExposureOutcome
     let summary: RunSummary;
     if (req.queue) {
       // Loaded only here, so a local run never loads the Redis client.
-      const { runOnQueue } = await import('../queue/coordinator.js');
+      const { checkQueue, runOnQueue } = await import('../queue/coordinator.js');
+      await checkQueue(req.queue.target);
       const bases = await runJobs({ ...local, only: (j) => j.kind === 'base' });
       const q = await runOnQueue({ ...local, target: req.queue.target, metric: req.metric, log: req.queue.log });
       summary = { ran: bases.ran + q.ran, skipped: bases.skipped + q.skipped, stale: [...bases.stale, ...q.stale], wallSeconds: bases.wallSeconds + q.wallSeconds };

@@ -21,7 +21,7 @@ import {
   AGGREGATE_JOB, aggregateJobId, LAYER_JOB, PAYLOAD_VERSION, QUEUE_NAME, queueJobId, validateLayerResult,
   type AggregatePayload, type LayerJobPayload,
 } from './payload.js';
-import { connect } from './connection.js';
+import { connect, whenReady } from './connection.js';
 import { scrub, type QueueTarget } from './url.js';
 
 export interface QueueRunOptions {
@@ -76,6 +76,16 @@ interface Child {
   payload: LayerJobPayload;
 }
 
+/** Fails at once (one line) when the queue cannot be used: called before the bases are trained. */
+export async function checkQueue(target: QueueTarget): Promise<void> {
+  const redis = connect(target, () => {});
+  try {
+    await whenReady(redis, target);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 export async function runOnQueue(o: QueueRunOptions): Promise<QueueRunSummary> {
   const t0 = performance.now();
   const { identity } = o;
@@ -88,6 +98,7 @@ export async function runOnQueue(o: QueueRunOptions): Promise<QueueRunSummary> {
   if (pendingJobs.length === 0) return { run, enqueued: 0, ran: 0, skipped, stale, wallSeconds: 0 };
 
   const redis = connect(o.target, o.log);
+  await whenReady(redis, o.target);
   const eventsConn = connect(o.target, o.log);
   const queue = new Queue(QUEUE_NAME, { connection: redis });
   const flows = new FlowProducer({ connection: redis });

@@ -30,6 +30,17 @@ export function redactUrl(raw: string): string {
   }
 }
 
+/** The environment variable `--queue env` reads the URL from (kept out of `ps` and shell history). */
+export const QUEUE_URL_ENV = 'LAYERLOCK_QUEUE_URL';
+
+/** The --queue argument: a URL, or `env` for the URL in $LAYERLOCK_QUEUE_URL. */
+export function queueTarget(arg: string, env: NodeJS.ProcessEnv = process.env): QueueTarget {
+  if (arg !== 'env') return parseQueueUrl(arg);
+  const url = env[QUEUE_URL_ENV];
+  if (!url) throw new QueueUrlError(`--queue env: ${QUEUE_URL_ENV} is not set`);
+  return parseQueueUrl(url);
+}
+
 export function parseQueueUrl(raw: string): QueueTarget {
   let u: URL;
   try {

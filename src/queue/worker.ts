@@ -19,11 +19,11 @@ import type { NetworkConfig } from '../nn/config.js';
 import { layerShapes } from '../nn/network.js';
 import { deleteCheckpoint, fetchBlob, loadCheckpoint, saveCheckpoint } from './blobs.js';
 import {
-  AGGREGATE_JOB, LAYER_JOB, PayloadError, QUEUE_NAME, queueJobId, resultScores, validateAggregatePayload, validateLayerPayload,
+  AGGREGATE_JOB, LAYER_JOB, PAYLOAD_VERSION, PayloadError, QUEUE_NAME, queueJobId, resultScores, validateAggregatePayload, validateLayerPayload,
   type LayerJobPayload,
 } from './payload.js';
 import { ComputePool } from './pool.js';
-import { connect } from './connection.js';
+import { connect, whenReady } from './connection.js';
 import { scrub, type QueueTarget } from './url.js';
 
 export interface QueueWorkerOptions {
@@ -59,6 +59,7 @@ export async function startWorker(o: QueueWorkerOptions): Promise<QueueWorkerHan
   const stall = 1000 * (o.stallSeconds ?? 30);
   const who = `${hostname()}/${process.pid}`;
   const redis = connect(o.target, o.log);
+  await whenReady(redis, o.target);
   const cache = await mkdtemp(join(tmpdir(), 'layerlock-worker-'));
   const userThreads = process.env['LAYERLOCK_THREADS'];
   const pool = new ComputePool(userThreads ? null : Math.max(1, Math.floor(availableParallelism() / jobs)));
@@ -167,6 +168,10 @@ export async function startWorker(o: QueueWorkerOptions): Promise<QueueWorkerHan
     async (job: BullJob) => {
       if (job.name === AGGREGATE_JOB) return processAggregate(job);
       if (job.name !== LAYER_JOB) throw new UnrecoverableError(`unknown job type ${JSON.stringify(job.name).slice(0, 40)}`);
+      // Another layerlock's payload is refused like other data (another worker may take it), not
+      // failed for good as a malformed one is.
+      const v = (job.data as { v?: unknown } | null)?.v;
+      if (v !== PAYLOAD_VERSION) throw new Error(`worker ${who} refuses the job: its payload is version ${JSON.stringify(v) ?? 'none'}, this layerlock reads version ${PAYLOAD_VERSION}`);
       let p: LayerJobPayload;
       try {
         p = validateLayerPayload(job.data);
