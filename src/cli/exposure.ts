@@ -213,17 +213,7 @@ export async function run(argv: string[]): Promise<void> {
   const split = num(p, 'split') ?? 0.5;
   if (!(split > 0 && split < 1)) throw new UsageError(`--split must be in (0, 1): both S and T are needed (got ${split})`);
   const jobs = int(p, 'jobs', 1);
-  await checkOutputDir(dir, '--out');
-  if (base !== null) await checkInputFile(base, '--base');
-  const data = str(p, 'data') ?? 'embedded';
-  const trainLimit = int(p, 'train-limit');
-  const testLimit = int(p, 'test-limit');
-  await checkExposureSets(cfg, data, trainLimit, testLimit, split, flag(p, 'resize'));
-  await checkResultFolder(dir, {
-    cfg_sha256: createHash('sha256').update(await readFile(cfg, 'utf8')).digest('hex'),
-    train_limit: trainLimit ?? null, test_limit: testLimit ?? null, split, resize: flag(p, 'resize'),
-    epochs: base === null ? epochs : null, ft_epochs: ftEpochs,
-  });
+  // Flags first, then the files they name: a bad flag is reported without reading anything.
   const queueUrl = str(p, 'queue');
   let queue: { target: QueueTarget; log: (line: string) => void } | undefined;
   if (queueUrl !== undefined) {
@@ -236,6 +226,17 @@ export async function run(argv: string[]): Promise<void> {
   const cacheText = str(p, 'cache-mem');
   const cacheBytes = cacheText === undefined ? undefined : /^\s*0+\s*$/.test(cacheText) ? 0 : parseByteSize(cacheText, '--cache-mem');
 
+  await checkOutputDir(dir, '--out');
+  if (base !== null) await checkInputFile(base, '--base');
+  const data = str(p, 'data') ?? 'embedded';
+  const trainLimit = int(p, 'train-limit');
+  const testLimit = int(p, 'test-limit');
+  await checkExposureSets(cfg, data, trainLimit, testLimit, split, flag(p, 'resize'));
+  await checkResultFolder(dir, {
+    cfg_sha256: createHash('sha256').update(await readFile(cfg, 'utf8')).digest('hex'),
+    train_limit: trainLimit ?? null, test_limit: testLimit ?? null, split, resize: flag(p, 'resize'),
+    epochs: base === null ? epochs : null, ft_epochs: ftEpochs,
+  });
   const progress = progressReporter();
   let outcome;
   try {
