@@ -4,6 +4,7 @@ import { loadCfg } from '../nn/cfg.js';
 import { createPackage } from '../deploy/package.js';
 import { rangeRoles, PartitionError } from '../tee/roles.js';
 import { emit, flag, formatHelp, int, parse, parseTeeOutput, requireStr, str, teeChoice, UsageError, type CommandHelp } from './common.js';
+import { checkOutputFile } from './checks.js';
 
 export const help: CommandHelp = {
   usage: '--cfg F --weights W (--tee-last k | --tee-layers a:b) --device DEV/device.cert --signing-key DIR/server.key --out PKG',
@@ -32,6 +33,7 @@ export async function run(argv: string[]): Promise<void> {
   const device = requireStr(p, 'device');
   const signingKey = requireStr(p, 'signing-key');
   const out = requireStr(p, 'out');
+  await checkOutputFile(out, '--out');
   const config = await loadCfg(cfg);
   if (str(p, 'tee-last') === undefined && str(p, 'tee-layers') === undefined) throw new UsageError('give --tee-last k or --tee-layers a:b: which layers to protect');
   const choice = teeChoice(p, config.layers.length);
