@@ -1,10 +1,10 @@
 // layerlock package (server side): normal-world layers in the clear, protected layers encrypted
 // with HPKE to the device TA's key, a manifest of hashes, and an Ed25519 signature over all of it.
+import { checkOutputFile } from './checks.js';
 import { loadCfg } from '../nn/cfg.js';
 import { createPackage } from '../deploy/package.js';
 import { rangeRoles, PartitionError } from '../tee/roles.js';
 import { emit, flag, formatHelp, int, parse, parseTeeOutput, requireStr, str, teeChoice, UsageError, type CommandHelp } from './common.js';
-import { checkOutputFile } from './checks.js';
 
 export const help: CommandHelp = {
   usage: '--cfg F --weights W (--tee-last k | --tee-layers a:b) --device DEV/device.cert --signing-key DIR/server.key --out PKG',
