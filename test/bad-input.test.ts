@@ -284,6 +284,9 @@ for (const name of ['stepsempty.cfg', 'groups.cfg', 'filtershuge.cfg', 'escape.c
 for (const name of ['section.cfg', 'subdiv.cfg', 'sizebig.cfg']) add(`cfg ${name} (plan)`, ['plan', '--cfg', `cfg/${name}`], BAD_CFGS[name]![1]);
 add('cfg missing', [...TRAIN.slice(0, 2), 'nope.cfg', ...TRAIN.slice(3)], /nope\.cfg: cannot read cfg: no such file/);
 add('cfg is a folder', ['train', '--cfg', 'cfgdir.cfg', '--epochs', '1', '--out', '@OUT'], /cfgdir\.cfg: cannot read cfg: is a directory/);
+add('cfg is a device that never ends', ['train', '--cfg', '/dev/zero', '--epochs', '1', '--out', '@OUT'], /\/dev\/zero: cannot read cfg: not a regular file/);
+add('weights are a device', [...EVAL.slice(0, 4), '/dev/zero'], /--weights \/dev\/zero is not a regular file/);
+add('image is a device', [...PREDICT, '/dev/zero'], /\/dev\/zero is not a regular file/);
 add('cfg of another input shape than the data', ['train', '--cfg', 'rgb.cfg', '--epochs', '1', '--out', '@OUT', '--train-limit', '20'], /(28×28|resize)/);
 
 // Weights files.
