@@ -597,7 +597,8 @@ test(`bad-input battery: ${cases.length} cases`, { concurrency: 4, timeout: 600_
     const before = await snapshot(out);
     const args = c.args.map((a) => (a === '@OUT' ? `out-${i}` : a));
     const r = await run(c.bench ? BENCH : MAIN, args);
-    const lines = r.stderr.split('\n').filter((l) => l !== '');
+    // A machine without the native kernels says so once per process; that note is about the machine, not the input.
+    const lines = r.stderr.split('\n').filter((l) => l !== '' && !/^layerlock: native kernels unavailable/.test(l));
     const context = `args: ${JSON.stringify(args)}\nstderr:\n${r.stderr}`;
     assert.notEqual(r.code, 0, `exit code 0\n${context}`);
     assert.ok(!STACK.test(r.stderr), `stack trace\n${context}`);
