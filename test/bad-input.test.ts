@@ -78,7 +78,7 @@ const BAD_CFGS: Record<string, [text: string, expect: RegExp]> = {
   'stridezero.cfg': [cfgWith('[convolutional]\nstride=0\n[softmax]\n'), /stridezero\.cfg:9: .*'stride=0'/],
   'sizebig.cfg': [cfgWith('[convolutional]\nsize=40\n[softmax]\n'), /sizebig\.cfg:8: .*would produce an empty output/],
   'poolbig.cfg': [cfgWith('[maxpool]\nsize=64\nstride=64\npadding=0\n[softmax]\n'), /poolbig\.cfg:8: .*empty output/],
-  'activation.cfg': [cfgWith('[convolutional]\nactivation=plse\n[softmax]\n'), /activation\.cfg:9: .*'activation=plse' is not supported/],
+  'activation.cfg': [cfgWith('[convolutional]\nactivation=elu\n[softmax]\n'), /activation\.cfg:9: .*'activation=elu' is not supported/],
   'policy.cfg': [NET + 'policy=random\n' + LAYERS, /policy\.cfg:8: .*'policy=random' is not supported/],
   'steps.cfg': [NET + 'policy=steps\nsteps=10,20\nscales=.1\n' + LAYERS, /steps\.cfg:10: .*has 1 values but steps has 2/],
   'stepsmissing.cfg': [NET + 'policy=steps\nsteps=10\n' + LAYERS, /stepsmissing\.cfg:1: .*needs both 'steps=' and 'scales='/],
