@@ -485,7 +485,7 @@ add('device with an unknown subcommand', ['device', 'reset', '--dir', 'dev'], /u
 add('train diverges (learning_rate=1e30)', ['train', '--cfg', 'diverge.cfg', '--epochs', '2', '--out', '@OUT', '--train-limit', '60', '--test-limit', '10'],
   /training diverged: the loss became NaN in epoch 1, batch \d+ of 3/, { progress: /^layerlock train: / });
 add('train diverges inside the TEE', ['train', '--cfg', 'diverge.cfg', '--epochs', '2', '--out', '@OUT', '--train-limit', '60', '--test-limit', '10', '--tee-last', '1', '--tee-output', 'full'],
-  /diverged/, { progress: /^layerlock(: layers| train: )/ });
+  /diverged/, { progress: /^layerlock(: layers|: note: | train: )/ });
 
 add('eval of weights whose outputs overflow', [...EVAL.slice(0, 4), 'w/huge.weights', ...EVAL.slice(5)], /the model's loss over 10 images is NaN: its outputs are not finite/);
 add('eval of overflowing weights on S', [...EVAL.slice(0, 4), 'w/huge.weights', '--set', 'S', '--train-limit', '20'], /the model's loss over 10 images is NaN/);
@@ -493,7 +493,7 @@ add('predict with weights whose outputs overflow', [...PREDICT.slice(0, 4), 'w/h
 add('predict --index with overflowing weights', [...PREDICT.slice(0, 4), 'w/huge.weights', '--index', '0', '--test-limit', '5'], /the model's output is NaN/);
 add('train from overflowing weights', [...TRAIN, '--weights', 'w/huge.weights', '--train-limit', '20'], /training diverged: the loss became NaN in epoch 1, batch 1 of 1/, { progress: /^layerlock train: / });
 add('train diverges with the loss hidden in the TEE (top1)', ['train', '--cfg', 'diverge.cfg', '--epochs', '2', '--out', '@OUT', '--train-limit', '60', '--test-limit', '10', '--tee-last', '2', '--tee-export-plaintext'],
-  /training diverged: after epoch 1, layer 0 \(convolutional\) .* = NaN/, { progress: /^layerlock(: layers| train: )/ });
+  /training diverged: after epoch 1, layer 0 \(convolutional\) .* = NaN/, { progress: /^layerlock(: layers|: note: | train: )/ });
 add('exposure diverges in the base training', ['exposure', '--cfg', 'diverge.cfg', '--epochs', '1', '--train-limit', '40', '--test-limit', '10', '--out', '@OUT', '--jobs', '1'],
   /job s1-base failed: training diverged: the loss became NaN in epoch 1/, { progress: /^layerlock exposure: / });
 
