@@ -690,3 +690,11 @@ test('bench tee: the same cfg and data by another path resume the measurement', 
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, new RegExp(`${m[1]} runs, ${m[1]} done earlier`));
 });
+
+test('npm run bench -- --help prints its usage and exits 0, like every command', async () => {
+  const r = await run(BENCH, ['--help']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^usage: npm run bench -- /);
+  assert.match(r.stdout, /--seconds S/);
+  assert.equal(r.stderr, '');
+});
