@@ -62,7 +62,8 @@ export function errnoLine(e: unknown): string | null {
   if (code === 'EEXIST' && syscall === 'mkdir') return `${path} is a file, not a folder`;
   const what = ERRNO_TEXT[code] ?? code;
   const doing = typeof syscall === 'string' ? SYSCALL_TEXT[syscall] : undefined;
-  const target = typeof dest === 'string' && syscall !== 'rename' ? `${path} → ${dest}` : path;
+  // A rename's interesting path is where the file was going (the temp file is ours, not the user's).
+  const target = typeof dest !== 'string' ? path : syscall === 'rename' ? dest : `${path} → ${dest}`;
   return doing ? `${doing} ${target}: ${what}` : `${target}: ${what}`;
 }
 
