@@ -28,8 +28,8 @@ import { PartitionedNetwork } from '../src/tee/partitioned.js';
 import {
   CMD_EXPORT_PARAMS_PLAINTEXT, CMD_INSTALL_ENCRYPTED, CMD_LOAD_PARAMS, CMD_UNSEAL_PROTECTED, paramTypes, TA_UUID, TEE_ERROR_ACCESS_DENIED,
   TEE_ERROR_SECURITY, TEEC_MEMREF_TEMP_INPUT as MIN, TEEC_MEMREF_TEMP_OUTPUT as MOUT, TEEC_VALUE_INPUT as VIN, TEEC_VALUE_OUTPUT as VOUT,
-} from '../src/tee/protocol.js';
-import { sha256, splitContainer, weightsLayerBytes } from '../src/tee/ta/container.js';
+} from '../src/tee/shared/protocol.js';
+import { sha256, splitContainer, weightsLayerBytes } from '../src/tee/shared/container.js';
 import { deriveTsk, SealError, sealBytes, unsealBytes } from '../src/tee/ta/sealing.js';
 
 const CFG = fileURLToPath(new URL('../../cfg/vgg7-mnist.cfg', import.meta.url));

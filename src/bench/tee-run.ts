@@ -22,6 +22,7 @@ import type { NetworkConfig } from '../nn/config.js';
 import { loadModel } from '../nn/model.js';
 import { networkStepper, train, type Stepper } from '../nn/train.js';
 import { PartitionedNetwork } from '../tee/partitioned.js';
+import type { TransportKind } from '../tee/shared/protocol.js';
 
 export interface RunSpec {
   cfgFile: string;
@@ -39,6 +40,8 @@ export interface RunSpec {
   /** Batches timed, after `warmup` untimed ones. */
   batches: number;
   warmup: number;
+  /** The TEE transport (default: auto). */
+  transport?: TransportKind | 'auto';
 }
 
 export interface RunResult {
@@ -66,7 +69,10 @@ export interface RunResult {
   ree_cpu_s: number | null;
   tee_cpu_s: number | null;
   /** Frame bytes both ways during the timed batches, as the client's counter saw them. */
-  boundary: { to_tee: number; from_tee: number; frames: number };
+  /** Bytes that crossed (control frames + shared-memory memref contents), and the control frames alone. */
+  boundary: { to_tee: number; from_tee: number; frames: number; control_to_tee?: number; control_from_tee?: number };
+  /** The transport the run used. */
+  transport?: TransportKind;
   kernels: string;
   ta_kernels: string | null;
   threads: number;
@@ -156,7 +162,10 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     tee = await PartitionedNetwork.open({
       cfg: { text, file: spec.cfgFile }, weights: spec.weights ?? undefined, seed: spec.seed, batch: spec.batch, subdivisions: spec.subdivisions,
       range, mode: 'train', policy: 'top1', kernels,
-      contextOptions: { secureMem: spec.secureMem, storageDir: spec.storageDir, kernels: kernels.name === 'reference' ? 'reference' : 'auto' },
+      contextOptions: {
+        secureMem: spec.secureMem, storageDir: spec.storageDir, kernels: kernels.name === 'reference' ? 'reference' : 'auto',
+        ...(spec.transport ? { transport: spec.transport } : {}),
+      },
     });
     stepper = tee;
   }
@@ -173,16 +182,19 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     const [reeCpu1, taCpu1] = [await processCpuNs(process.pid), taPid !== undefined ? await processCpuNs(taPid) : 0];
     const reeCpu = reeCpu0 !== null && reeCpu1 !== null ? (reeCpu1 - reeCpu0) / 1e9 : null;
     const teeCpu = taCpu0 !== null && taCpu1 !== null ? (taCpu1 - taCpu0) / 1e9 : null;
-    let boundary = { to_tee: 0, from_tee: 0, frames: 0 };
+    let boundary: RunResult['boundary'] = { to_tee: 0, from_tee: 0, frames: 0 };
     let teePeak = 0;
     let blocks: RunResult['tee_blocks'] = [];
     let taPeak: number | null = null;
     if (tee && traffic0) {
       const t = tee.context.traffic;
+      const control = { to: t.bytesToTa - traffic0.bytesToTa, from: t.bytesFromTa - traffic0.bytesFromTa };
       boundary = {
-        to_tee: t.bytesToTa - traffic0.bytesToTa,
-        from_tee: t.bytesFromTa - traffic0.bytesFromTa,
+        to_tee: control.to + t.sharedToTa - traffic0.sharedToTa,
+        from_tee: control.from + t.sharedFromTa - traffic0.sharedFromTa,
         frames: t.framesToTa + t.framesFromTa - traffic0.framesToTa - traffic0.framesFromTa,
+        control_to_tee: control.to,
+        control_from_tee: control.from,
       };
       const st = await tee.stats();
       teePeak = st.arena.peak;
@@ -195,6 +207,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
       tee_peak_bytes: teePeak, tee_blocks: blocks, ta_process_peak_bytes: taPeak,
       cpu_s: reeCpu !== null && teeCpu !== null ? reeCpu + teeCpu : null, ree_cpu_s: reeCpu, tee_cpu_s: teeCpu,
       boundary,
+      ...(tee ? { transport: tee.context.transport } : {}),
       kernels: kernels.name, ta_kernels: tee ? tee.context.hello.kernels : null,
       threads: kernels.name === 'reference' ? 1 : getThreads(), ta_threads: tee ? tee.context.hello.threads : null,
     };

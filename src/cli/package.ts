@@ -2,7 +2,7 @@
 // with HPKE to the device TA's key, a manifest of hashes, and an Ed25519 signature over all of it.
 import { loadCfg } from '../nn/cfg.js';
 import { createPackage } from '../deploy/package.js';
-import { rangeRoles, PartitionError } from '../tee/roles.js';
+import { rangeRoles, PartitionError } from '../tee/shared/roles.js';
 import { emit, flag, formatHelp, int, parse, parseTeeOutput, requireStr, str, teeChoice, UsageError, type CommandHelp } from './common.js';
 
 export const help: CommandHelp = {

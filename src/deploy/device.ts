@@ -25,11 +25,11 @@ import {
   CMD_DEVICE_INIT, CMD_EXPORT_ENCRYPTED, CMD_INSTALL_ENCRYPTED, CMD_SEAL_PROTECTED, CMD_UNSEAL_PROTECTED, paramTypes, TA_UUID,
   TEE_ERROR_SHORT_BUFFER, TEEC_MEMREF_TEMP_INPUT as MIN, TEEC_MEMREF_TEMP_OUTPUT as MOUT, TEEC_VALUE_INPUT as VIN, TEEC_VALUE_OUTPUT as VOUT,
   type OutputPolicy,
-} from '../tee/protocol.js';
-import { ContainerError, sha256, sha256hex, splitContainer, verifyEd25519, verifyDeviceCert, type DeviceCert } from '../tee/ta/container.js';
+} from '../tee/shared/protocol.js';
+import { ContainerError, sha256, sha256hex, splitContainer, verifyEd25519, verifyDeviceCert, type DeviceCert } from '../tee/shared/container.js';
 import {
   DEVICE_CERT, DEVICE_CREATE, DEVICE_OUTPUT_BYTES, DEVICE_STATUS, SEAL_COMMIT, SEAL_DISCARD, SEAL_NEW, type DeviceStatus, type ModelInfo,
-} from '../tee/ta/deploy-protocol.js';
+} from '../tee/shared/deploy-protocol.js';
 import { decodeWeights, encodeWeights, type WeightsLayer } from '../nn/weights.js';
 import { atomicCreate, atomicWrite, ensureDir, lockDevice, syncFolder } from '../util/fsutil.js';
 import { KeyFileError, loadDeviceCert, loadServerPublic, type VerifiedDeviceCert } from './keys.js';

@@ -9,5 +9,5 @@ export {
 } from './device.js';
 export { importExport, type ImportOptions, type ImportResult } from './import.js';
 export { DeviceBusyError } from '../util/fsutil.js';
-export { ContainerError, type Manifest, type DeviceCert, type DeviceCertBody } from '../tee/ta/container.js';
-export type { DeviceStatus, ModelInfo } from '../tee/ta/deploy-protocol.js';
+export { ContainerError, type Manifest, type DeviceCert, type DeviceCertBody } from '../tee/shared/container.js';
+export type { DeviceStatus, ModelInfo } from '../tee/shared/deploy-protocol.js';

@@ -7,13 +7,13 @@ import { parseCfg } from '../nn/cfg.js';
 import type { NetworkConfig } from '../nn/config.js';
 import { Network } from '../nn/network.js';
 import { encodeWeights, headerByteSize, loadWeightsFile, type WeightsHeader, type WeightsLayer } from '../nn/weights.js';
-import { DEFAULT_TOPK, TA_UUID, type OutputPolicy } from '../tee/protocol.js';
-import { PartitionError, rangeRoles } from '../tee/roles.js';
+import { DEFAULT_TOPK, TA_UUID, type OutputPolicy } from '../tee/shared/protocol.js';
+import { PartitionError, rangeRoles } from '../tee/shared/roles.js';
 import {
   canonicalJson, checkLayout, checkPayloadHashes, ContainerError, encodeHeader, HPKE_INFO, HPKE_SUITE, layerAad, parseManifest, sha256hex,
   SIGNATURE_BYTES, signedMessage, splitContainer, verifyEd25519, type ContainerParts, type LayerEntry, type Manifest, type ProtectedEntry,
-} from '../tee/ta/container.js';
-import { hpkeSeal } from '../tee/ta/hpke.js';
+} from '../tee/shared/container.js';
+import { hpkeSeal } from '../tee/shared/hpke.js';
 import { atomicWrite } from '../util/fsutil.js';
 import { loadDeviceCert, loadServerKey, type ServerPublic } from './keys.js';
 

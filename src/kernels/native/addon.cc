@@ -15,6 +15,7 @@
 #include "conv.h"
 #include "eltwise.h"
 #include "gemm.h"
+#include "shm.h"
 #include "threadpool.h"
 
 namespace layerlock {
@@ -484,6 +485,9 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"shmCreate", nullptr, ShmCreate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"shmMap", nullptr, ShmMap, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"shmRelease", nullptr, ShmRelease, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
   return exports;

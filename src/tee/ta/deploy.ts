@@ -15,16 +15,16 @@ import {
   CMD_UNSEAL_PROTECTED, paramTypes, TA_UUID, TEE_ERROR_ACCESS_CONFLICT, TEE_ERROR_ACCESS_DENIED, TEE_ERROR_BAD_FORMAT,
   TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_BAD_STATE, TEE_ERROR_ITEM_NOT_FOUND, TEE_ERROR_SECURITY, TEE_ERROR_SHORT_BUFFER,
   TEEC_MEMREF_TEMP_INPUT as MEMREF_IN, TEEC_MEMREF_TEMP_OUTPUT as MEMREF_OUT, TEEC_VALUE_INPUT as VALUE_IN, TEEC_VALUE_OUTPUT as VALUE_OUT,
-} from '../protocol.js';
+} from '../shared/protocol.js';
 import {
   ATTESTATION_LABEL, canonicalJson, checkLayout, checkProtectedHashes, ContainerError, declaredKey, deviceIdOf, encodeHeader, HPKE_INFO, HPKE_SUITE,
   layerAad, parseManifest, sha256hex, signedMessage, splitSignedRegion, verifyEd25519, weightsLayerBytes,
   type DeviceCert, type DeviceCertBody, type LayerEntry, type Manifest, type ProtectedEntry, SIGNATURE_BYTES, rawPublicKey,
-} from './container.js';
+} from '../shared/container.js';
 import {
   DEVICE_CERT, DEVICE_CREATE, DEVICE_OUTPUT_BYTES, DEVICE_STATUS, SEAL_COMMIT, SEAL_DISCARD, SEAL_NEW, type DeviceStatus, type ModelInfo,
-} from './deploy-protocol.js';
-import { hpkeOpen, hpkeSeal } from './hpke.js';
+} from '../shared/deploy-protocol.js';
+import { hpkeOpen, hpkeSeal } from '../shared/hpke.js';
 import { rangeRoles, TaError, type ProtectedPartition } from './partition.js';
 import { SealError, SecureStorage } from './sealing.js';
 import { commandHandler, expectTypes, registerCommand, writeOut, type TaParam, type TaSession, type TrustedApp } from './ta.js';

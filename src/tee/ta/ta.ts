@@ -17,7 +17,7 @@ import {
   TEE_ERROR_NOT_SUPPORTED, TEE_ERROR_SHORT_BUFFER,
   TEEC_MEMREF_TEMP_INPUT as MEMREF_IN, TEEC_MEMREF_TEMP_OUTPUT as MEMREF_OUT, TEEC_NONE as NONE,
   TEEC_VALUE_INPUT as VALUE_IN, TEEC_VALUE_OUTPUT as VALUE_OUT, type TaStats,
-} from '../protocol.js';
+} from '../shared/protocol.js';
 import type { Arena } from './arena.js';
 import { ProtectedPartition, TaError } from './partition.js';
 
@@ -37,8 +37,12 @@ export interface Platform {
 /** A parameter as the TA sees it (TEE_Param): a value pair or a memory reference. */
 export interface TaParam {
   value?: { a: number; b: number };
-  /** Input: the bytes. Output: set by the handler through writeOut. */
-  memref?: { buffer: Uint8Array | null; size: number };
+  /**
+   * Input: the bytes (in shared memory on the shm transport: copy what must not change under you).
+   * Output: set by the handler through writeOut, which copies into `target` when the memref is in
+   * shared memory.
+   */
+  memref?: { buffer: Uint8Array | null; size: number; target?: Uint8Array };
 }
 
 export interface TaSession {
@@ -78,7 +82,8 @@ export function writeOut(p: TaParam | undefined, bytes: Uint8Array): void {
     m.size = bytes.length;
     throw new TaError(TEE_ERROR_SHORT_BUFFER, `output needs ${bytes.length} bytes`);
   }
-  m.buffer = bytes;
+  if (m.target) m.target.set(bytes);
+  else m.buffer = bytes;
   m.size = bytes.length;
 }
 
