@@ -73,6 +73,12 @@ export interface RunResult {
   boundary: { to_tee: number; from_tee: number; frames: number; control_to_tee?: number; control_from_tee?: number };
   /** The transport the run used. */
   transport?: TransportKind;
+  /**
+   * Where the timed batches' wall time went (ms, whole run): the normal world waiting on the TEE
+   * (request sent → reply in), and inside that the TA's command handlers; the rest of the wait is
+   * the transport and the scheduling of the other process.
+   */
+  profile?: { wait_ms: number; ta_handler_ms: number; ta_ms_by_command: Record<string, number> };
   kernels: string;
   ta_kernels: string | null;
   threads: number;
@@ -173,6 +179,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     const setup = (performance.now() - t0) / 1000;
     const idx = (from: number, count: number): Uint32Array => Uint32Array.from({ length: count }, (_, i) => from + i);
     if (spec.warmup > 0) await train(stepper, ds, idx(0, spec.warmup * spec.batch), { epochs: 1, seed: spec.seed });
+    const handlers0 = tee ? (await tee.stats()).command_ms ?? {} : {};
     const traffic0 = tee ? { ...tee.context.traffic } : null;
     const taPid = tee?.context.pid;
     const [reeCpu0, taCpu0] = [await processCpuNs(process.pid), taPid !== undefined ? await processCpuNs(taPid) : 0];
@@ -184,6 +191,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     const teeCpu = taCpu0 !== null && taCpu1 !== null ? (taCpu1 - taCpu0) / 1e9 : null;
     let boundary: RunResult['boundary'] = { to_tee: 0, from_tee: 0, frames: 0 };
     let teePeak = 0;
+    let profile: RunResult['profile'];
     let blocks: RunResult['tee_blocks'] = [];
     let taPeak: number | null = null;
     if (tee && traffic0) {
@@ -197,6 +205,12 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
         control_from_tee: control.from,
       };
       const st = await tee.stats();
+      const byCommand: Record<string, number> = {};
+      for (const [name, ms] of Object.entries(st.command_ms ?? {})) {
+        // GET_STATS itself (the call above) is not part of the timed batches.
+        if (name !== 'GET_STATS') byCommand[name] = ms - (handlers0[name] ?? 0);
+      }
+      profile = { wait_ms: t.waitMs - traffic0.waitMs, ta_handler_ms: Object.values(byCommand).reduce((a, b) => a + b, 0), ta_ms_by_command: byCommand };
       teePeak = st.arena.peak;
       blocks = st.arena.blocks;
       taPeak = await processPeakRss(tee.context.pid);
@@ -208,6 +222,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
       cpu_s: reeCpu !== null && teeCpu !== null ? reeCpu + teeCpu : null, ree_cpu_s: reeCpu, tee_cpu_s: teeCpu,
       boundary,
       ...(tee ? { transport: tee.context.transport } : {}),
+      ...(profile ? { profile } : {}),
       kernels: kernels.name, ta_kernels: tee ? tee.context.hello.kernels : null,
       threads: kernels.name === 'reference' ? 1 : getThreads(), ta_threads: tee ? tee.context.hello.threads : null,
     };

@@ -3,7 +3,7 @@
 export { generateServerKeys, loadServerKey, loadServerPublic, loadDeviceCert, KeyFileError, type ServerKeys, type ServerPublic, type VerifiedDeviceCert } from './keys.js';
 export { createPackage, verifyPackage, type PackageOptions, type PackageSummary, type VerifiedPackage } from './package.js';
 export {
-  initDevice, deviceStatus, exportDeviceCert, installPackage, openInstalled, exportModel, readPointer, paths as devicePaths,
+  initDevice, trustServer, deviceStatus, exportDeviceCert, installPackage, openInstalled, exportModel, readPointer, paths as devicePaths,
   DeployError, SimulatedCrash, type DeviceOptions, type FaultPoint, type Pointer, type InstallResult, type InstalledModel,
   type OpenInstalledOptions, type ExportResult, type DeviceInitResult,
 } from './device.js';

@@ -15,7 +15,7 @@ import {
 } from '../tee/shared/container.js';
 import { hpkeSeal } from '../tee/shared/hpke.js';
 import { atomicWrite } from '../util/fsutil.js';
-import { loadDeviceCert, loadServerKey, type ServerPublic } from './keys.js';
+import { loadDeviceCert, loadServerKey, loadServerPublic, type ServerPublic } from './keys.js';
 
 export { ContainerError };
 
@@ -46,6 +46,8 @@ export interface PackageOptions {
   topk?: number;
   /** Package version number (default: the current Unix time in seconds, so later packages are newer). */
   packageVersion?: number;
+  /** Path of another server's server.pub: the device trusts that key from this package on (anchor rotation). */
+  rotateTrust?: string;
 }
 
 export interface PackageSummary {
@@ -77,6 +79,7 @@ export async function createPackage(opts: PackageOptions): Promise<PackageSummar
   }
   const device = await loadDeviceCert(opts.deviceCert);
   const server = await loadServerKey(opts.signingKey);
+  const next = opts.rotateTrust !== undefined ? await loadServerPublic(opts.rotateTrust) : null;
   const net = new Network(config, { kernels: getKernels(), seed: 1, maxBatch: 1 });
   const layers = net.weightsLayers();
   const header = await loadWeightsFile(opts.weights, layers);
@@ -98,6 +101,7 @@ export async function createPackage(opts: PackageOptions): Promise<PackageSummar
     hpke: { ...HPKE_SUITE, info: HPKE_INFO },
     clear: { offset: 0, bytes: 0, sha256: '', layers: [] },
     protected: { offset: 0, bytes: 0, sha256: '', layers: [] },
+    ...(next ? { trust_next: { key_id: next.keyId, ed25519: next.ed25519.toString('base64') } } : {}),
     software: { layerlock: await softwareVersion() },
   };
   if (device.body.ta_uuid !== TA_UUID) throw new ContainerError(`${opts.deviceCert}: the device runs TA ${device.body.ta_uuid}, this layerlock packages for ${TA_UUID}`);

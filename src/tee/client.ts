@@ -24,6 +24,7 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { closeSync, existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
@@ -163,6 +164,8 @@ export interface Traffic {
   /** Memref contents passed through shared memory (shm transport): input sizes, and output sizes produced. */
   sharedToTa: number;
   sharedFromTa: number;
+  /** Wall milliseconds from sending requests to their replies (the boundary as the normal world waits on it). */
+  waitMs: number;
 }
 
 /** dist/src (or src) — the root of the compiled modules this file belongs to. */
@@ -230,7 +233,7 @@ interface Pending {
 /** TEEC_Context: one TA process. */
 export class TeecContext {
   readonly transcript: TranscriptEntry[] = [];
-  readonly traffic: Traffic = { framesToTa: 0, framesFromTa: 0, bytesToTa: 0, bytesFromTa: 0, sharedToTa: 0, sharedFromTa: 0 };
+  readonly traffic: Traffic = { framesToTa: 0, framesFromTa: 0, bytesToTa: 0, bytesFromTa: 0, sharedToTa: 0, sharedFromTa: 0, waitMs: 0 };
   readonly secureMem: number;
   readonly storageDir: string;
   private readonly child: ChildProcess;
@@ -500,8 +503,16 @@ export class TeecContext {
     this.traffic.framesToTa++;
     this.traffic.bytesToTa += bytes.length;
     if (this.recording) this.transcript.push({ direction: 'to-ta', kind: f.kind, bytes: Buffer.from(bytes), ...(f.kind === KIND_INVOKE ? { command: f.command } : {}) });
+    const sent = performance.now();
     const reply = new Promise<ReplyFrame>((resolve, reject) => {
-      const entry: Pending & { command?: number } = { resolve, reject, command: f.command };
+      const entry: Pending & { command?: number } = {
+        resolve: (r) => {
+          this.traffic.waitMs += performance.now() - sent;
+          resolve(r);
+        },
+        reject,
+        command: f.command,
+      };
       this.pending.set(requestId, entry);
     });
     this.setBusy(true);

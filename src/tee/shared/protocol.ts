@@ -241,13 +241,14 @@ export const CMD_GET_STATS = 0x08;
  */
 export const CMD_EXPORT_PARAMS_PLAINTEXT = 0x09;
 
-// Deployment commands (sealed storage, device keys, encrypted install/export), handled by
-// ta/deploy.ts through the TA's command table (ta/ta.ts registerCommand).
+// Deployment commands (sealed storage, device keys, trust anchor, encrypted install/export),
+// handled by ta/deploy.ts; layouts in deploy-protocol.ts; the table is ta/commands.ts.
 export const CMD_DEVICE_INIT = 0x20;
 export const CMD_INSTALL_ENCRYPTED = 0x21;
 export const CMD_SEAL_PROTECTED = 0x22;
 export const CMD_UNSEAL_PROTECTED = 0x23;
 export const CMD_EXPORT_ENCRYPTED = 0x24;
+export const CMD_DEVICE_TRUST = 0x25;
 
 /**
  * Diagnostics, only when the TA was started with diagnostics on (tests): probe the TA's sandbox.
@@ -278,6 +279,7 @@ export const COMMAND_NAMES: Record<number, string> = {
   [CMD_SEAL_PROTECTED]: 'SEAL_PROTECTED',
   [CMD_UNSEAL_PROTECTED]: 'UNSEAL_PROTECTED',
   [CMD_EXPORT_ENCRYPTED]: 'EXPORT_ENCRYPTED',
+  [CMD_DEVICE_TRUST]: 'DEVICE_TRUST',
   [CMD_DIAG_PROBE]: 'DIAG_PROBE',
   [CMD_DIAG_PANIC]: 'DIAG_PANIC',
 };
@@ -340,6 +342,8 @@ export interface TaStats {
     updates: number;
   } | null;
   commands: Record<string, number>;
+  /** Milliseconds the TA spent inside each command's handler (the TEE side of the time per batch). */
+  command_ms?: Record<string, number>;
 }
 
 /** How memory-reference contents travel: through mapped shared memory, or copied into pipe frames. */

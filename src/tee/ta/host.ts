@@ -30,9 +30,8 @@ import {
   type RequestFrame, type WireParam,
 } from '../shared/wire.js';
 import { Arena } from './arena.js';
+import { COMMANDS } from './commands.js';
 import { TaError, TrustedApp, type TaParam } from './ta.js';
-// The deployment commands (device keys, sealed storage, encrypted install/export) register themselves.
-import './deploy.js';
 
 const KNOWN_TYPES = new Set([TEEC_NONE, TEEC_VALUE_INPUT, TEEC_VALUE_OUTPUT, TEEC_VALUE_INOUT, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_MEMREF_TEMP_INOUT]);
 /** Largest output buffer the TA accepts to fill (guards against absurd capacities). */
@@ -120,7 +119,7 @@ async function main(): Promise<void> {
   const { kernels, threads, note } = await loadKernels(values.kernels ?? 'auto');
   const pool = values['shm-fd'] !== undefined ? await mapSharedPool(Number(values['shm-fd']), Number(values['shm-bytes'])) : null;
   const arena = new Arena(secureMem);
-  const ta = new TrustedApp({ arena, kernels, threads, storageDir: values.storage, diagnostics: values.diagnostics ?? false });
+  const ta = new TrustedApp({ arena, kernels, threads, storageDir: values.storage, diagnostics: values.diagnostics ?? false }, COMMANDS);
 
   const send = (buf: Buffer): void => {
     process.stdout.write(buf);
