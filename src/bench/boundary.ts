@@ -1,5 +1,5 @@
 // What crosses the boundary per training batch for a partition [start, end], in payload and in exact
-// bytes on the wire (the framing of src/tee/wire.ts), so the cost benchmark can check the counter of
+// bytes on the wire (the framing of src/tee/shared/wire.ts), so the cost benchmark can check the counter of
 // the client (ctx.traffic) against it and the planner can price a range before it runs.
 //
 // Per forward/backward of n images (one subdivision):

@@ -1,5 +1,5 @@
 // The exposure-aware partition planner: every contiguous layer range [start, end] the TEE may hold
-// (the partition rules of src/tee/roles.ts), its secure memory (memory model, src/bench/memory.ts),
+// (the partition rules of src/tee/shared/roles.ts), its secure memory (memory model, src/bench/memory.ts),
 // its predicted time overhead (cost model, src/bench/cost-model.ts) and the exposure it protects (the
 // sum of the exposure of the trainable layers inside, from an exposure run's exposure.json); then a
 // recommendation: the range that protects the most exposure within the budget — ties broken by lower

@@ -3,9 +3,11 @@
 // batch's wall time into the normal world's own compute, the TA's command handlers, and the rest of
 // the wait on the TEE (transport, and the other process being scheduled).
 //
-//   node dist/src/bench/tee-profile.js --cfg F --weights W --data DIR --k 0,8,9 [--reps 3] [--batches 20] [--warmup 3] [--transport shm|pipe]
+//   node dist/src/bench/tee-profile.js --cfg F --weights W --data DIR --k 0,8,9 [--reps 3] [--batches 20] [--warmup 3] [--transport shm,pipe]
+//
+// Several transports are interleaved run by run (same load for both), k = 0 once per repetition.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -17,6 +19,7 @@ import { runOnce, writeSlice, type RunResult } from './tee-run.js';
 
 export interface ProfileRow {
   k: number;
+  transport: string;
   runs: number;
   /** Per batch, ms, median over the runs. */
   wall_ms: number;
@@ -34,11 +37,11 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-export function profileRow(k: number, runs: RunResult[], batches: number): ProfileRow {
+export function profileRow(k: number, transport: string, runs: RunResult[], batches: number): ProfileRow {
   const per = (f: (r: RunResult) => number): number => median(runs.map((r) => f(r) / batches));
   const cpu = (f: (r: RunResult) => number | null): number | null => (runs.every((r) => f(r) !== null) ? per((r) => f(r)! * 1000) : null);
   return {
-    k, runs: runs.length,
+    k, transport, runs: runs.length,
     wall_ms: per((r) => r.seconds * 1000),
     ree_compute_ms: per((r) => r.seconds * 1000 - (r.profile?.wait_ms ?? 0)),
     wait_ms: per((r) => r.profile?.wait_ms ?? 0),
@@ -65,24 +68,27 @@ async function main(): Promise<void> {
   const batches = Number(values.batches);
   const warmup = Number(values.warmup);
   const seed = Number(values.seed);
-  const transport = values.transport as 'shm' | 'pipe' | 'auto';
+  const transports = values.transport!.split(',') as ('shm' | 'pipe' | 'auto')[];
   const scratch = await mkdtemp(join(tmpdir(), 'layerlock-profile-'));
   try {
     const src = await loadData(values.data!, { channels: config.net.channels as 1 | 3 });
     const { T } = splitST(src.train.count, seed, 0.5);
     const slice = join(scratch, 'slice.bin');
     await writeSlice(slice, src.train, T.subarray(0, (warmup + batches) * batch));
-    const results = new Map<number, RunResult[]>(ks.map((k) => [k, []]));
+    type Config = { k: number; transport: 'shm' | 'pipe' | 'auto' | 'none' };
+    const configs = ks.flatMap((k): Config[] => (k === 0 ? [{ k, transport: 'none' }] : transports.map((transport) => ({ k, transport }))));
+    const results = new Map<string, RunResult[]>(configs.map((c) => [`${c.k}/${c.transport}`, []]));
     for (let rep = 0; rep < reps; rep++) {
-      for (const k of ks) {
+      for (const c of configs) {
         const r = await runOnce({
-          cfgFile, weights: values.weights ? resolve(values.weights) : null, seed, batch, subdivisions: config.net.subdivisions, k,
-          secureMem: 16 * 1024 * 1024, storageDir: join(scratch, 'tee'), slice, batches, warmup, transport,
+          cfgFile, weights: values.weights ? resolve(values.weights) : null, seed, batch, subdivisions: config.net.subdivisions, k: c.k,
+          secureMem: 16 * 1024 * 1024, storageDir: join(scratch, 'tee'), slice, batches, warmup, ...(c.transport !== 'none' ? { transport: c.transport } : {}),
         });
-        results.get(k)!.push(r);
+        results.get(`${c.k}/${c.transport}`)!.push(r);
       }
     }
-    process.stdout.write(JSON.stringify({ cfg: values.cfg, batches, warmup, reps, transport, rows: ks.map((k) => profileRow(k, results.get(k)!, batches)) }, null, 2) + '\n');
+    const rows = configs.map((c) => profileRow(c.k, c.transport, results.get(`${c.k}/${c.transport}`)!, batches));
+    process.stdout.write(JSON.stringify({ cfg: values.cfg, batches, warmup, reps, loadavg: loadavg(), rows }, null, 2) + '\n');
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

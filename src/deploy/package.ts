@@ -1,5 +1,5 @@
 // Packaging on the server (layerlock package) and the device's normal-world verification of a
-// package before anything reaches the TA. The container layout is in ../tee/ta/container.ts.
+// package before anything reaches the TA. The container layout is in ../tee/shared/container.ts.
 import { randomUUID, sign as edSign } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { getKernels } from '../kernels/index.js';

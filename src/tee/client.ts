@@ -199,7 +199,8 @@ export function taLaunch(opts: ContextOptions & { storageDir: string; secureMem:
   const kernels = opts.kernels ?? 'auto';
   const read = [join(src, 'tee'), join(src, 'nn'), join(src, 'kernels'), join(src, 'data'), join(src, 'util'), opts.storageDir];
   const env: NodeJS.ProcessEnv = {};
-  for (const k of ['LAYERLOCK_KERNELS', 'LAYERLOCK_THREADS', 'LAYERLOCK_NATIVE_ADDON']) if (process.env[k] !== undefined) env[k] = process.env[k];
+  // The kernels' knobs reach the TA too, so both worlds run the same kernels the same way.
+  for (const k of ['LAYERLOCK_KERNELS', 'LAYERLOCK_THREADS', 'LAYERLOCK_NATIVE_ADDON', 'LAYERLOCK_SPIN_US', 'LAYERLOCK_ISA']) if (process.env[k] !== undefined) env[k] = process.env[k];
   const args = ['--experimental-permission', '--disable-warning=ExperimentalWarning'];
   if (kernels === 'auto' || opts.shm) {
     // The native addon (kernels, and the shared-memory mapping), named by path so its loader need
@@ -213,7 +214,7 @@ export function taLaunch(opts: ContextOptions & { storageDir: string; secureMem:
       args.push('--allow-addons', '--disable-warning=SecurityWarning');
     }
   }
-  // The HPKE library the deployment commands use (src/tee/ta/hpke.ts): its packages, read-only.
+  // The HPKE library the deployment commands use (src/tee/shared/hpke.ts): its packages, read-only.
   const hpke = hpkeScopeDir();
   if (hpke) read.push(hpke);
   for (const r of read) args.push(`--allow-fs-read=${r}`);

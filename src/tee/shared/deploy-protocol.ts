@@ -1,4 +1,4 @@
-// Parameter layouts of the deployment commands (ids 0x20–0x24 in ../protocol.ts), shared by the
+// Parameter layouts of the deployment commands (ids 0x20–0x25 in ./protocol.ts), shared by the
 // normal world (src/deploy) and the TA's handlers (./deploy.ts).
 //
 // CMD_DEVICE_INIT (0x20)
