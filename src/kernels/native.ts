@@ -26,6 +26,8 @@ interface NativeAddon {
   biasGradient: NonNullable<Kernels['biasGradient']>;
   setThreads(threads: number): void;
   getThreads(): number;
+  /** Idle pool threads stop spinning at once (absent in an older build). */
+  parkThreads?(): void;
   info(): { isa: string; microKernels: string[] };
   // Shared memory for the TEE transport (src/kernels/native/shm.cc); absent in an older build.
   shmCreate?(bytes: number): { fd: number; buffer: ArrayBuffer };
@@ -166,4 +168,14 @@ export function nativeSharedMemory(): NativeSharedMemory | null {
   const { shmCreate, shmMap, shmRelease } = a;
   if (!shmCreate || !shmMap || !shmRelease) return null;
   return { create: (n) => shmCreate(n), map: (fd, n) => shmMap(fd, n), release: (b) => shmRelease(b) };
+}
+
+/**
+ * Idle native worker threads stop spinning and sleep now: called at a world switch of the emulated
+ * TEE (the normal world before it waits on the TA, the TA after it answers), where the next kernel
+ * call is a whole command away and spinning would only take the cores the other process needs.
+ * A no-op without the addon.
+ */
+export function parkThreads(): void {
+  if (addon) addon.parkThreads?.();
 }

@@ -34,6 +34,7 @@ import {
   TEEC_MEMREF_PARTIAL_OUTPUT, TEEC_MEMREF_TEMP_INOUT, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_MEMREF_WHOLE, TEEC_NONE,
   TEEC_ORIGIN_API, TEEC_ORIGIN_COMMS, TEEC_ORIGIN_TEE, TEEC_VALUE_OUTPUT, type TaHello, type TransportKind,
 } from './shared/protocol.js';
+import { parkThreads } from '../kernels/native.js';
 import { DEFAULT_SHM_POOL, sharedMemorySupport, ShmPool, ShmPoolExhausted } from './shared/shm.js';
 import {
   decodeHello, decodeReply, encodeRequest, FrameReader, KIND_CLOSE_SESSION, KIND_HELLO, KIND_INVOKE, KIND_OPEN_SESSION, type ReplyFrame,
@@ -518,6 +519,8 @@ export class TeecContext {
     });
     this.setBusy(true);
     this.child.stdin!.write(bytes);
+    // This process now waits on the TA: its idle kernel threads must not spin on the cores the TA needs.
+    parkThreads();
     return reply;
   }
 

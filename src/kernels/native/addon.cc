@@ -450,6 +450,11 @@ napi_value GetThreads(napi_env env, napi_callback_info) {
   return v;
 }
 
+napi_value ParkThreads(napi_env, napi_callback_info) {
+  parkPool();
+  return nullptr;
+}
+
 // { isa: "avx2" | "generic", microKernels: ["avx2 6x16", ...] }
 napi_value Info(napi_env env, napi_callback_info) {
   const KernelSet& ks = activeKernels();
@@ -484,6 +489,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"biasGradient", nullptr, BiasGradient, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"parkThreads", nullptr, ParkThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"shmCreate", nullptr, ShmCreate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"shmMap", nullptr, ShmMap, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -17,6 +17,7 @@
 // TEE_ERROR_TARGET_DEAD and the process exits, as OP-TEE kills a panicking TA.
 import { parseArgs } from 'node:util';
 import type { Kernels } from '../../kernels/types.js';
+import { parkThreads } from '../../kernels/native.js';
 import { referenceKernels } from '../../kernels/reference.js';
 import {
   PROTOCOL_VERSION, TA_UUID, TEE_ERROR_BAD_FORMAT, TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_ITEM_NOT_FOUND, TEE_ERROR_TARGET_DEAD,
@@ -130,7 +131,11 @@ async function main(): Promise<void> {
   };
   send(encodeHello(hello));
 
-  const reply = (f: Omit<ReplyFrame, 'kind'> & { kind: number }): void => send(encodeReply({ ...f, kind: REPLY | f.kind }));
+  const reply = (f: Omit<ReplyFrame, 'kind'> & { kind: number }): void => {
+    send(encodeReply({ ...f, kind: REPLY | f.kind }));
+    // The normal world runs next: the TA's idle kernel threads sleep instead of spinning on its cores.
+    parkThreads();
+  };
 
   const handle = async (kind: number, body: Buffer): Promise<void> => {
     let req: RequestFrame;
