@@ -33,6 +33,7 @@
         "src/kernels/native/eltwise.cc",
         "src/kernels/native/gemm.cc",
         "src/kernels/native/gemm_generic.cc",
+        "src/kernels/native/shm.cc",
         "src/kernels/native/threadpool.cc"
       ],
       "dependencies": ["layerlock_kernels_avx2", "layerlock_kernels_avx512"],

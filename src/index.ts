@@ -13,14 +13,15 @@ export { getKernels, setKernels } from './kernels/index.js';
 export { referenceKernels } from './kernels/reference.js';
 export type { Kernels, ConvGeometry, PoolGeometry } from './kernels/types.js';
 // The software TEE (DESIGN.md §5): GP client API, protocol constants, partitioned networks.
-export * from './tee/protocol.js';
+export * from './tee/shared/protocol.js';
 export {
   initializeContext, TeecContext, TeecSession, TeecError, DEFAULT_SECURE_MEM, taLaunch,
   type ContextOptions, type TeecOperation, type TeecParameter, type TeecValue, type TeecTempMemoryReference, type TranscriptEntry, type Traffic,
 } from './tee/client.js';
 export { PartitionedNetwork, openPartitioned, type PartitionedOptions } from './tee/partitioned.js';
-export { rangeRoles, predictionLayer, forwardOutputBytes, PartitionError, type RangeRoles } from './tee/roles.js';
-export { partitionBytes, fitSuggestions, workspaceNeed, type PartitionSpec } from './tee/ta/partition.js';
+export { rangeRoles, predictionLayer, forwardOutputBytes, PartitionError, type RangeRoles } from './tee/shared/roles.js';
+export { fitSuggestions, type PartitionSpec } from './tee/ta/partition.js';
+export { secureFootprint, workspaceNeed, keepsInput } from './tee/shared/footprint.js';
 // Secure deployment (DESIGN.md §5, §8; docs/deploy.md): server keys, signed packages with HPKE-encrypted
 // protected layers, device provisioning, install, use and export.
 export * from './deploy/index.js';

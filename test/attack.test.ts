@@ -21,8 +21,8 @@ import { saveModel } from '../src/nn/model.js';
 import { Network } from '../src/nn/network.js';
 import { train } from '../src/nn/train.js';
 import { initializeContext } from '../src/tee/client.js';
-import { CMD_CONFIGURE, CMD_FORWARD, CMD_LOAD_PARAMS, paramTypeAt, TEEC_MEMREF_TEMP_OUTPUT } from '../src/tee/protocol.js';
-import { decodeReply, KIND_INVOKE, REPLY } from '../src/tee/wire.js';
+import { CMD_CONFIGURE, CMD_FORWARD, CMD_LOAD_PARAMS, paramTypeAt, TEEC_MEMREF_TEMP_OUTPUT } from '../src/tee/shared/protocol.js';
+import { decodeReply, KIND_INVOKE, REPLY } from '../src/tee/shared/wire.js';
 import { Rng } from '../src/nn/rng.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));

@@ -1,5 +1,6 @@
-// The TEE memory model against the secure-memory arena (the dry measuring arena for every range of
-// the shipped networks, the real TA's reported peak for a few), and the boundary model against the
+// The one secure-memory footprint function against the secure-memory arena (the measuring arena —
+// the TA's layer constructors against a dry arena — for every range of the shipped networks, the
+// real TA's reported peak for a few), and the boundary model against the
 // client's traffic counter: parameter-free layers in the TEE cost only their own buffers, and a
 // training batch crosses as one activation in and one gradient out.
 import { test } from 'node:test';
@@ -18,8 +19,8 @@ import type { NetworkConfig } from '../src/nn/config.js';
 import { train } from '../src/nn/train.js';
 import { initializeContext, type TeecContext } from '../src/tee/client.js';
 import { PartitionedNetwork } from '../src/tee/partitioned.js';
-import { rangeRoles, type RangeRoles } from '../src/tee/roles.js';
-import { partitionBytes } from '../src/tee/ta/partition.js';
+import { rangeRoles, type RangeRoles } from '../src/tee/shared/roles.js';
+import { measureArena } from './measure-arena.js';
 
 const CFG_DIR = fileURLToPath(new URL('../../cfg/', import.meta.url));
 const kernels = getKernels();
@@ -46,7 +47,7 @@ function withBatch(text: string, batch: number): { text: string; config: Network
   return { text: t, config: parseCfg(t, 'vgg7-mnist.cfg') };
 }
 
-test('memory model equals the measuring arena for every range of the shipped networks (train and infer, several batches and threads)', async () => {
+test('the footprint function equals the measuring arena for every range of the shipped networks (train and infer, several batches and threads)', async () => {
   let checked = 0;
   for (const name of ['vgg7-mnist.cfg', 'vgg7-cifar10.cfg', 'lenet-mnist.cfg']) {
     const config = parseCfg(await readFile(join(CFG_DIR, name), 'utf8'), name);
@@ -62,7 +63,7 @@ test('memory model equals the measuring arena for every range of the shipped net
         for (const mode of ['train', 'infer'] as const) {
           for (const [batch, threads] of [[1, 1], [37, 2], [128, 4]] as const) {
             const spec = { start, end, maxBatch: batch, seed: 1, mode, inputDelta: mode === 'train' && roles.trainableBelow, policy: 'top1' as const, topk: 5, allowExport: false };
-            const measured = partitionBytes(config, spec, threads, kernels).total;
+            const measured = measureArena(config, spec, threads, kernels).total;
             const model = teeMemoryModel(config, { start, end, batch, mode, threads });
             assert.equal(model.total, measured, `${name} ${start}:${end} ${mode} batch ${batch} threads ${threads}`);
             checked++;
@@ -101,7 +102,17 @@ test('memory model predicts the real TA\'s arena peak (GET_STATS) within 5 % —
   }
 });
 
-test('parameter-free layers first in the TEE cost only their own buffers; a batch crosses as one activation in, one gradient out (traffic counter)', async () => {
+for (const transport of ['shm', 'pipe'] as const) test(`parameter-free layers first in the TEE cost only their own buffers; a batch crosses as one activation in, one gradient out (traffic counter, ${transport} transport)`, async (t) => {
+  if (transport === 'shm' && ctx.transport !== 'shm') return t.skip('no shared-memory support (native addon)');
+  const own = transport === 'pipe' ? await initializeContext({ storageDir: join(dir, 'store'), kernels: native ? 'auto' : 'reference', transport: 'pipe' }) : null;
+  try {
+    await trafficCase(own ?? ctx);
+  } finally {
+    await own?.finalizeContext();
+  }
+});
+
+async function trafficCase(ctx: TeecContext): Promise<void> {
   const batch = 32;
   const { text, config } = withBatch(vggText, batch);
   const L = config.layers.length;
@@ -131,11 +142,16 @@ test('parameter-free layers first in the TEE cost only their own buffers; a batc
       const before = { ...ctx.traffic };
       await train(pn, data, Uint32Array.from({ length: steps * batch }, (_, i) => i), { epochs: 1, seed: 5 });
       const t = ctx.traffic;
-      const measuredTo = t.bytesToTa - before.bytesToTa;
-      const measuredFrom = t.bytesFromTa - before.bytesFromTa;
-      const expected = trainingTraffic(config, range[0], range[1], batch, batch);
-      assert.equal(measuredTo, steps * expected.wireToTee, `k=${k}: bytes to the TEE`);
-      assert.equal(measuredFrom, steps * expected.wireFromTee, `k=${k}: bytes from the TEE`);
+      const expected = trainingTraffic(config, range[0], range[1], batch, batch, ctx.transport);
+      assert.equal(t.bytesToTa - before.bytesToTa, steps * expected.wireToTee, `k=${k} ${ctx.transport}: control bytes to the TEE`);
+      assert.equal(t.bytesFromTa - before.bytesFromTa, steps * expected.wireFromTee, `k=${k} ${ctx.transport}: control bytes from the TEE`);
+      assert.equal(t.sharedToTa - before.sharedToTa, steps * expected.sharedToTee, `k=${k} ${ctx.transport}: shared-memory bytes to the TEE`);
+      assert.equal(t.sharedFromTa - before.sharedFromTa, steps * expected.sharedFromTee, `k=${k} ${ctx.transport}: shared-memory bytes from the TEE`);
+      if (ctx.transport === 'shm') {
+        // Only commands and small values on the control channel: the tensors are in shared memory.
+        assert.ok(expected.wireToTee + expected.wireFromTee < 300, `k=${k}: ${expected.wireToTee + expected.wireFromTee} control bytes per batch`);
+        assert.equal(expected.sharedToTee + expected.sharedFromTee, expected.payloadToTee + expected.payloadFromTee);
+      }
       assert.equal(t.framesToTa - before.framesToTa, steps * expected.roundTrips, `k=${k}: requests per batch`);
       assert.equal(expected.roundTrips, 2, 'one TRAIN_STEP and one UPDATE per batch');
       const inputs = INPUTS_AT_START[k]!;
@@ -143,9 +159,9 @@ test('parameter-free layers first in the TEE cost only their own buffers; a batc
       assert.equal(expected.parts.gradient_out, 4 * batch * inputs, 'one gradient out');
       assert.equal(expected.parts.top_activation_out + expected.parts.top_gradient_in, 0);
       // Everything else per batch is framing, labels and the UPDATE message: under 300 bytes.
-      assert.ok(expected.wireToTee + expected.wireFromTee - expected.payloadToTee - expected.payloadFromTee < 300);
+      assert.ok(expected.wireToTee + expected.wireFromTee + expected.sharedToTee + expected.sharedFromTee - expected.payloadToTee - expected.payloadFromTee < 300);
     } finally {
       await pn.close();
     }
   }
-});
+}

@@ -72,7 +72,8 @@ test('keygen → device init → package → install → predict → finetune (k
   assert.equal((await stat(join(dir, 'server', 'server.key'))).mode & 0o777, 0o600);
   await fails(['keygen', '--out', 'server'], /already exists: refusing to overwrite/);
 
-  const dev = await ok(['device', 'init', '--dir', 'dev']);
+  const dev = await ok(['device', 'init', '--dir', 'dev', '--trust', 'server/server.pub']);
+  assert.equal(dev['trusted_server_key_id'], keys['key_id'], 'the server key is sealed as the trust anchor at provisioning');
   const cert = JSON.parse(await readFile(join(dir, 'dev', 'device.cert'), 'utf8')) as { certificate: { device_id: string; attestation: string } };
   assert.equal(cert.certificate.device_id, dev['device_id']);
   assert.match(cert.certificate.attestation, /^EMULATED/);

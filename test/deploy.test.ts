@@ -28,8 +28,8 @@ import { PartitionedNetwork } from '../src/tee/partitioned.js';
 import {
   CMD_EXPORT_PARAMS_PLAINTEXT, CMD_INSTALL_ENCRYPTED, CMD_LOAD_PARAMS, CMD_UNSEAL_PROTECTED, paramTypes, TA_UUID, TEE_ERROR_ACCESS_DENIED,
   TEE_ERROR_SECURITY, TEEC_MEMREF_TEMP_INPUT as MIN, TEEC_MEMREF_TEMP_OUTPUT as MOUT, TEEC_VALUE_INPUT as VIN, TEEC_VALUE_OUTPUT as VOUT,
-} from '../src/tee/protocol.js';
-import { sha256, splitContainer, weightsLayerBytes } from '../src/tee/ta/container.js';
+} from '../src/tee/shared/protocol.js';
+import { sha256, splitContainer, weightsLayerBytes } from '../src/tee/shared/container.js';
 import { deriveTsk, SealError, sealBytes, unsealBytes } from '../src/tee/ta/sealing.js';
 
 const CFG = fileURLToPath(new URL('../../cfg/vgg7-mnist.cfg', import.meta.url));
@@ -77,8 +77,9 @@ test.before(async () => {
   assert.ok(new Set(reference.map((r) => r.top)).size >= 3, 'the reference model predicts several classes');
   srvA = await generateServerKeys(join(dir, 'serverA'));
   srvB = await generateServerKeys(join(dir, 'serverB'));
-  D1 = (await initDevice(join(dir, 'dev1'), TEE)).dir;
-  D2 = (await initDevice(join(dir, 'dev2'), TEE)).dir;
+  // Provisioned with server A as their trust anchor (no trust on first use: test/deploy-trust.test.ts).
+  D1 = (await initDevice(join(dir, 'dev1'), { ...TEE, trust: srvA.pubPath })).dir;
+  D2 = (await initDevice(join(dir, 'dev2'), { ...TEE, trust: srvA.pubPath })).dir;
 });
 
 test.after(async () => {
@@ -450,7 +451,7 @@ async function protectedNeedles(weights: string, needles: Needles): Promise<void
 }
 
 test('no protected weight in any file the device writes or any frame it exchanges with the TA; export → import round-trips', async () => {
-  const D3 = (await initDevice(join(dir, 'dev3'), TEE)).dir;
+  const D3 = (await initDevice(join(dir, 'dev3'), { ...TEE, trust: srvA.pubPath })).dir;
   const frames: TranscriptEntry[][] = [];
   const watch = { tee: { kernels: taKernels, transcript: true }, onContext: (c: TeecContext) => frames.push(c.transcript) };
   const p = await pkg('scan.pkg', D3, { version: 50 });

@@ -15,8 +15,8 @@ import { loadExposure, planPartitions } from '../src/bench/plan.js';
 import { getKernels } from '../src/kernels/index.js';
 import { parseCfg } from '../src/nn/cfg.js';
 import type { NetworkConfig } from '../src/nn/config.js';
-import { rangeRoles } from '../src/tee/roles.js';
-import { partitionBytes } from '../src/tee/ta/partition.js';
+import { rangeRoles } from '../src/tee/shared/roles.js';
+import { measureArena } from './measure-arena.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const CFG_PATH = fileURLToPath(new URL('../../cfg/vgg7-mnist.cfg', import.meta.url));
@@ -40,7 +40,7 @@ test.after(async () => {
 /** Bytes by the TA's own measuring arena (not the planner's model). */
 function arenaBytes(start: number, end: number, mode: 'train' | 'infer', threads: number, batch = config.net.batch): number {
   const roles = rangeRoles(config, start, end);
-  return partitionBytes(config, { start, end, maxBatch: batch, seed: 1, mode, inputDelta: mode === 'train' && roles.trainableBelow, policy: 'top1', topk: 5, allowExport: false }, threads, getKernels()).total;
+  return measureArena(config, { start, end, maxBatch: batch, seed: 1, mode, inputDelta: mode === 'train' && roles.trainableBelow, policy: 'top1', topk: 5, allowExport: false }, threads, getKernels()).total;
 }
 
 function validRanges(): [number, number][] {

@@ -15,12 +15,13 @@ import type { NetworkConfig } from '../src/nn/config.js';
 import { saveModel } from '../src/nn/model.js';
 import { Network } from '../src/nn/network.js';
 import { evaluate, evaluateWith, networkStepper, train, type Stepper } from '../src/nn/train.js';
-import { decodeReply, KIND_INVOKE, REPLY } from '../src/tee/wire.js';
+import { decodeReply, KIND_INVOKE, REPLY } from '../src/tee/shared/wire.js';
 import { initializeContext, type TeecContext } from '../src/tee/client.js';
 import { PartitionedNetwork } from '../src/tee/partitioned.js';
+import { sharedMemorySupport } from '../src/tee/shared/shm.js';
 import {
   CMD_CONFIGURE, CMD_FORWARD, CMD_TRAIN_STEP, CMD_UPDATE, commandName, paramTypeAt, TEEC_MEMREF_TEMP_OUTPUT,
-} from '../src/tee/protocol.js';
+} from '../src/tee/shared/protocol.js';
 
 const CFG_PATH = fileURLToPath(new URL('../../cfg/vgg7-mnist.cfg', import.meta.url));
 const kernels = getKernels();
@@ -36,7 +37,10 @@ let config: NetworkConfig;
 let train256: Dataset;
 let test64: Dataset;
 let S: Uint32Array;
-let ctx: TeecContext;
+// One TA per transport: shared memory (when the native addon provides it) and the pipe fallback.
+const TRANSPORTS = ['shm', 'pipe'] as const;
+type Transport = (typeof TRANSPORTS)[number];
+const contexts = new Map<Transport, TeecContext>();
 let dir = '';
 
 test.before(async () => {
@@ -47,11 +51,17 @@ test.before(async () => {
   test64 = src.test;
   S = splitST(train256.count, SEED).S;
   dir = await mkdtemp(join(tmpdir(), 'layerlock-tee-eq-'));
-  ctx = await initializeContext({ storageDir: join(dir, 'store'), kernels: native ? 'auto' : 'reference' });
+  for (const transport of TRANSPORTS) {
+    try {
+      contexts.set(transport, await initializeContext({ storageDir: join(dir, 'store'), kernels: native ? 'auto' : 'reference', transport }));
+    } catch (e) {
+      if (transport === 'pipe') throw e; // shm needs the addon; without it only the pipe is tested
+    }
+  }
 });
 
 test.after(async () => {
-  await ctx?.finalizeContext();
+  for (const c of contexts.values()) await c.finalizeContext();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -74,7 +84,7 @@ async function runWhole(weights?: string): Promise<RunResult> {
   return { losses: r.epochs.map((x) => x.loss), weights: await readFile(path), eval: { loss: e.loss, acc: e.acc } };
 }
 
-async function runPartitioned(range: [number, number], weights?: string): Promise<RunResult> {
+async function runPartitioned(ctx: TeecContext, range: [number, number], weights?: string): Promise<RunResult> {
   const pn = await PartitionedNetwork.open({
     cfg: { text, file: CFG_PATH }, seed: SEED, range, mode: 'train', policy: 'full', allowPlaintextExport: true, kernels, context: ctx,
     ...(weights ? { weights } : {}),
@@ -90,46 +100,69 @@ async function runPartitioned(range: [number, number], weights?: string): Promis
   }
 }
 
-test('the TA runs the same kernels as the normal world (a precondition for bit-identical numbers)', () => {
+/** The context of a transport, or a skip when it is unavailable (shm without the native addon). */
+function contextFor(t: { skip: (msg: string) => void }, transport: Transport): TeecContext | null {
+  const c = contexts.get(transport) ?? null;
+  if (!c) t.skip(`the ${transport} transport is unavailable here`);
+  else assert.equal(c.transport, transport);
+  return c;
+}
+
+test('the shared-memory transport is there whenever the native addon is (the pipe is only the fallback)', () => {
+  assert.equal(contexts.has('shm'), sharedMemorySupport() !== null, 'shm transport available whenever the addon can map shared memory');
+  for (const c of contexts.values()) assert.equal(c.hello.transport, c.transport);
+});
+
+for (const transport of TRANSPORTS) {
+test(`[${transport}] the TA runs the same kernels as the normal world (a precondition for bit-identical numbers)`, (t) => {
+  const ctx = contextFor(t, transport);
+  if (!ctx) return;
   assert.equal(ctx.hello.kernels, kernels.name);
 });
 
-test('training VGG-7 with the last k layers in the TEE, for every k, is bit-identical to the all-normal-world run', async () => {
+test(`[${transport}] training VGG-7 with the last k layers in the TEE, for every k, is bit-identical to the all-normal-world run`, async (t) => {
+  const ctx = contextFor(t, transport);
+  if (!ctx) return;
   const L = config.layers.length;
   assert.equal(L, 14);
   const whole = await runWhole();
   assert.ok(whole.losses.every(Number.isFinite));
   // k = 0 is the plain network (no TEE): that is `whole`. k = 1 … L move layers in from the end.
   for (let k = 1; k <= L; k++) {
-    const part = await runPartitioned([L - k, L - 1]);
+    const part = await runPartitioned(ctx, [L - k, L - 1]);
     assert.deepEqual(part.losses, whole.losses, `losses with --tee-last ${k}`);
     assert.ok(part.weights.equals(whole.weights), `weights with --tee-last ${k}`);
     assert.deepEqual(part.eval, whole.eval, `test loss/accuracy with --tee-last ${k}`);
   }
 });
 
-test('ranges in the middle (layers above the TEE run in the normal world) are bit-identical too', async () => {
+test(`[${transport}] ranges in the middle (layers above the TEE run in the normal world) are bit-identical too`, async (t) => {
+  const ctx = contextFor(t, transport);
+  if (!ctx) return;
   const whole = await runWhole();
   for (const range of [[3, 7], [0, 8], [9, 10], [11, 11]] as [number, number][]) {
-    const part = await runPartitioned(range);
+    const part = await runPartitioned(ctx, range);
     assert.deepEqual(part.losses, whole.losses, `losses with --tee-layers ${range.join(':')}`);
     assert.ok(part.weights.equals(whole.weights), `weights with --tee-layers ${range.join(':')}`);
     assert.deepEqual(part.eval, whole.eval, `eval with --tee-layers ${range.join(':')}`);
   }
 });
 
-test('fine-tuning a pre-trained model (--weights) with the last 5 and with layers 2:6 in the TEE is bit-identical', async () => {
-  const pre = join(dir, 'pretrained.weights');
+test(`[${transport}] fine-tuning a pre-trained model (--weights) with the last 5 and with layers 2:6 in the TEE is bit-identical`, async (t) => {
+  const ctx = contextFor(t, transport);
+  if (!ctx) return;
+  const pre = join(dir, `pretrained-${transport}.weights`);
   const net = new Network(config, { kernels, seed: 99 });
   await train(net, train256, S, { epochs: 1, seed: 99 });
   await saveModel(net, pre);
   const whole = await runWhole(pre);
   for (const range of [[9, 13], [2, 6]] as [number, number][]) {
-    const part = await runPartitioned(range, pre);
+    const part = await runPartitioned(ctx, range, pre);
     assert.deepEqual(part.losses, whole.losses);
     assert.ok(part.weights.equals(whole.weights), `weights after fine-tuning with ${range.join(':')}`);
   }
 });
+}
 
 // ---------------------------------------------------------------------------------------------
 // What crosses the boundary under top1.
@@ -200,7 +233,8 @@ function recordingStepper(net: Network, from: number, to: number, secrets: Needl
   };
 }
 
-test('under policy top1 no message carries a protected parameter, an internal activation or gradient, or a confidence score', async () => {
+for (const transport of TRANSPORTS) test(`[${transport}] under policy top1 no control frame and no byte of shared memory carries a protected parameter, an internal activation or gradient, or a confidence score`, async (t) => {
+  if (!contextFor(t, transport)) return;
   const range: [number, number] = [9, 13]; // FC-64, dropout, FC-10, softmax, cost: the last 5 layers
   // The same training in one process, recording every number the protected layers hold.
   const secrets = new Needles();
@@ -210,7 +244,7 @@ test('under policy top1 no message carries a protected parameter, an internal ac
   await evaluateWith(rec, test64);
   assert.ok(secrets.count > 50_000, `${secrets.count} secret windows`);
 
-  const rctx = await initializeContext({ storageDir: join(dir, 'store'), kernels: native ? 'auto' : 'reference', transcript: true });
+  const rctx = await initializeContext({ storageDir: join(dir, 'store'), kernels: native ? 'auto' : 'reference', transcript: true, transport });
   try {
     const pn = await PartitionedNetwork.open({ cfg: { text, file: CFG_PATH }, seed: SEED, range, mode: 'train', policy: 'top1', kernels, context: rctx });
     const r = await train(pn, train256, S, { epochs: EPOCHS, seed: SEED });
@@ -224,9 +258,17 @@ test('under policy top1 no message carries a protected parameter, an internal ac
     assert.equal(p.top[0]!.p, undefined);
     await pn.close();
 
-    // 1. No secret bytes anywhere, at any alignment.
+    // 1. No secret bytes anywhere — control frames and, on shm, the whole shared memory in use after
+    //    every reply — at any alignment.
     const all = rctx.transcript;
     assert.ok(all.length > 20);
+    const sharedSnapshots = all.filter((m) => m.direction === 'shared');
+    if (transport === 'shm') {
+      assert.ok(sharedSnapshots.length > 10, 'a shared-memory snapshot per invocation');
+      // What the scanner looks at is real: the activations and gradients crossing are in these snapshots.
+      assert.ok(sharedSnapshots.some((m) => m.bytes.some((b) => b !== 0)), 'shared memory carries the crossing tensors');
+      for (const m of all) if (m.direction !== 'shared') assert.ok(m.bytes.length < 4096, `control frame of ${m.bytes.length} bytes on the shm transport`);
+    } else assert.equal(sharedSnapshots.length, 0);
     for (const m of all) {
       const hits = secrets.find(m.bytes);
       assert.equal(hits.length, 0, `${m.direction} ${commandName(m.command ?? 0)} frame carries secret bytes at ${hits.slice(0, 5).join(', ')}`);
@@ -235,6 +277,7 @@ test('under policy top1 no message carries a protected parameter, an internal ac
     const used = new Set(all.filter((m) => m.direction === 'to-ta' && m.kind === KIND_INVOKE).map((m) => m.command));
     assert.deepEqual([...used].sort(), [CMD_CONFIGURE, CMD_FORWARD, CMD_TRAIN_STEP, CMD_UPDATE].sort());
     for (const m of all) {
+      if (transport === 'shm') break; // tensors are in shared memory; the frames carry none (checked above)
       if (m.direction !== 'from-ta' || m.kind !== (REPLY | KIND_INVOKE)) continue;
       const reply = decodeReply(m.kind, m.bytes.subarray(5));
       for (let i = 0; i < 4; i++) {

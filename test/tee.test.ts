@@ -21,9 +21,9 @@ import {
   DIAG_WRITE_FILE, paramTypes, TA_UUID, TEE_ERROR_ACCESS_DENIED, TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_BAD_STATE, TEE_ERROR_BUSY,
   TEE_ERROR_ITEM_NOT_FOUND, TEE_ERROR_NOT_SUPPORTED, TEE_ERROR_OUT_OF_MEMORY, TEE_ERROR_SHORT_BUFFER, TEE_ERROR_TARGET_DEAD, TEEC_MEMREF_TEMP_INPUT,
   TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_ORIGIN_API, TEEC_ORIGIN_TEE, TEEC_ORIGIN_TRUSTED_APP, TEEC_VALUE_INPUT, TEEC_VALUE_OUTPUT,
-} from '../src/tee/protocol.js';
-import { partitionBytes } from '../src/tee/ta/partition.js';
-import { decodeRequest, encodeRequest, FrameReader, KIND_INVOKE } from '../src/tee/wire.js';
+} from '../src/tee/shared/protocol.js';
+import { measureArena } from './measure-arena.js';
+import { decodeRequest, encodeRequest, FrameReader, KIND_INVOKE } from '../src/tee/shared/wire.js';
 
 const CFG_PATH = fileURLToPath(new URL('../../cfg/vgg7-mnist.cfg', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -185,7 +185,7 @@ test('out of memory: the message names the layer, buffer, bytes, and the batch a
     assert.ok(st.arena.peak <= 16 * 1024 * 1024);
     const threads = ctx.hello.threads;
     const spec = { start: 0, end: 13, maxBatch: fit, seed: 1, mode: 'train' as const, inputDelta: false, policy: 'top1' as const, topk: 5, allowExport: false };
-    assert.equal(st.arena.peak, partitionBytes(config, spec, threads, kernels).total);
+    assert.equal(st.arena.peak, measureArena(config, spec, threads, kernels).total);
     const ws = st.arena.blocks.filter((b) => b.buffer === 'workspace');
     assert.deepEqual(ws.map((b) => [b.layer, b.bytes]), [[1, 16 * 3 * 3 * 28 * 28 * 4 * threads]], 'one workspace block: the largest convolution\'s im2col, per thread');
     await pn.close();

@@ -4,7 +4,7 @@
 // From the logits, in float64, the loss log-sum-exp(z) − z_y and Carlini et al.'s logit-scaled
 // confidence log(p_y / (1 − p_y)) = z_y − log-sum-exp_{c≠y} z_c keep every difference.
 import type { NetworkConfig } from '../nn/config.js';
-import { predictionLayer } from '../tee/roles.js';
+import { predictionLayer } from '../tee/shared/roles.js';
 
 /** Index of the layer whose output is the softmax's input, or null when the prediction is not a softmax. */
 export function logitLayer(config: NetworkConfig): number | null {

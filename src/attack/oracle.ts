@@ -8,8 +8,8 @@ import { shapeSize, type Shape } from '../nn/layer.js';
 import type { NetworkConfig } from '../nn/config.js';
 import type { Network } from '../nn/network.js';
 import type { PartitionedNetwork } from '../tee/partitioned.js';
-import { CMD_FORWARD, paramTypes, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_VALUE_INPUT, type OutputPolicy } from '../tee/protocol.js';
-import { forwardOutputBytes, predictionLayer } from '../tee/roles.js';
+import { CMD_FORWARD, paramTypes, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_VALUE_INPUT, type OutputPolicy } from '../tee/shared/protocol.js';
+import { forwardOutputBytes, predictionLayer } from '../tee/shared/roles.js';
 import { logitLayer } from './logits.js';
 
 /**

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { NetworkConfig } from '../nn/config.js';
 import { renderSvg, svgToPng } from '../report/charts.js';
 import { sweepChartSpec, type SweepPoint } from '../report/attack-chart.js';
-import type { OutputPolicy } from '../tee/protocol.js';
+import type { OutputPolicy } from '../tee/shared/protocol.js';
 import { atomicWrite, ensureDir } from '../util/fsutil.js';
 import type { ExposureInput } from '../bench/plan.js';
 import { attack, writeAttack, type AttackDocument, type AttackRunOptions } from './run.js';

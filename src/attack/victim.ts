@@ -8,7 +8,7 @@ import { openInstalled } from '../deploy/device.js';
 import { loadModel } from '../nn/model.js';
 import type { TeecContext } from '../tee/client.js';
 import { PartitionedNetwork } from '../tee/partitioned.js';
-import type { OutputPolicy } from '../tee/protocol.js';
+import type { OutputPolicy } from '../tee/shared/protocol.js';
 import { TeeOracle, WholeModelOracle, type Oracle } from './oracle.js';
 
 export interface VictimSpec {

@@ -1,5 +1,5 @@
 // What crosses the boundary per training batch for a partition [start, end], in payload and in exact
-// bytes on the wire (the framing of src/tee/wire.ts), so the cost benchmark can check the counter of
+// bytes on the wire (the framing of src/tee/shared/wire.ts), so the cost benchmark can check the counter of
 // the client (ctx.traffic) against it and the planner can price a range before it runs.
 //
 // Per forward/backward of n images (one subdivision):
@@ -14,28 +14,32 @@
 import type { NetworkConfig } from '../nn/config.js';
 import { shapeSize } from '../nn/layer.js';
 import { layerShapes } from '../nn/network.js';
-import { rangeRoles } from '../tee/roles.js';
+import type { TransportKind } from '../tee/shared/protocol.js';
+import { rangeRoles } from '../tee/shared/roles.js';
 
 // Frame sizes (wire.ts): u32 length + u8 kind; request header 4 × u32; reply header 5 × u32 and a
-// u32 message length (empty on success). Slots: value in 8; memref in 4 + bytes; memref out
-// capacity 4 in the request, 4 + 1 + bytes in the reply.
+// u32 message length (empty on success). Slots: value in 8; memref in 1 + 4 + bytes (pipe) or
+// 1 + 4 + 4 (shm: offset and size, the bytes are in shared memory); memref out 1 + 4 (pipe) or
+// 1 + 4 + 4 (shm) in the request, 4 + 1 (+ bytes on the pipe) in the reply.
 const FRAME = 5;
 const REQ_HEADER = 16;
 const REPLY_HEADER = 20 + 4;
 const VALUE = 8;
-const MEMREF_IN = 4;
-const MEMREF_OUT_REQ = 4;
 const MEMREF_OUT_REPLY = 5;
 
 export interface StepTraffic {
+  transport: TransportKind;
   /** Round trips (request + reply) per batch. */
   roundTrips: number;
   /** Tensor and label bytes per batch (no framing). */
   payloadToTee: number;
   payloadFromTee: number;
-  /** Exact frame bytes per batch, as the client's traffic counter counts them. */
+  /** Exact control-frame bytes per batch, as the client's traffic counter counts them (bytesToTa/FromTa). */
   wireToTee: number;
   wireFromTee: number;
+  /** Bytes passed through shared memory per batch (sharedToTa/FromTa): the payload on shm, 0 on the pipe. */
+  sharedToTee: number;
+  sharedFromTee: number;
   /** The pieces, per batch: what the bytes are. */
   parts: { activation_in: number; labels_in: number; gradient_out: number; top_activation_out: number; top_gradient_in: number };
 }
@@ -44,7 +48,12 @@ export interface StepTraffic {
  * Boundary traffic of one training batch (`batch` images, forwarded `perForward` at a time) of a
  * partition; the network's layers outside the range run in the normal world.
  */
-export function trainingTraffic(config: NetworkConfig, start: number, end: number, batch: number, perForward: number): StepTraffic {
+export function trainingTraffic(config: NetworkConfig, start: number, end: number, batch: number, perForward: number, transport: TransportKind = 'pipe'): StepTraffic {
+  const shm = transport === 'shm';
+  const MEMREF_IN = shm ? 9 : 5;
+  const MEMREF_OUT_REQ = shm ? 9 : 5;
+  // Bytes of a memref's content inside the frame: none on shm.
+  const inFrame = (b: number): number => (shm ? 0 : b);
   const roles = rangeRoles(config, start, end);
   const shapes = layerShapes(config);
   const inputs = shapeSize(shapes[start]!);
@@ -65,8 +74,8 @@ export function trainingTraffic(config: NetworkConfig, start: number, end: numbe
     if (!roles.suffixOutside) {
       // TRAIN_STEP(MEMREF_IN act, VALUE_IN, [MEMREF_IN labels], [MEMREF_OUT grad])
       roundTrips += 1;
-      wireTo += FRAME + REQ_HEADER + MEMREF_IN + act + VALUE + (roles.lossInside ? MEMREF_IN + labels : 0) + (gradOut ? MEMREF_OUT_REQ : 0);
-      wireFrom += FRAME + REPLY_HEADER + (gradOut ? MEMREF_OUT_REPLY + grad : 0);
+      wireTo += FRAME + REQ_HEADER + MEMREF_IN + inFrame(act) + VALUE + (roles.lossInside ? MEMREF_IN + inFrame(labels) : 0) + (gradOut ? MEMREF_OUT_REQ : 0);
+      wireFrom += FRAME + REPLY_HEADER + (gradOut ? MEMREF_OUT_REPLY + inFrame(grad) : 0);
     } else {
       const top = 4 * n * tops;
       parts.top_activation_out += top;
@@ -74,22 +83,27 @@ export function trainingTraffic(config: NetworkConfig, start: number, end: numbe
       // FORWARD(MEMREF_IN act, VALUE_IN, [MEMREF_IN labels], MEMREF_OUT top) then
       // BACKWARD(MEMREF_IN top delta, VALUE_IN, [MEMREF_OUT grad])
       roundTrips += 2;
-      wireTo += FRAME + REQ_HEADER + MEMREF_IN + act + VALUE + (roles.lossInside ? MEMREF_IN + labels : 0) + MEMREF_OUT_REQ;
-      wireFrom += FRAME + REPLY_HEADER + MEMREF_OUT_REPLY + top;
-      wireTo += FRAME + REQ_HEADER + MEMREF_IN + top + VALUE + (gradOut ? MEMREF_OUT_REQ : 0);
-      wireFrom += FRAME + REPLY_HEADER + (gradOut ? MEMREF_OUT_REPLY + grad : 0);
+      wireTo += FRAME + REQ_HEADER + MEMREF_IN + inFrame(act) + VALUE + (roles.lossInside ? MEMREF_IN + inFrame(labels) : 0) + MEMREF_OUT_REQ;
+      wireFrom += FRAME + REPLY_HEADER + MEMREF_OUT_REPLY + inFrame(top);
+      wireTo += FRAME + REQ_HEADER + MEMREF_IN + inFrame(top) + VALUE + (gradOut ? MEMREF_OUT_REQ : 0);
+      wireFrom += FRAME + REPLY_HEADER + (gradOut ? MEMREF_OUT_REPLY + inFrame(grad) : 0);
     }
   }
   // UPDATE(VALUE_IN)
   roundTrips += 1;
   wireTo += FRAME + REQ_HEADER + VALUE;
   wireFrom += FRAME + REPLY_HEADER;
+  const payloadToTee = parts.activation_in + parts.labels_in + parts.top_gradient_in;
+  const payloadFromTee = parts.gradient_out + parts.top_activation_out;
   return {
+    transport,
     roundTrips,
-    payloadToTee: parts.activation_in + parts.labels_in + parts.top_gradient_in,
-    payloadFromTee: parts.gradient_out + parts.top_activation_out,
+    payloadToTee,
+    payloadFromTee,
     wireToTee: wireTo,
     wireFromTee: wireFrom,
+    sharedToTee: shm ? payloadToTee : 0,
+    sharedFromTee: shm ? payloadFromTee : 0,
     parts,
   };
 }

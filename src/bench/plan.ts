@@ -1,5 +1,5 @@
 // The exposure-aware partition planner: every contiguous layer range [start, end] the TEE may hold
-// (the partition rules of src/tee/roles.ts), its secure memory (memory model, src/bench/memory.ts),
+// (the partition rules of src/tee/shared/roles.ts), its secure memory (memory model, src/bench/memory.ts),
 // its predicted time overhead (cost model, src/bench/cost-model.ts) and the exposure it protects (the
 // sum of the exposure of the trainable layers inside, from an exposure run's exposure.json); then a
 // recommendation: the range that protects the most exposure within the budget — ties broken by lower
@@ -7,9 +7,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NetworkConfig } from '../nn/config.js';
-import { PartitionError, rangeRoles } from '../tee/roles.js';
+import { PartitionError, rangeRoles } from '../tee/shared/roles.js';
 import { predictOverhead, type CostParams } from './cost-model.js';
-import { layerLabel, teeMemoryModel, type Mode } from './memory.js';
+import { layerLabel, secureFootprint, type Mode } from './memory.js';
 
 export interface LayerExposure {
   index: number;
@@ -223,7 +223,7 @@ export function planPartitions(config: NetworkConfig, cfgName: string, opts: Pla
         if (e instanceof PartitionError) continue;
         throw e;
       }
-      const mem = teeMemoryModel(config, { start, end, batch: perForward, mode: opts.mode, threads: opts.threads });
+      const mem = secureFootprint(config, { start, end, batch: perForward, mode: opts.mode, threads: opts.threads });
       const cost = predictOverhead(config, start, end, opts.mode, opts.cost);
       const protects = [];
       for (let i = start; i <= end; i++) {

@@ -28,10 +28,10 @@ import { Rng } from '../nn/rng.js';
 import { svgToPng, renderSvg } from '../report/charts.js';
 import { initializeContext, TeecError } from '../tee/client.js';
 import { PartitionedNetwork } from '../tee/partitioned.js';
-import { TEE_ERROR_OUT_OF_MEMORY } from '../tee/protocol.js';
+import { TEE_ERROR_OUT_OF_MEMORY, type TransportKind } from '../tee/shared/protocol.js';
 import { trainingTraffic } from './boundary.js';
 import { teeCostChartSpec, type FigurePoint } from './chart.js';
-import { layerLabel, reeBuffersModel, SHORT_NAMES, teeMemoryModel, type ReeBuffers, type TeeMemory } from './memory.js';
+import { layerLabel, reeBuffersModel, secureFootprint, SHORT_NAMES, type ReeBuffers, type TeeMemory } from './memory.js';
 import { blockedAnova, diffCi95, oneWayAnova, pairedRatio, summarize, type Anova, type BlockedAnova, type Summary } from './stats.js';
 import type { RunResult, RunSpec } from './tee-run.js';
 import { writeSlice } from './tee-run.js';
@@ -56,6 +56,8 @@ export interface TeeBenchOptions {
   kMax?: number | undefined;
   /** Run the configurations of a repetition in a seeded random order (default) or in k order. */
   shuffle: boolean;
+  /** How memref contents cross: shared memory, the pipe, or auto (shm when the addon has it). */
+  transport?: TransportKind | 'auto' | undefined;
   out: string;
   onEvent?: (e: BenchEvent) => void;
 }
@@ -177,6 +179,8 @@ interface Probe {
   stoppedAt: BenchDocument['stopped_at'];
   taThreads: number;
   taKernels: string;
+  /** The transport the TA actually ran (auto resolved). */
+  transport: TransportKind;
 }
 
 /**
@@ -186,7 +190,9 @@ interface Probe {
 async function probe(config: NetworkConfig, cfgFile: string, cfgText: string, opts: TeeBenchOptions, storageDir: string): Promise<Probe> {
   const L = config.layers.length;
   const kernels = getKernels();
-  const ctx = await initializeContext({ secureMem: opts.secureMem, storageDir, kernels: kernels.name === 'reference' ? 'reference' : 'auto' });
+  const ctx = await initializeContext({
+    secureMem: opts.secureMem, storageDir, kernels: kernels.name === 'reference' ? 'reference' : 'auto', ...(opts.transport ? { transport: opts.transport } : {}),
+  });
   const taThreads = ctx.hello.threads;
   const models = new Map<number, TeeMemory>();
   const ks = [0];
@@ -196,7 +202,7 @@ async function probe(config: NetworkConfig, cfgFile: string, cfgText: string, op
   try {
     for (let k = 1; k <= L; k++) {
       const range: [number, number] = [L - k, L - 1];
-      const model = teeMemoryModel(config, { start: range[0], end: range[1], batch: perForward, mode: 'train', threads: taThreads });
+      const model = secureFootprint(config, { start: range[0], end: range[1], batch: perForward, mode: 'train', threads: taThreads });
       if (opts.kMax !== undefined && k > opts.kMax) {
         stoppedBecause = `--k-max ${opts.kMax}: k = ${k} (${layerLabel(config, range[0])}) not measured`;
         break;
@@ -225,7 +231,7 @@ async function probe(config: NetworkConfig, cfgFile: string, cfgText: string, op
   } finally {
     await ctx.finalizeContext();
   }
-  return { ks, models, stoppedBecause, stoppedAt, taThreads, taKernels: ctx.hello.kernels };
+  return { ks, models, stoppedBecause, stoppedAt, taThreads, taKernels: ctx.hello.kernels, transport: ctx.transport };
 }
 
 function runKey(rep: number, k: number): string {
@@ -289,7 +295,11 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
       data: opts.data, data_location: opts.data === 'embedded' ? 'embedded' : resolve(opts.data), train_limit: opts.trainLimit ?? null, seed: opts.seed, split: opts.split, resize: opts.resize,
       batch, subdivisions, batches: opts.batches, warmup: opts.warmup, secure_mem: opts.secureMem, k_max: opts.kMax ?? null,
       shuffle: opts.shuffle, kernels: getKernels().name,
+      // Which transport carried the memrefs (shm: shared memory, pipe: copied in frames); older runs had
+      // only the pipe, so 'pipe' is left out. Known once the TA runs: set and compared after the probe.
+      transport: undefined as TransportKind | undefined,
     };
+    let prevTransport: unknown;
     const done = new Map<string, RunResult & { rep: number }>();
     // A folder with results but no record of what they measured belongs to something else.
     if (!existsSync(files.options) && (existsSync(files.runs) || existsSync(files.json))) {
@@ -306,7 +316,8 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
       // (A folder recorded before data_location existed is compared by its data path, as it was then.)
       const oldFolder = prev.identity?.['data_location'] === undefined;
       const compared = (key: string): boolean => (oldFolder ? key !== 'data_location' && key !== 'cfg' && key !== 'weights' : !IDENTITY_PATHS.has(key));
-      const differs = Object.keys(identity).filter((key) => compared(key) && JSON.stringify(prev.identity?.[key]) !== JSON.stringify((identity as Record<string, unknown>)[key]));
+      prevTransport = prev.identity?.['transport'];
+      const differs = Object.keys(identity).filter((key) => key !== 'transport' && compared(key) && JSON.stringify(prev.identity?.[key]) !== JSON.stringify((identity as Record<string, unknown>)[key]));
       if (differs.length > 0) {
         throw new Error(`${opts.out} holds runs of a different measurement (${differs.join(', ')} differ); use another --out or delete ${files.runs}`);
       }
@@ -327,6 +338,10 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
 
     // Only now, with the folder, the data and the weights known to be right, start the TA to find the k range.
     const found = await probe(config, cfgFile, cfgText, opts, storageDir);
+    if (found.transport !== 'pipe') identity.transport = found.transport;
+    if (existsSync(files.options) && prevTransport !== identity.transport) {
+      throw new Error(`${opts.out} holds runs measured over the ${String(prevTransport ?? 'pipe')} transport, this run uses ${found.transport}; use another --out or --tee-transport ${String(prevTransport ?? 'pipe')}`);
+    }
     const ks = found.ks;
     if (existsSync(files.options) && existsSync(files.runs)) {
       for (const line of (await readFile(files.runs, 'utf8')).split('\n')) {
@@ -352,7 +367,7 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
     for (const [i, { rep, k }] of todo.entries()) {
       const spec: RunSpec = {
         cfgFile, weights: opts.weights ? resolve(opts.weights) : null, seed: opts.seed, batch, subdivisions, k,
-        secureMem: opts.secureMem, storageDir, slice, batches: opts.batches, warmup: opts.warmup,
+        secureMem: opts.secureMem, storageDir, slice, batches: opts.batches, warmup: opts.warmup, transport: found.transport,
       };
       const specFile = join(scratch, 'spec.json');
       await writeFile(specFile, JSON.stringify(spec));
@@ -405,8 +420,9 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
       const teePeaks = rs.map((r) => r.tee_peak_bytes);
       const teePeak = summarize(teePeaks).mean;
       const boundaryRuns = rs.map((r) => r.boundary.to_tee + r.boundary.from_tee);
-      const traffic = range ? trainingTraffic(config, range[0], range[1], batch, perForward) : null;
-      const expected = traffic ? (traffic.wireToTee + traffic.wireFromTee) * opts.batches : 0;
+      const traffic = range ? trainingTraffic(config, range[0], range[1], batch, perForward, found.transport) : null;
+      // Everything that crossed: control frames, plus the memref contents passed through shared memory.
+      const expected = traffic ? (traffic.wireToTee + traffic.wireFromTee + traffic.sharedToTee + traffic.sharedFromTee) * opts.batches : 0;
       const boundary = summarize(boundaryRuns).mean;
       const cpus = rs.map((r) => r.cpu_s);
       const cpuKnown = cpus.every((c): c is number => typeof c === 'number') && baseCpu !== null;

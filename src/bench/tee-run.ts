@@ -22,6 +22,7 @@ import type { NetworkConfig } from '../nn/config.js';
 import { loadModel } from '../nn/model.js';
 import { networkStepper, train, type Stepper } from '../nn/train.js';
 import { PartitionedNetwork } from '../tee/partitioned.js';
+import type { TransportKind } from '../tee/shared/protocol.js';
 
 export interface RunSpec {
   cfgFile: string;
@@ -39,6 +40,8 @@ export interface RunSpec {
   /** Batches timed, after `warmup` untimed ones. */
   batches: number;
   warmup: number;
+  /** The TEE transport (default: auto). */
+  transport?: TransportKind | 'auto';
 }
 
 export interface RunResult {
@@ -66,7 +69,16 @@ export interface RunResult {
   ree_cpu_s: number | null;
   tee_cpu_s: number | null;
   /** Frame bytes both ways during the timed batches, as the client's counter saw them. */
-  boundary: { to_tee: number; from_tee: number; frames: number };
+  /** Bytes that crossed (control frames + shared-memory memref contents), and the control frames alone. */
+  boundary: { to_tee: number; from_tee: number; frames: number; control_to_tee?: number; control_from_tee?: number };
+  /** The transport the run used. */
+  transport?: TransportKind;
+  /**
+   * Where the timed batches' wall time went (ms, whole run): the normal world waiting on the TEE
+   * (request sent → reply in), and inside that the TA's command handlers; the rest of the wait is
+   * the transport and the scheduling of the other process.
+   */
+  profile?: { wait_ms: number; ta_handler_ms: number; ta_ms_by_command: Record<string, number> };
   kernels: string;
   ta_kernels: string | null;
   threads: number;
@@ -156,7 +168,10 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     tee = await PartitionedNetwork.open({
       cfg: { text, file: spec.cfgFile }, weights: spec.weights ?? undefined, seed: spec.seed, batch: spec.batch, subdivisions: spec.subdivisions,
       range, mode: 'train', policy: 'top1', kernels,
-      contextOptions: { secureMem: spec.secureMem, storageDir: spec.storageDir, kernels: kernels.name === 'reference' ? 'reference' : 'auto' },
+      contextOptions: {
+        secureMem: spec.secureMem, storageDir: spec.storageDir, kernels: kernels.name === 'reference' ? 'reference' : 'auto',
+        ...(spec.transport ? { transport: spec.transport } : {}),
+      },
     });
     stepper = tee;
   }
@@ -164,6 +179,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     const setup = (performance.now() - t0) / 1000;
     const idx = (from: number, count: number): Uint32Array => Uint32Array.from({ length: count }, (_, i) => from + i);
     if (spec.warmup > 0) await train(stepper, ds, idx(0, spec.warmup * spec.batch), { epochs: 1, seed: spec.seed });
+    const handlers0 = tee ? (await tee.stats()).command_ms ?? {} : {};
     const traffic0 = tee ? { ...tee.context.traffic } : null;
     const taPid = tee?.context.pid;
     const [reeCpu0, taCpu0] = [await processCpuNs(process.pid), taPid !== undefined ? await processCpuNs(taPid) : 0];
@@ -173,18 +189,28 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     const [reeCpu1, taCpu1] = [await processCpuNs(process.pid), taPid !== undefined ? await processCpuNs(taPid) : 0];
     const reeCpu = reeCpu0 !== null && reeCpu1 !== null ? (reeCpu1 - reeCpu0) / 1e9 : null;
     const teeCpu = taCpu0 !== null && taCpu1 !== null ? (taCpu1 - taCpu0) / 1e9 : null;
-    let boundary = { to_tee: 0, from_tee: 0, frames: 0 };
+    let boundary: RunResult['boundary'] = { to_tee: 0, from_tee: 0, frames: 0 };
     let teePeak = 0;
+    let profile: RunResult['profile'];
     let blocks: RunResult['tee_blocks'] = [];
     let taPeak: number | null = null;
     if (tee && traffic0) {
       const t = tee.context.traffic;
+      const control = { to: t.bytesToTa - traffic0.bytesToTa, from: t.bytesFromTa - traffic0.bytesFromTa };
       boundary = {
-        to_tee: t.bytesToTa - traffic0.bytesToTa,
-        from_tee: t.bytesFromTa - traffic0.bytesFromTa,
+        to_tee: control.to + t.sharedToTa - traffic0.sharedToTa,
+        from_tee: control.from + t.sharedFromTa - traffic0.sharedFromTa,
         frames: t.framesToTa + t.framesFromTa - traffic0.framesToTa - traffic0.framesFromTa,
+        control_to_tee: control.to,
+        control_from_tee: control.from,
       };
       const st = await tee.stats();
+      const byCommand: Record<string, number> = {};
+      for (const [name, ms] of Object.entries(st.command_ms ?? {})) {
+        // GET_STATS itself (the call above) is not part of the timed batches.
+        if (name !== 'GET_STATS') byCommand[name] = ms - (handlers0[name] ?? 0);
+      }
+      profile = { wait_ms: t.waitMs - traffic0.waitMs, ta_handler_ms: Object.values(byCommand).reduce((a, b) => a + b, 0), ta_ms_by_command: byCommand };
       teePeak = st.arena.peak;
       blocks = st.arena.blocks;
       taPeak = await processPeakRss(tee.context.pid);
@@ -195,6 +221,8 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
       tee_peak_bytes: teePeak, tee_blocks: blocks, ta_process_peak_bytes: taPeak,
       cpu_s: reeCpu !== null && teeCpu !== null ? reeCpu + teeCpu : null, ree_cpu_s: reeCpu, tee_cpu_s: teeCpu,
       boundary,
+      ...(tee ? { transport: tee.context.transport } : {}),
+      ...(profile ? { profile } : {}),
       kernels: kernels.name, ta_kernels: tee ? tee.context.hello.kernels : null,
       threads: kernels.name === 'reference' ? 1 : getThreads(), ta_threads: tee ? tee.context.hello.threads : null,
     };

@@ -23,6 +23,7 @@ export const help: CommandHelp = {
     ['--batch N', 'override the cfg\'s batch (subdivisions 1)'],
     ['--subdivisions N', 'override the cfg\'s subdivisions'],
     ['--no-shuffle', 'run each repetition\'s configurations in k order instead of a seeded random order'],
+    ['--tee-transport T', 'shm (shared memory), pipe (copies in frames) or auto (default: shm when available; LAYERLOCK_TEE_TRANSPORT)'],
     ['--data <dir>|embedded', 'images to fine-tune on: the held-out half T of the training set (default: embedded MNIST slice)'],
     ['--train-limit N', 'use only the first N training images (before the split)'],
     ['--seed N', 'seed for the split, the run order, shuffling and dropout'],
@@ -61,6 +62,7 @@ export async function run(argv: string[]): Promise<void> {
     batch: { type: 'string' },
     subdivisions: { type: 'string' },
     'no-shuffle': { type: 'boolean', default: false },
+    'tee-transport': { type: 'string' },
   });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('bench', help));
   const modelIn = await modelFiles(p, 'optional');
@@ -89,8 +91,16 @@ export async function run(argv: string[]): Promise<void> {
     subdivisions,
     kMax: int(p, 'k-max', 0),
     shuffle: !flag(p, 'no-shuffle'),
+    transport: teeTransport(str(p, 'tee-transport')),
     out,
     onEvent: progress,
   });
   emit(p, document, () => `${formatBench(document)}\n\n→ ${files.json}, ${files.csv}, ${files.runs_csv}, ${files.svg}, ${files.png}`);
+}
+
+/** --tee-transport: shm, pipe or auto (undefined: LAYERLOCK_TEE_TRANSPORT, else auto). */
+function teeTransport(v: string | undefined): 'shm' | 'pipe' | 'auto' | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'shm' && v !== 'pipe' && v !== 'auto') throw new UsageError(`--tee-transport must be shm, pipe or auto (got "${v}")`);
+  return v;
 }

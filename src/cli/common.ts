@@ -19,8 +19,8 @@ import type { Network } from '../nn/network.js';
 import { networkStepper, type Stepper } from '../nn/train.js';
 import { DEFAULT_SECURE_MEM, TeecError } from '../tee/client.js';
 import { PartitionedNetwork } from '../tee/partitioned.js';
-import { DEFAULT_TOPK, OUTPUT_POLICIES, TEE_ERROR_TARGET_DEAD, type OutputPolicy } from '../tee/protocol.js';
-import { PartitionError, rangeRoles } from '../tee/roles.js';
+import { DEFAULT_TOPK, OUTPUT_POLICIES, TEE_ERROR_TARGET_DEAD, type OutputPolicy } from '../tee/shared/protocol.js';
+import { PartitionError, rangeRoles } from '../tee/shared/roles.js';
 import { partitionReport as libraryPartitionReport } from '../tee/report.js';
 
 /** A mistake in how the command was called; main prints it with a pointer to --help. */

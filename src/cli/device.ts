@@ -2,7 +2,7 @@
 // (cert). Also the helpers the device-side commands share: TA options from the command line, the
 // crash hook of the tests, and opening the installed model for predict and finetune.
 import { getKernels } from '../kernels/index.js';
-import { deviceStatus, exportDeviceCert, initDevice, openInstalled, type DeviceOptions, type FaultPoint, type InstalledModel } from '../deploy/device.js';
+import { deviceStatus, exportDeviceCert, initDevice, openInstalled, trustServer, type DeviceOptions, type FaultPoint, type InstalledModel } from '../deploy/device.js';
 import { atomicWrite } from '../util/fsutil.js';
 import type { Stepper } from '../nn/train.js';
 import type { Shape } from '../nn/layer.js';
@@ -10,10 +10,11 @@ import { DEFAULT_SECURE_MEM } from '../tee/client.js';
 import { emit, flag, formatHelp, int, log, parse, parseByteSize, parseTeeOutput, partitionReport, requireStr, str, UsageError, type CommandHelp, type Parsed } from './common.js';
 
 export const help: CommandHelp = {
-  usage: '(init | status | cert) --dir DEV [--out F]',
+  usage: '(init | trust | status | cert) --dir DEV [--trust server.pub] [--out F]',
   summary: 'Provision a device: its TA makes its keys inside the (software) TEE and exports DEV/device.cert.',
   options: [
-    ['init --dir DEV', 'new device: keys made and sealed inside the TA, certificate written to DEV/device.cert'],
+    ['init --dir DEV [--trust PUB]', 'new device: keys made and sealed inside the TA, certificate written to DEV/device.cert; with --trust, the server key PUB (server.pub) is sealed as its trust anchor too'],
+    ['trust --dir DEV --trust PUB', 'provision the trust anchor: only packages signed by PUB\'s key install (no trust on first use); another key later needs a package signed by this one (package --rotate-trust)'],
     ['status --dir DEV', 'the TA\'s view: device id, committed model version, package version, trusted server key'],
     ['cert --dir DEV [--out F]', 'the certificate again, from the TA (to F, or stdout)'],
     ['--secure-mem SIZE', 'the TEE\'s secure memory (default 16MiB)'],
@@ -82,13 +83,20 @@ export async function openDeviceModel(p: Parsed, dev: string, mode: 'train' | 'i
 
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
-  const p = parse(rest, { dir: { type: 'string' }, out: { type: 'string' }, 'secure-mem': { type: 'string' } });
+  const p = parse(rest, { dir: { type: 'string' }, out: { type: 'string' }, 'secure-mem': { type: 'string' }, trust: { type: 'string' } });
   if (sub === undefined || sub === '--help' || sub === '-h' || flag(p, 'help')) return void process.stdout.write(formatHelp('device', help));
   const dir = requireStr(p, 'dir');
   switch (sub) {
     case 'init': {
-      const r = await initDevice(dir, deviceOptions(p));
-      emit(p, r, () => `device ${r.device_id} initialised in ${dir}\n  keys made and sealed inside the TA (${r.ta_uuid})\n  certificate: ${r.cert} (give it to the server: layerlock package … --device ${r.cert})`);
+      const trust = str(p, 'trust');
+      const r = await initDevice(dir, { ...deviceOptions(p), ...(trust !== undefined ? { trust } : {}) });
+      emit(p, r, () => `device ${r.device_id} initialised in ${dir}\n  keys made and sealed inside the TA (${r.ta_uuid})\n  certificate: ${r.cert} (give it to the server: layerlock package … --device ${r.cert})\n  ` +
+        (r.trusted_server_key_id ? `trust anchor: server key ${r.trusted_server_key_id}` : 'no trust anchor yet: nothing installs until `layerlock device trust --dir DEV --trust server.pub`'));
+      return;
+    }
+    case 'trust': {
+      const r = await trustServer(dir, requireStr(p, 'trust'), deviceOptions(p));
+      emit(p, r, () => `device ${dir} trusts server key ${r.server_key_id} (sealed in its TA)`);
       return;
     }
     case 'status': {
@@ -96,7 +104,7 @@ export async function run(argv: string[]): Promise<void> {
       emit(p, { ...status, installed: pointer }, () => [
         `device ${status.device_id}`,
         status.model_version === 0 ? '  no model installed' : `  model version ${status.model_version} (package ${status.package_id}, version ${status.package_version}), layers ${pointer?.range.join(':') ?? '?'} in the TEE, output ${pointer?.policy ?? '?'}`,
-        `  trusted server key: ${status.server_key_id ?? 'none yet (pinned at the first install)'}`,
+        `  trusted server key: ${status.server_key_id ?? 'none yet (provision it: layerlock device trust --dir DEV --trust server.pub)'}`,
         `  sealed versions in storage: ${status.sealed_versions.join(', ') || 'none'}`,
       ].join('\n'));
       return;
@@ -110,6 +118,6 @@ export async function run(argv: string[]): Promise<void> {
       return;
     }
     default:
-      throw new UsageError(`unknown device command "${sub}" (init, status, cert)`);
+      throw new UsageError(`unknown device command "${sub}" (init, trust, status, cert)`);
   }
 }

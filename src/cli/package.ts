@@ -3,7 +3,7 @@
 import { checkOutputFile } from './checks.js';
 import { loadCfg } from '../nn/cfg.js';
 import { createPackage } from '../deploy/package.js';
-import { rangeRoles, PartitionError } from '../tee/roles.js';
+import { rangeRoles, PartitionError } from '../tee/shared/roles.js';
 import { emit, flag, formatHelp, int, MODEL_HELP, MODEL_OPTIONS, modelFiles, parse, parseTeeOutput, requireStr, str, teeChoice, UsageError, type CommandHelp } from './common.js';
 
 export const help: CommandHelp = {
@@ -20,6 +20,7 @@ export const help: CommandHelp = {
     ['--out PKG', 'the package file to write'],
     ['--tee-output P', 'what may leave the TEE on the device: top1 (default), topk/top<k>, full; the device can only be stricter'],
     ['--package-version N', 'version number (default: now, in Unix seconds); a device installs only newer versions'],
+    ['--rotate-trust PUB', 'hand the device\'s trust anchor to another server key (its server.pub) when this package is committed'],
   ],
 };
 
@@ -28,6 +29,7 @@ export async function run(argv: string[]): Promise<void> {
     ...MODEL_OPTIONS,
     cfg: { type: 'string' }, weights: { type: 'string' }, 'tee-last': { type: 'string' }, 'tee-layers': { type: 'string' }, device: { type: 'string' },
     'signing-key': { type: 'string' }, out: { type: 'string' }, 'tee-output': { type: 'string' }, 'package-version': { type: 'string' },
+    'rotate-trust': { type: 'string' },
   });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('package', help));
   const { cfg, weights } = await modelFiles(p, 'required');
@@ -47,7 +49,11 @@ export async function run(argv: string[]): Promise<void> {
   }
   const { policy, topk } = parseTeeOutput(str(p, 'tee-output'));
   const version = int(p, 'package-version', 1);
-  const r = await createPackage({ cfg, weights, range: choice.range, deviceCert: device, signingKey, out, policy, topk, ...(version !== undefined ? { packageVersion: version } : {}) });
+  const rotate = str(p, 'rotate-trust');
+  const r = await createPackage({
+    cfg, weights, range: choice.range, deviceCert: device, signingKey, out, policy, topk, ...(version !== undefined ? { packageVersion: version } : {}),
+    ...(rotate !== undefined ? { rotateTrust: rotate } : {}),
+  });
   emit(p, r, () => [
     `package ${r.package_id} version ${r.version} → ${r.path} (${r.bytes} bytes)`,
     `  for device ${r.device_id}, signed by server key ${r.server_key_id}`,

@@ -22,14 +22,14 @@ import { join } from 'node:path';
 import { initializeContext, TeecError, type ContextOptions, type TeecContext, type TeecOperation, type TeecSession } from '../tee/client.js';
 import { PartitionedNetwork } from '../tee/partitioned.js';
 import {
-  CMD_DEVICE_INIT, CMD_EXPORT_ENCRYPTED, CMD_INSTALL_ENCRYPTED, CMD_SEAL_PROTECTED, CMD_UNSEAL_PROTECTED, paramTypes, TA_UUID,
+  CMD_DEVICE_INIT, CMD_DEVICE_TRUST, CMD_EXPORT_ENCRYPTED, CMD_INSTALL_ENCRYPTED, CMD_SEAL_PROTECTED, CMD_UNSEAL_PROTECTED, paramTypes, TA_UUID,
   TEE_ERROR_SHORT_BUFFER, TEEC_MEMREF_TEMP_INPUT as MIN, TEEC_MEMREF_TEMP_OUTPUT as MOUT, TEEC_VALUE_INPUT as VIN, TEEC_VALUE_OUTPUT as VOUT,
   type OutputPolicy,
-} from '../tee/protocol.js';
-import { ContainerError, sha256, sha256hex, splitContainer, verifyEd25519, verifyDeviceCert, type DeviceCert } from '../tee/ta/container.js';
+} from '../tee/shared/protocol.js';
+import { ContainerError, sha256, sha256hex, splitContainer, verifyEd25519, verifyDeviceCert, type DeviceCert } from '../tee/shared/container.js';
 import {
   DEVICE_CERT, DEVICE_CREATE, DEVICE_OUTPUT_BYTES, DEVICE_STATUS, SEAL_COMMIT, SEAL_DISCARD, SEAL_NEW, type DeviceStatus, type ModelInfo,
-} from '../tee/ta/deploy-protocol.js';
+} from '../tee/shared/deploy-protocol.js';
 import { decodeWeights, encodeWeights, type WeightsLayer } from '../nn/weights.js';
 import { atomicCreate, atomicWrite, ensureDir, lockDevice, syncFolder } from '../util/fsutil.js';
 import { KeyFileError, loadDeviceCert, loadServerPublic, type VerifiedDeviceCert } from './keys.js';
@@ -143,24 +143,60 @@ export interface DeviceInitResult {
   cert: string;
   device_id: string;
   ta_uuid: string;
+  /** The server key sealed as the device's trust anchor (init --trust), or null. */
+  trusted_server_key_id: string | null;
 }
 
 /** layerlock device init: the TA makes the device's keys inside and answers its certificate. */
-export async function initDevice(dev: string, opts: DeviceOptions = {}): Promise<DeviceInitResult> {
+export async function initDevice(dev: string, opts: DeviceOptions & { trust?: string } = {}): Promise<DeviceInitResult> {
+  // The anchor is read before anything is created: a bad server.pub leaves no half-provisioned device.
+  const anchor = opts.trust !== undefined ? await loadServerPublic(opts.trust).catch((e: unknown) => {
+    throw e instanceof KeyFileError ? new DeployError(e.message) : e;
+  }) : null;
   await ensureDir(dev);
   if (await exists(join(paths.tee(dev), 'device-keys.sealed'))) {
     throw new DeployError(`${dev} is already an initialised device (its keys are sealed in ${paths.tee(dev)}); use another folder for a new device`);
   }
   const release = await lockDevice(dev);
   try {
-    const certBytes = await withSession(dev, opts, (s) => deviceCommand(s, DEVICE_CREATE)).catch((e: unknown) => {
+    const certBytes = await withSession(dev, opts, async (s) => {
+      const cert = await deviceCommand(s, DEVICE_CREATE);
+      if (anchor) await trustCommand(s, anchor.ed25519);
+      return cert;
+    }).catch((e: unknown) => {
       throw e instanceof TeecError ? new DeployError(`the TA refused to initialise ${dev}: ${e.message}`) : e;
     });
     await syncFolder(paths.tee(dev));
     const cert = JSON.parse(certBytes.toString('utf8')) as DeviceCert;
     const v = verifyDeviceCert(cert, 'the certificate the TA made');
     await atomicWrite(paths.cert(dev), JSON.stringify(cert, null, 2) + '\n');
-    return { dir: dev, cert: paths.cert(dev), device_id: v.body.device_id, ta_uuid: v.body.ta_uuid };
+    return { dir: dev, cert: paths.cert(dev), device_id: v.body.device_id, ta_uuid: v.body.ta_uuid, trusted_server_key_id: anchor?.keyId ?? null };
+  } finally {
+    await release();
+  }
+}
+
+async function trustCommand(s: TeecSession, ed25519: Buffer): Promise<void> {
+  await s.invokeCommand(CMD_DEVICE_TRUST, { paramTypes: paramTypes(MIN), params: [{ tmpref: { buffer: ed25519, size: ed25519.length } }] });
+}
+
+/**
+ * layerlock device trust: seals the server's signing key inside the TA as the device's trust anchor
+ * (provisioning). Only packages signed by it install; the same key again changes nothing; another
+ * key is refused (the anchor moves only with a package signed by the current one).
+ */
+export async function trustServer(dev: string, trustPath: string, opts: DeviceOptions = {}): Promise<{ dir: string; server_key_id: string }> {
+  const anchor = await loadServerPublic(trustPath).catch((e: unknown) => {
+    throw e instanceof KeyFileError ? new DeployError(e.message) : e;
+  });
+  await requireDevice(dev);
+  const release = await lockDevice(dev);
+  try {
+    await withSession(dev, opts, (s) => trustCommand(s, anchor.ed25519)).catch((e: unknown) => {
+      throw e instanceof TeecError ? new DeployError(`the TA refused the trust anchor: ${e.message}`) : e;
+    });
+    await syncFolder(paths.tee(dev));
+    return { dir: dev, server_key_id: anchor.keyId };
   } finally {
     await release();
   }

@@ -8,8 +8,8 @@ import { Network } from '../nn/network.js';
 import { decodeWeights, encodeWeights, headerByteSize, saveWeightsFile } from '../nn/weights.js';
 import {
   checkLayout, checkPayloadHashes, ContainerError, HPKE_INFO, layerAad, parseManifest, sha256hex, splitContainer, verifyEd25519, type Manifest,
-} from '../tee/ta/container.js';
-import { hpkeOpen } from '../tee/ta/hpke.js';
+} from '../tee/shared/container.js';
+import { hpkeOpen } from '../tee/shared/hpke.js';
 import { DeployError } from './device.js';
 import { atomicWrite } from '../util/fsutil.js';
 import { KeyFileError, loadDeviceCert, loadServerKey } from './keys.js';

@@ -9,7 +9,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ContainerError, HPKE_SUITE, keyId, rawPublicKey, verifyDeviceCert, type DeviceCert, type DeviceCertBody } from '../tee/ta/container.js';
+import { ContainerError, HPKE_SUITE, keyId, rawPublicKey, verifyDeviceCert, type DeviceCert, type DeviceCertBody } from '../tee/shared/container.js';
 import { atomicCreate, ensureDir } from '../util/fsutil.js';
 
 /** A key file that is missing, malformed or of the wrong kind: one clear line. */

@@ -1,5 +1,5 @@
 // Packaging on the server (layerlock package) and the device's normal-world verification of a
-// package before anything reaches the TA. The container layout is in ../tee/ta/container.ts.
+// package before anything reaches the TA. The container layout is in ../tee/shared/container.ts.
 import { randomUUID, sign as edSign } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { getKernels } from '../kernels/index.js';
@@ -7,15 +7,15 @@ import { parseCfg } from '../nn/cfg.js';
 import type { NetworkConfig } from '../nn/config.js';
 import { Network } from '../nn/network.js';
 import { encodeWeights, headerByteSize, loadWeightsFile, type WeightsHeader, type WeightsLayer } from '../nn/weights.js';
-import { DEFAULT_TOPK, TA_UUID, type OutputPolicy } from '../tee/protocol.js';
-import { PartitionError, rangeRoles } from '../tee/roles.js';
+import { DEFAULT_TOPK, TA_UUID, type OutputPolicy } from '../tee/shared/protocol.js';
+import { PartitionError, rangeRoles } from '../tee/shared/roles.js';
 import {
   canonicalJson, checkLayout, checkPayloadHashes, ContainerError, encodeHeader, HPKE_INFO, HPKE_SUITE, layerAad, parseManifest, sha256hex,
   SIGNATURE_BYTES, signedMessage, splitContainer, verifyEd25519, type ContainerParts, type LayerEntry, type Manifest, type ProtectedEntry,
-} from '../tee/ta/container.js';
-import { hpkeSeal } from '../tee/ta/hpke.js';
+} from '../tee/shared/container.js';
+import { hpkeSeal } from '../tee/shared/hpke.js';
 import { atomicWrite } from '../util/fsutil.js';
-import { loadDeviceCert, loadServerKey, type ServerPublic } from './keys.js';
+import { loadDeviceCert, loadServerKey, loadServerPublic, type ServerPublic } from './keys.js';
 
 export { ContainerError };
 
@@ -46,6 +46,8 @@ export interface PackageOptions {
   topk?: number;
   /** Package version number (default: the current Unix time in seconds, so later packages are newer). */
   packageVersion?: number;
+  /** Path of another server's server.pub: the device trusts that key from this package on (anchor rotation). */
+  rotateTrust?: string;
 }
 
 export interface PackageSummary {
@@ -77,6 +79,7 @@ export async function createPackage(opts: PackageOptions): Promise<PackageSummar
   }
   const device = await loadDeviceCert(opts.deviceCert);
   const server = await loadServerKey(opts.signingKey);
+  const next = opts.rotateTrust !== undefined ? await loadServerPublic(opts.rotateTrust) : null;
   const net = new Network(config, { kernels: getKernels(), seed: 1, maxBatch: 1 });
   const layers = net.weightsLayers();
   const header = await loadWeightsFile(opts.weights, layers);
@@ -98,6 +101,7 @@ export async function createPackage(opts: PackageOptions): Promise<PackageSummar
     hpke: { ...HPKE_SUITE, info: HPKE_INFO },
     clear: { offset: 0, bytes: 0, sha256: '', layers: [] },
     protected: { offset: 0, bytes: 0, sha256: '', layers: [] },
+    ...(next ? { trust_next: { key_id: next.keyId, ed25519: next.ed25519.toString('base64') } } : {}),
     software: { layerlock: await softwareVersion() },
   };
   if (device.body.ta_uuid !== TA_UUID) throw new ContainerError(`${opts.deviceCert}: the device runs TA ${device.body.ta_uuid}, this layerlock packages for ${TA_UUID}`);

@@ -26,7 +26,23 @@ interface NativeAddon {
   biasGradient: NonNullable<Kernels['biasGradient']>;
   setThreads(threads: number): void;
   getThreads(): number;
+  /** Idle pool threads stop spinning at once (absent in an older build). */
+  parkThreads?(): void;
   info(): { isa: string; microKernels: string[] };
+  // Shared memory for the TEE transport (src/kernels/native/shm.cc); absent in an older build.
+  shmCreate?(bytes: number): { fd: number; buffer: ArrayBuffer };
+  shmMap?(fd: number, bytes: number): ArrayBuffer;
+  shmRelease?(buffer: ArrayBuffer): void;
+}
+
+/** The addon's shared-memory functions (memfd mapped in both processes of the emulated TEE). */
+export interface NativeSharedMemory {
+  /** A new memfd of `bytes`, mapped here; pass `fd` to the other process, then close it. */
+  create(bytes: number): { fd: number; buffer: ArrayBuffer };
+  /** Maps an inherited memfd (and closes the descriptor). */
+  map(fd: number, bytes: number): ArrayBuffer;
+  /** Detaches the ArrayBuffer and unmaps it now. */
+  release(buffer: ArrayBuffer): void;
 }
 
 /** Facts about the loaded addon, for benchmarks and diagnostics. */
@@ -139,4 +155,27 @@ export function setThreads(threads: number): number {
 /** Threads the native kernels use, or 1 if the addon is not available. */
 export function getThreads(): number {
   return nativeAvailable() ? load().getThreads() : 1;
+}
+
+/** The shared-memory functions of the addon, or null when it cannot be loaded or lacks them. */
+export function nativeSharedMemory(): NativeSharedMemory | null {
+  let a: NativeAddon;
+  try {
+    a = load();
+  } catch {
+    return null;
+  }
+  const { shmCreate, shmMap, shmRelease } = a;
+  if (!shmCreate || !shmMap || !shmRelease) return null;
+  return { create: (n) => shmCreate(n), map: (fd, n) => shmMap(fd, n), release: (b) => shmRelease(b) };
+}
+
+/**
+ * Idle native worker threads stop spinning and sleep now: called at a world switch of the emulated
+ * TEE (the normal world before it waits on the TA, the TA after it answers), where the next kernel
+ * call is a whole command away and spinning would only take the cores the other process needs.
+ * A no-op without the addon.
+ */
+export function parkThreads(): void {
+  if (addon) addon.parkThreads?.();
 }

@@ -2,30 +2,44 @@
 // Node process that hosts the TA (src/tee/ta/host.ts).
 //
 //   const ctx = await initializeContext({ secureMem: 16 << 20, storageDir });   // TEEC_InitializeContext
+//   const shm = ctx.allocateSharedMemory(bytes, TEEC_MEM_INPUT);                // TEEC_AllocateSharedMemory
 //   const s = await ctx.openSession(TA_UUID);                                  // TEEC_OpenSession
-//   await s.invokeCommand(CMD_FORWARD, { paramTypes: paramTypes(...), params: [...] });  // TEEC_InvokeCommand
+//   await s.invokeCommand(CMD_FORWARD, { paramTypes: paramTypes(TEEC_MEMREF_PARTIAL_INPUT, ...),
+//     params: [{ memref: { parent: shm, offset: 0, size } }, ...] });          // TEEC_InvokeCommand
+//   ctx.releaseSharedMemory(shm);                                              // TEEC_ReleaseSharedMemory
 //   await s.closeSession();                                                    // TEEC_CloseSession
 //   await ctx.finalizeContext();                                               // TEEC_FinalizeContext
 //
+// Two transports. 'shm' (the default when the native addon loads): a memfd-backed pool mapped in
+// both processes (shared/shm.ts); shared-memory blocks live in it, temporary memory references are
+// bounced through it (as libteec does), and only commands, values and (offset, size) pairs travel
+// over the control pipe. 'pipe' (the fallback): memory-reference contents are copied into the
+// frames. Both give the same results bit for bit (tested).
+//
 // Errors are thrown as TeecError with the GP result code and origin. If the TA process dies (crash,
 // kill, panic) every pending and later call fails with TEE_ERROR_TARGET_DEAD and this process goes
-// on. Tensors cross as raw bytes in length-prefixed frames (wire.ts); with `transcript` on, every
-// frame in both directions is kept byte for byte (for tests of what crosses the boundary).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+// on. With `transcript` on, every control frame in both directions is kept byte for byte, and after
+// every reply a snapshot of the shared memory in use (for tests of what crosses the boundary).
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
-  describeParamTypes, isMemrefType, isOutputType, isValueType, ORIGIN_NAMES, paramTypeAt, resultName,
-  TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_BAD_STATE, TEE_ERROR_COMMUNICATION, TEE_ERROR_SHORT_BUFFER, TEE_ERROR_TARGET_DEAD, TEE_SUCCESS,
-  TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_ORIGIN_API, TEEC_ORIGIN_COMMS, TEEC_ORIGIN_TEE, TEEC_VALUE_OUTPUT, type TaHello,
-} from './protocol.js';
+  describeParamTypes, isMemrefType, isOutputType, isRegisteredMemrefType, isValueType, ORIGIN_NAMES, paramTypeAt, resultName,
+  TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_BAD_STATE, TEE_ERROR_COMMUNICATION, TEE_ERROR_OUT_OF_MEMORY, TEE_ERROR_SHORT_BUFFER,
+  TEE_ERROR_TARGET_DEAD, TEE_SUCCESS, TEEC_MEM_INPUT, TEEC_MEM_OUTPUT, TEEC_MEMREF_PARTIAL_INOUT, TEEC_MEMREF_PARTIAL_INPUT,
+  TEEC_MEMREF_PARTIAL_OUTPUT, TEEC_MEMREF_TEMP_INOUT, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_MEMREF_WHOLE, TEEC_NONE,
+  TEEC_ORIGIN_API, TEEC_ORIGIN_COMMS, TEEC_ORIGIN_TEE, TEEC_VALUE_OUTPUT, type TaHello, type TransportKind,
+} from './shared/protocol.js';
+import { parkThreads } from '../kernels/native.js';
+import { DEFAULT_SHM_POOL, sharedMemorySupport, ShmPool, ShmPoolExhausted } from './shared/shm.js';
 import {
-  decodeReply, encodeRequest, FrameReader, KIND_CLOSE_SESSION, KIND_HELLO, KIND_INVOKE, KIND_OPEN_SESSION, type ReplyFrame,
+  decodeHello, decodeReply, encodeRequest, FrameReader, KIND_CLOSE_SESSION, KIND_HELLO, KIND_INVOKE, KIND_OPEN_SESSION, type ReplyFrame,
   type RequestFrame, type WireParam,
-} from './wire.js';
+} from './shared/wire.js';
 
 /** TEEC_Value. */
 export interface TeecValue {
@@ -39,10 +53,49 @@ export interface TeecTempMemoryReference {
   size: number;
 }
 
-/** TEEC_Parameter: a value or a temporary memory reference, as paramTypes says. */
+/**
+ * TEEC_SharedMemory: a block both worlds can reach. Allocated blocks (allocateSharedMemory) live in
+ * the shared pool and `buffer` is the mapped memory itself; registered ones (registerSharedMemory)
+ * keep the caller's buffer and are copied through a pool block around each invocation (libteec's
+ * shadow buffer). On the pipe transport `buffer` is ordinary memory copied into the frames.
+ */
+export class TeecSharedMemory {
+  /** @internal offset of the pool block, or null (pipe transport). */
+  poolOffset: number | null;
+  released = false;
+
+  /** @internal */
+  constructor(
+    /** The memory the client reads and writes. */
+    readonly buffer: Uint8Array,
+    readonly size: number,
+    /** TEEC_MEM_INPUT | TEEC_MEM_OUTPUT. */
+    readonly flags: number,
+    poolOffset: number | null,
+    /** @internal registered memory on the shm transport: the pool block that mirrors `buffer`. */
+    readonly shadow: Uint8Array | null,
+  ) {
+    this.poolOffset = poolOffset;
+  }
+
+  /** The block as float32 (size must be a multiple of 4). */
+  f32(count = this.size >>> 2): Float32Array {
+    return new Float32Array(this.buffer.buffer, this.buffer.byteOffset, count);
+  }
+}
+
+/** TEEC_RegisteredMemoryReference: `size` bytes at `offset` of a shared-memory block. */
+export interface TeecRegisteredMemoryReference {
+  parent: TeecSharedMemory;
+  size: number;
+  offset: number;
+}
+
+/** TEEC_Parameter: a value, a temporary or a registered memory reference, as paramTypes says. */
 export interface TeecParameter {
   value?: TeecValue;
   tmpref?: TeecTempMemoryReference;
+  memref?: TeecRegisteredMemoryReference;
 }
 
 /** TEEC_Operation: up to four parameters and their packed types (see paramTypes()). */
@@ -59,7 +112,8 @@ export class TeecError extends Error {
 }
 
 export interface TranscriptEntry {
-  direction: 'to-ta' | 'from-ta';
+  /** 'shared': the shared-memory pool (its used part) right after a reply, i.e. all both worlds could see. */
+  direction: 'to-ta' | 'from-ta' | 'shared';
   /** Frame kind (wire.ts), replies with the REPLY bit set. */
   kind: number;
   /** Command id of an invoke (and of its reply). */
@@ -83,6 +137,20 @@ export interface ContextOptions {
   echoTaLog?: boolean;
   /** How long to wait for the TA to start (default 30 s). */
   startTimeoutMs?: number;
+  /**
+   * 'shm' (shared memory; fails if the addon cannot provide it), 'pipe', or 'auto' (default: shm if
+   * available, else pipe). Default from LAYERLOCK_TEE_TRANSPORT.
+   */
+  transport?: TransportKind | 'auto';
+  /** Size of the shared-memory pool (virtual; default 512 MiB). */
+  sharedPoolBytes?: number;
+}
+
+/** The transport a context would use: LAYERLOCK_TEE_TRANSPORT or 'auto'. */
+export function requestedTransport(opts: Pick<ContextOptions, 'transport'> = {}): TransportKind | 'auto' {
+  const t = opts.transport ?? process.env['LAYERLOCK_TEE_TRANSPORT'] ?? 'auto';
+  if (t !== 'shm' && t !== 'pipe' && t !== 'auto') throw new Error(`LAYERLOCK_TEE_TRANSPORT must be shm, pipe or auto (got "${t}")`);
+  return t;
 }
 
 export const DEFAULT_SECURE_MEM = 16 * 1024 * 1024;
@@ -91,8 +159,14 @@ export const DEFAULT_SECURE_MEM = 16 * 1024 * 1024;
 export interface Traffic {
   framesToTa: number;
   framesFromTa: number;
+  /** Control-channel (pipe) bytes, frames whole. */
   bytesToTa: number;
   bytesFromTa: number;
+  /** Memref contents passed through shared memory (shm transport): input sizes, and output sizes produced. */
+  sharedToTa: number;
+  sharedFromTa: number;
+  /** Wall milliseconds from sending requests to their replies (the boundary as the normal world waits on it). */
+  waitMs: number;
 }
 
 /** dist/src (or src) — the root of the compiled modules this file belongs to. */
@@ -120,18 +194,20 @@ function hpkeScopeDir(): string | null {
 }
 
 /** The command that starts the TA: node with the permission model and exactly these allowances. */
-export function taLaunch(opts: ContextOptions & { storageDir: string; secureMem: number }): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
+export function taLaunch(opts: ContextOptions & { storageDir: string; secureMem: number; shm?: { fd: number; bytes: number } }): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
   const src = codeRoot();
   const root = packageRoot();
   const kernels = opts.kernels ?? 'auto';
   const read = [join(src, 'tee'), join(src, 'nn'), join(src, 'kernels'), join(src, 'data'), join(src, 'util'), opts.storageDir];
   const env: NodeJS.ProcessEnv = {};
-  for (const k of ['LAYERLOCK_KERNELS', 'LAYERLOCK_THREADS', 'LAYERLOCK_NATIVE_ADDON']) if (process.env[k] !== undefined) env[k] = process.env[k];
+  // The kernels' knobs reach the TA too, so both worlds run the same kernels the same way.
+  for (const k of ['LAYERLOCK_KERNELS', 'LAYERLOCK_THREADS', 'LAYERLOCK_NATIVE_ADDON', 'LAYERLOCK_SPIN_US', 'LAYERLOCK_ISA']) if (process.env[k] !== undefined) env[k] = process.env[k];
   const args = ['--experimental-permission', '--disable-warning=ExperimentalWarning'];
-  if (kernels === 'auto') {
-    // The native kernels' addon, named by path so its loader need not search the package root
-    // (existsSync throws outside the allowed paths). Addons run native code the permission model
-    // cannot confine — docs/tee.md says what that means; kernels 'reference' avoids it.
+  if (kernels === 'auto' || opts.shm) {
+    // The native addon (kernels, and the shared-memory mapping), named by path so its loader need
+    // not search the package root (existsSync throws outside the allowed paths). Addons run native
+    // code the permission model cannot confine — docs/tee.md says what that means; kernels
+    // 'reference' with the pipe transport avoids it.
     const addon = resolve(env['LAYERLOCK_NATIVE_ADDON'] ?? join(root, 'build', 'Release', 'layerlock_kernels.node'));
     if (existsSync(addon)) {
       env['LAYERLOCK_NATIVE_ADDON'] = addon;
@@ -139,13 +215,15 @@ export function taLaunch(opts: ContextOptions & { storageDir: string; secureMem:
       args.push('--allow-addons', '--disable-warning=SecurityWarning');
     }
   }
-  // The HPKE library the deployment commands use (src/tee/ta/hpke.ts): its packages, read-only.
+  // The HPKE library the deployment commands use (src/tee/shared/hpke.ts): its packages, read-only.
   const hpke = hpkeScopeDir();
   if (hpke) read.push(hpke);
   for (const r of read) args.push(`--allow-fs-read=${r}`);
   args.push(`--allow-fs-write=${opts.storageDir}`);
   args.push(join(src, 'tee', 'ta', 'host.js'), '--secure-mem', String(opts.secureMem), '--storage', opts.storageDir, '--kernels', kernels);
   if (opts.diagnostics) args.push('--diagnostics');
+  // The pool's memfd arrives as the TA's file descriptor 3 (see the spawn in TeecContext).
+  if (opts.shm) args.push('--shm-fd', String(opts.shm.fd), '--shm-bytes', String(opts.shm.bytes));
   return { command: process.execPath, args, env };
 }
 
@@ -157,7 +235,7 @@ interface Pending {
 /** TEEC_Context: one TA process. */
 export class TeecContext {
   readonly transcript: TranscriptEntry[] = [];
-  readonly traffic: Traffic = { framesToTa: 0, framesFromTa: 0, bytesToTa: 0, bytesFromTa: 0 };
+  readonly traffic: Traffic = { framesToTa: 0, framesFromTa: 0, bytesToTa: 0, bytesFromTa: 0, sharedToTa: 0, sharedFromTa: 0, waitMs: 0 };
   readonly secureMem: number;
   readonly storageDir: string;
   private readonly child: ChildProcess;
@@ -171,14 +249,38 @@ export class TeecContext {
   private stderrTail: string[] = [];
   private finalized = false;
   private readonly sessions = new Set<TeecSession>();
+  /** The shared-memory pool (shm transport), or null (pipe). */
+  readonly pool: ShmPool | null;
 
   private constructor(opts: ContextOptions) {
     this.secureMem = opts.secureMem ?? DEFAULT_SECURE_MEM;
     this.storageDir = resolve(opts.storageDir ?? defaultStorageDir());
     this.recording = opts.transcript ?? false;
     mkdirSync(this.storageDir, { recursive: true, mode: 0o700 });
-    const launch = taLaunch({ ...opts, storageDir: this.storageDir, secureMem: this.secureMem });
-    this.child = spawn(launch.command, launch.args, { env: launch.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const want = requestedTransport(opts);
+    let shm: { fd: number; bytes: number } | undefined;
+    let pool: ShmPool | null = null;
+    if (want !== 'pipe') {
+      const native = sharedMemorySupport();
+      if (!native && want === 'shm') {
+        throw new TeecError(TEE_ERROR_COMMUNICATION, TEEC_ORIGIN_API, 'the shared-memory transport needs the native addon (build it with `npm rebuild`), or use the pipe transport');
+      }
+      if (native) {
+        const bytes = opts.sharedPoolBytes ?? DEFAULT_SHM_POOL;
+        const m = native.create(bytes);
+        pool = new ShmPool(m.buffer, native);
+        shm = { fd: m.fd, bytes };
+      }
+    }
+    this.pool = pool;
+    const launch = taLaunch({ ...opts, storageDir: this.storageDir, secureMem: this.secureMem, ...(shm ? { shm: { fd: 3, bytes: shm.bytes } } : {}) });
+    const stdio: StdioOptions = shm ? ['pipe', 'pipe', 'pipe', shm.fd] : ['pipe', 'pipe', 'pipe'];
+    try {
+      this.child = spawn(launch.command, launch.args, { env: launch.env, stdio });
+    } finally {
+      // The child has its own copy of the descriptor (as fd 3); the mapping here stays valid.
+      if (shm) closeSync(shm.fd);
+    }
     const echo = opts.echoTaLog ?? Boolean(process.env['LAYERLOCK_DEBUG']);
     this.child.stdout!.on('data', (chunk: Buffer) => this.onData(chunk));
     this.child.stderr!.setEncoding('utf8');
@@ -220,6 +322,65 @@ export class TeecContext {
   get hello(): TaHello {
     if (!this.helloFrame) throw new Error('the TA has not started');
     return this.helloFrame;
+  }
+
+  /** How memory references travel: 'shm' or 'pipe'. */
+  get transport(): TransportKind {
+    return this.pool ? 'shm' : 'pipe';
+  }
+
+  /** TEEC_AllocateSharedMemory: a block of the shared pool (ordinary memory on the pipe transport). */
+  allocateSharedMemory(size: number, flags: number = TEEC_MEM_INPUT | TEEC_MEM_OUTPUT): TeecSharedMemory {
+    if (!(Number.isInteger(size) && size >= 0)) throw new TeecError(TEE_ERROR_BAD_PARAMETERS, TEEC_ORIGIN_API, `shared memory size ${size} is not a byte count`);
+    if ((flags & ~(TEEC_MEM_INPUT | TEEC_MEM_OUTPUT)) !== 0 || flags === 0) throw new TeecError(TEE_ERROR_BAD_PARAMETERS, TEEC_ORIGIN_API, `shared memory flags 0x${flags.toString(16)}`);
+    if (!this.pool) return new TeecSharedMemory(new Uint8Array(size), size, flags, null, null);
+    const offset = this.poolAlloc(size);
+    return new TeecSharedMemory(this.pool.view(offset, size)!, size, flags, offset, null);
+  }
+
+  /**
+   * TEEC_RegisterSharedMemory: makes the caller's buffer usable in memrefs. The emulation cannot
+   * map an existing JS buffer into the TA, so (like libteec without dynamic registration) a pool
+   * block mirrors it and the referenced range is copied in before and out after each invocation.
+   */
+  registerSharedMemory(buffer: Uint8Array, flags: number = TEEC_MEM_INPUT | TEEC_MEM_OUTPUT): TeecSharedMemory {
+    if ((flags & ~(TEEC_MEM_INPUT | TEEC_MEM_OUTPUT)) !== 0 || flags === 0) throw new TeecError(TEE_ERROR_BAD_PARAMETERS, TEEC_ORIGIN_API, `shared memory flags 0x${flags.toString(16)}`);
+    if (!this.pool) return new TeecSharedMemory(buffer, buffer.length, flags, null, null);
+    const offset = this.poolAlloc(buffer.length);
+    return new TeecSharedMemory(buffer, buffer.length, flags, offset, this.pool.view(offset, buffer.length)!);
+  }
+
+  /** TEEC_ReleaseSharedMemory: the block goes back to the pool (zeroed). */
+  releaseSharedMemory(shm: TeecSharedMemory): void {
+    if (shm.released) return;
+    shm.released = true;
+    if (this.pool && shm.poolOffset !== null) this.pool.release(shm.poolOffset);
+    shm.poolOffset = null;
+  }
+
+  private poolAlloc(size: number): number {
+    try {
+      return this.pool!.alloc(size);
+    } catch (e) {
+      if (e instanceof ShmPoolExhausted) throw new TeecError(TEE_ERROR_OUT_OF_MEMORY, TEEC_ORIGIN_API, e.message);
+      throw e;
+    }
+  }
+
+  /** @internal a temporary block for a TEMP memref's bounce (shm transport). */
+  tempBlock(size: number): number {
+    return this.poolAlloc(size);
+  }
+
+  /** @internal */
+  releaseTemp(offset: number): void {
+    this.pool?.release(offset);
+  }
+
+  /** @internal in transcript mode: the shared memory both worlds could see after a reply. */
+  recordShared(command: number): void {
+    if (!this.recording || !this.pool) return;
+    this.transcript.push({ direction: 'shared', kind: 0, command, bytes: Buffer.from(this.pool.bytes.subarray(0, this.pool.highWater)) });
   }
 
   /** Process id of the TA (tests kill it to check TARGET_DEAD). */
@@ -299,7 +460,20 @@ export class TeecContext {
       this.traffic.bytesFromTa += f.raw.length;
       if (f.kind === KIND_HELLO) {
         if (this.recording) this.transcript.push({ direction: 'from-ta', kind: f.kind, bytes: Buffer.from(f.raw) });
-        this.helloFrame = JSON.parse(f.body.toString('utf8')) as TaHello;
+        let hello: TaHello;
+        try {
+          hello = decodeHello(f.body);
+        } catch (e) {
+          this.child.kill('SIGKILL');
+          this.die(`sent a broken hello (${(e as Error).message})`);
+          return;
+        }
+        if (hello.transport !== this.transport) {
+          this.child.kill('SIGKILL');
+          this.die(`runs the ${hello.transport} transport, the client the ${this.transport} one`);
+          return;
+        }
+        this.helloFrame = hello;
         for (const w of this.helloWaiters.splice(0)) w.resolve(this.helloFrame);
         continue;
       }
@@ -331,12 +505,22 @@ export class TeecContext {
     this.traffic.framesToTa++;
     this.traffic.bytesToTa += bytes.length;
     if (this.recording) this.transcript.push({ direction: 'to-ta', kind: f.kind, bytes: Buffer.from(bytes), ...(f.kind === KIND_INVOKE ? { command: f.command } : {}) });
+    const sent = performance.now();
     const reply = new Promise<ReplyFrame>((resolve, reject) => {
-      const entry: Pending & { command?: number } = { resolve, reject, command: f.command };
+      const entry: Pending & { command?: number } = {
+        resolve: (r) => {
+          this.traffic.waitMs += performance.now() - sent;
+          resolve(r);
+        },
+        reject,
+        command: f.command,
+      };
       this.pending.set(requestId, entry);
     });
     this.setBusy(true);
     this.child.stdin!.write(bytes);
+    // This process now waits on the TA: its idle kernel threads must not spin on the cores the TA needs.
+    parkThreads();
     return reply;
   }
 
@@ -366,6 +550,7 @@ export class TeecContext {
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
     await exited;
     clearTimeout(timer);
+    this.pool?.unmap();
   }
 }
 
@@ -374,43 +559,126 @@ export function defaultStorageDir(): string {
   return join(home, '.layerlock', 'tee');
 }
 
-/** Checks an operation against its paramTypes before anything is sent (errors have origin API). */
-function toWire(op: TeecOperation): WireParam[] {
-  const out: WireParam[] = [];
+/** Where an output memref's result goes once the reply is in. */
+interface OutputSink {
+  index: number;
+  /** The client memory the result belongs in. */
+  target: Uint8Array;
+  /** Shared memory holding the result (shm transport), or null (it comes in the reply frame). */
+  shared: Uint8Array | null;
+  /** Writes the produced/required size back into the parameter. */
+  setSize: (n: number) => void;
+}
+
+interface PreparedOp {
+  /** The types the TA sees (registered memrefs translated into MEMREF_INPUT/OUTPUT/INOUT). */
+  types: number;
+  wire: WireParam[];
+  sinks: OutputSink[];
+  /** Bounce blocks of temporary memrefs, released after the reply. */
+  temps: number[];
+}
+
+const TA_MEMREF: Record<number, number> = {
+  [TEEC_MEMREF_PARTIAL_INPUT]: TEEC_MEMREF_TEMP_INPUT,
+  [TEEC_MEMREF_PARTIAL_OUTPUT]: TEEC_MEMREF_TEMP_OUTPUT,
+  [TEEC_MEMREF_PARTIAL_INOUT]: TEEC_MEMREF_TEMP_INOUT,
+};
+
+/**
+ * Checks an operation against its paramTypes (errors have origin API) and lays it out for the
+ * transport: values as they are; memrefs as (offset, size) in the shared pool, or as bytes.
+ */
+function prepare(ctx: TeecContext, op: TeecOperation): PreparedOp {
+  const prep: PreparedOp = { types: 0, wire: [], sinks: [], temps: [] };
   const bad = (i: number, why: string): never => {
+    for (const t of prep.temps) ctx.releaseTemp(t);
     throw new TeecError(TEE_ERROR_BAD_PARAMETERS, TEEC_ORIGIN_API, `parameter ${i} (${describeParamTypes(op.paramTypes).split(', ')[i]}): ${why}`);
   };
+  const pool = ctx.pool;
   for (let i = 0; i < 4; i++) {
     const t = paramTypeAt(op.paramTypes, i);
     const p = op.params?.[i];
     if (t === TEEC_NONE) {
-      out.push({});
-    } else if (isValueType(t)) {
+      prep.wire.push({});
+      continue;
+    }
+    if (isValueType(t)) {
+      prep.types |= t << (4 * i);
       if (t === TEEC_VALUE_OUTPUT) {
-        out.push({});
+        prep.wire.push({});
         continue;
       }
       const v = p?.value;
       if (!v) bad(i, 'missing value');
       for (const x of [v!.a, v!.b]) if (!(Number.isInteger(x) && x >= 0 && x <= 0xffffffff)) bad(i, `value ${x} is not a 32-bit unsigned integer`);
-      out.push({ value: { a: v!.a, b: v!.b } });
-    } else if (isMemrefType(t)) {
+      prep.wire.push({ value: { a: v!.a, b: v!.b } });
+      continue;
+    }
+    if (isMemrefType(t)) {
+      // Temporary memory reference: the caller's buffer, copied through the pool (or the frame).
       const m = p?.tmpref;
       if (!m) bad(i, 'missing tmpref');
       const size = m!.size;
       if (!(Number.isInteger(size) && size >= 0)) bad(i, `size ${size} is not a byte count`);
       if (size > 0 && !m!.buffer) bad(i, 'NULL buffer with a non-zero size');
       if (m!.buffer && size > m!.buffer.byteLength) bad(i, `size ${size} exceeds the buffer's ${m!.buffer.byteLength} bytes`);
-      if (t === TEEC_MEMREF_TEMP_OUTPUT) out.push({ size });
-      else {
-        const b = m!.buffer;
-        out.push({ data: b ? new Uint8Array(b.buffer, b.byteOffset, size) : new Uint8Array(0), size });
+      prep.types |= t << (4 * i);
+      const b = m!.buffer;
+      const user = b ? new Uint8Array(b.buffer, b.byteOffset, size) : new Uint8Array(0);
+      if (pool) {
+        const offset = ctx.tempBlock(size);
+        prep.temps.push(offset);
+        const block = pool.view(offset, size)!;
+        if (t !== TEEC_MEMREF_TEMP_OUTPUT) {
+          block.set(user);
+          ctx.traffic.sharedToTa += size;
+        }
+        prep.wire.push({ shmOffset: offset, size });
+        if (t !== TEEC_MEMREF_TEMP_INPUT) prep.sinks.push({ index: i, target: user, shared: block, setSize: (n) => (m!.size = n) });
+      } else {
+        prep.wire.push(t === TEEC_MEMREF_TEMP_OUTPUT ? { size } : { data: user, size });
+        if (t !== TEEC_MEMREF_TEMP_INPUT) prep.sinks.push({ index: i, target: user, shared: null, setSize: (n) => (m!.size = n) });
       }
-    } else {
-      bad(i, `unknown parameter type 0x${t.toString(16)}`);
+      continue;
     }
+    if (isRegisteredMemrefType(t)) {
+      const r = p?.memref;
+      if (!r) bad(i, 'missing memref');
+      const parent = r!.parent;
+      if (parent.released) bad(i, 'the shared memory was released');
+      const whole = t === TEEC_MEMREF_WHOLE;
+      const offset = whole ? 0 : r!.offset;
+      const size = whole ? parent.size : r!.size;
+      if (!(Number.isInteger(offset) && Number.isInteger(size) && offset >= 0 && size >= 0 && offset + size <= parent.size)) {
+        bad(i, `${size} bytes at offset ${offset} are not inside the ${parent.size}-byte shared memory`);
+      }
+      const ta = whole
+        ? (parent.flags === TEEC_MEM_INPUT ? TEEC_MEMREF_TEMP_INPUT : parent.flags === TEEC_MEM_OUTPUT ? TEEC_MEMREF_TEMP_OUTPUT : TEEC_MEMREF_TEMP_INOUT)
+        : TA_MEMREF[t]!;
+      const needs = (ta === TEEC_MEMREF_TEMP_INPUT ? TEEC_MEM_INPUT : 0) | (ta === TEEC_MEMREF_TEMP_OUTPUT ? TEEC_MEM_OUTPUT : 0) | (ta === TEEC_MEMREF_TEMP_INOUT ? TEEC_MEM_INPUT | TEEC_MEM_OUTPUT : 0);
+      if ((parent.flags & needs) !== needs) bad(i, `the shared memory's flags (0x${parent.flags.toString(16)}) do not allow this direction`);
+      prep.types |= ta << (4 * i);
+      const user = parent.buffer.subarray(offset, offset + size);
+      const setSize = (n: number): void => {
+        if (!whole) r!.size = n;
+      };
+      if (pool && parent.poolOffset !== null) {
+        // Registered memory mirrors the caller's buffer in the pool; allocated memory is the pool.
+        const shared = parent.shadow ? parent.shadow.subarray(offset, offset + size) : user;
+        if (parent.shadow && ta !== TEEC_MEMREF_TEMP_OUTPUT) shared.set(user);
+        if (ta !== TEEC_MEMREF_TEMP_OUTPUT) ctx.traffic.sharedToTa += size;
+        prep.wire.push({ shmOffset: parent.poolOffset + offset, size });
+        if (ta !== TEEC_MEMREF_TEMP_INPUT) prep.sinks.push({ index: i, target: user, shared: parent.shadow ? shared : null, setSize });
+      } else {
+        prep.wire.push(ta === TEEC_MEMREF_TEMP_OUTPUT ? { size } : { data: user, size });
+        if (ta !== TEEC_MEMREF_TEMP_INPUT) prep.sinks.push({ index: i, target: user, shared: null, setSize });
+      }
+      continue;
+    }
+    bad(i, `unknown parameter type 0x${t.toString(16)}`);
   }
-  return out;
+  return prep;
 }
 
 /** TEEC_Session. */
@@ -425,25 +693,36 @@ export class TeecSession {
    */
   async invokeCommand(command: number, op: TeecOperation = { paramTypes: 0 }): Promise<TeecOperation> {
     if (this.closed) throw new TeecError(TEE_ERROR_BAD_STATE, TEEC_ORIGIN_API, 'the session is closed');
-    const wire = toWire(op);
-    const r = await this.context.request({ kind: KIND_INVOKE, session: this.id, command, paramTypes: op.paramTypes >>> 0, params: wire });
-    if (r.result === TEE_SUCCESS || r.result === TEE_ERROR_SHORT_BUFFER) {
-      for (let i = 0; i < 4; i++) {
-        const t = paramTypeAt(op.paramTypes, i);
-        if (!isOutputType(t)) continue;
-        const got = r.params[i] ?? {};
-        const p = op.params?.[i];
-        if (isValueType(t) && got.value && p) {
-          p.value = { ...got.value };
-        } else if (isMemrefType(t) && p?.tmpref) {
-          if (got.data) {
-            const b = p.tmpref.buffer!;
-            if (got.data.length > p.tmpref.size) throw new TeecError(TEE_ERROR_COMMUNICATION, TEEC_ORIGIN_COMMS, `the TA wrote ${got.data.length} bytes into a ${p.tmpref.size}-byte buffer`);
-            new Uint8Array(b.buffer, b.byteOffset, got.data.length).set(got.data);
+    const prep = prepare(this.context, op);
+    let r: ReplyFrame;
+    try {
+      r = await this.context.request({ kind: KIND_INVOKE, session: this.id, command, paramTypes: prep.types >>> 0, params: prep.wire });
+      if (r.result === TEE_SUCCESS || r.result === TEE_ERROR_SHORT_BUFFER) {
+        for (let i = 0; i < 4; i++) {
+          const t = paramTypeAt(prep.types, i);
+          const p = op.params?.[i];
+          if (isValueType(t) && isOutputType(t) && p) {
+            const got = r.params[i]?.value;
+            if (got) p.value = { ...got };
           }
-          p.tmpref.size = got.size ?? 0;
+        }
+        for (const sink of prep.sinks) {
+          const got = r.params[sink.index] ?? {};
+          const size = got.size ?? 0;
+          if (r.result === TEE_SUCCESS) {
+            if (size > sink.target.length) throw new TeecError(TEE_ERROR_COMMUNICATION, TEEC_ORIGIN_COMMS, `the TA wrote ${size} bytes into a ${sink.target.length}-byte buffer`);
+            if (got.data) sink.target.set(got.data.subarray(0, size));
+            else {
+              if (sink.shared && sink.shared !== sink.target) sink.target.set(sink.shared.subarray(0, size));
+              if (this.context.pool) this.context.traffic.sharedFromTa += size;
+            }
+          }
+          sink.setSize(size);
         }
       }
+      this.context.recordShared(command);
+    } finally {
+      for (const t of prep.temps) this.context.releaseTemp(t);
     }
     if (r.result !== TEE_SUCCESS) throw new TeecError(r.result, r.origin, r.message);
     return op;

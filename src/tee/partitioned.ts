@@ -20,14 +20,17 @@ import { DEFAULT_SEED } from '../nn/model.js';
 import { isTrainable, Network } from '../nn/network.js';
 import { firstNonFiniteParameter, rankClasses, scoreProbs, type BatchScore, type HiddenLoss, type Prediction, type Stepper } from '../nn/train.js';
 import { DARKNET_WEIGHTS_VERSION, decodeWeights, encodeWeights, saveWeightsFile, weightsByteSize, type WeightsLayer } from '../nn/weights.js';
-import { initializeContext, TeecError, type ContextOptions, type TeecContext, type TeecOperation, type TeecParameter, type TeecSession } from './client.js';
+import {
+  initializeContext, TeecError, type ContextOptions, type TeecContext, type TeecOperation, type TeecParameter, type TeecSession, type TeecSharedMemory,
+} from './client.js';
 import {
   CMD_BACKWARD, CMD_CONFIGURE, CMD_EXPORT_PARAMS_PLAINTEXT, CMD_FORWARD, CMD_GET_STATS, CMD_LOAD_PARAMS, CMD_TAKE_LOSS, CMD_TRAIN_STEP,
   CMD_UPDATE, DEFAULT_TOPK, FLAG_ALLOW_PLAINTEXT_EXPORT, FLAG_INPUT_DELTA, FLAG_TRAIN, FORWARD_TRAIN, paramTypes, POLICY_IDS, TA_UUID,
-  TEE_ERROR_SHORT_BUFFER, TEEC_MEMREF_TEMP_INPUT as MIN, TEEC_MEMREF_TEMP_OUTPUT as MOUT, TEEC_NONE as NONE, TEEC_VALUE_INPUT as VIN,
+  TEE_ERROR_SHORT_BUFFER, TEEC_MEM_INPUT, TEEC_MEM_OUTPUT, TEEC_MEMREF_PARTIAL_INPUT as PIN, TEEC_MEMREF_PARTIAL_OUTPUT as POUT,
+  TEEC_MEMREF_TEMP_INPUT as MIN, TEEC_MEMREF_TEMP_OUTPUT as MOUT, TEEC_NONE as NONE, TEEC_VALUE_INPUT as VIN,
   type OutputPolicy, type TaStats,
-} from './protocol.js';
-import { forwardOutputBytes, rangeRoles, type RangeRoles } from './roles.js';
+} from './shared/protocol.js';
+import { forwardOutputBytes, rangeRoles, type RangeRoles } from './shared/roles.js';
 
 export interface PartitionedOptions {
   /** Path of the .cfg file, or its text (the TA builds its layers from the same text). */
@@ -65,9 +68,9 @@ function lastOutput(net: Network): Float32Array {
   return net.layers[net.layers.length - 1]!.output;
 }
 
-/** A memref parameter over the first `count` floats of a tensor. */
-function bytesOf(a: Float32Array, count: number): TeecParameter {
-  return { tmpref: { buffer: a, size: count * 4 } };
+/** A memref parameter over the first `bytes` bytes of a shared-memory block. */
+function sharedRef(parent: TeecSharedMemory, bytes: number): TeecParameter {
+  return { memref: { parent, offset: 0, size: bytes } };
 }
 
 export class PartitionedNetwork implements Stepper {
@@ -92,6 +95,15 @@ export class PartitionedNetwork implements Stepper {
   private readonly inputsAtStart: number;
   private readonly topValues: number;
   private readonly truth: Float32Array;
+  // What crosses the boundary lives in shared memory (TEEC_AllocateSharedMemory): the normal world
+  // writes the activation and labels there and reads the TA's outputs in place — no copies beyond
+  // the one into the activation block. On the pipe transport these are ordinary buffers.
+  private readonly actShm: TeecSharedMemory;
+  private readonly labelShm: TeecSharedMemory;
+  private readonly gradInShm: TeecSharedMemory | null;
+  private readonly topOutShm: TeecSharedMemory | null;
+  private readonly topDeltaShm: TeecSharedMemory | null;
+  private readonly outShm: TeecSharedMemory;
   private readonly gradIn: Float32Array | null;
   private readonly topOut: Float32Array | null;
   private readonly topDelta: Float32Array | null;
@@ -133,10 +145,21 @@ export class PartitionedNetwork implements Stepper {
     this.inputDelta = opts.mode === 'train' && this.roles.trainableBelow;
     if (this.post && opts.mode === 'train') this.post.setInputDeltaNeeded(this.roles.trainableBelow || this.roles.trainableInside);
     this.truth = new Float32Array(this.maxBatch * this.outputs);
-    this.gradIn = this.inputDelta ? new Float32Array(this.maxBatch * this.inputsAtStart) : null;
-    this.topOut = this.post ? new Float32Array(this.maxBatch * this.topValues) : null;
-    this.topDelta = this.post && opts.mode === 'train' ? new Float32Array(this.maxBatch * this.topValues) : null;
-    this.outBuf = new Uint8Array(Math.max(4, forwardOutputBytes(this.roles, this.policy, this.topk, this.outputs, this.topValues, this.maxBatch)));
+    const shm = (bytes: number, flags: number): TeecSharedMemory => context.allocateSharedMemory(bytes, flags);
+    this.actShm = shm(this.maxBatch * this.inputsAtStart * 4, TEEC_MEM_INPUT);
+    this.labelShm = shm(this.maxBatch, TEEC_MEM_INPUT);
+    this.gradInShm = this.inputDelta ? shm(this.maxBatch * this.inputsAtStart * 4, TEEC_MEM_OUTPUT) : null;
+    this.topOutShm = this.post ? shm(this.maxBatch * this.topValues * 4, TEEC_MEM_OUTPUT) : null;
+    this.topDeltaShm = this.post && opts.mode === 'train' ? shm(this.maxBatch * this.topValues * 4, TEEC_MEM_INPUT) : null;
+    this.outShm = shm(Math.max(4, forwardOutputBytes(this.roles, this.policy, this.topk, this.outputs, this.topValues, this.maxBatch)), TEEC_MEM_OUTPUT);
+    this.gradIn = this.gradInShm?.f32() ?? null;
+    this.topOut = this.topOutShm?.f32() ?? null;
+    this.topDelta = this.topDeltaShm?.f32() ?? null;
+    this.outBuf = this.outShm.buffer;
+  }
+
+  private releaseShared(): void {
+    for (const m of [this.actShm, this.labelShm, this.gradInShm, this.topOutShm, this.topDeltaShm, this.outShm]) if (m) this.context.releaseSharedMemory(m);
   }
 
   /** Starts (or reuses) the TA, configures the partition inside it and loads the protected weights. */
@@ -147,13 +170,15 @@ export class PartitionedNetwork implements Stepper {
     const context = opts.context ?? await initializeContext(opts.contextOptions);
     const owns = !opts.context;
     let session: TeecSession | null = null;
+    let pn: PartitionedNetwork | null = null;
     try {
       session = await context.openSession(TA_UUID);
-      const pn = new PartitionedNetwork(config, text, opts, context, session, owns);
+      pn = new PartitionedNetwork(config, text, opts, context, session, owns);
       await pn.configure(opts);
       if (opts.weights) await pn.loadWeights(opts.weights);
       return pn;
     } catch (e) {
+      pn?.releaseShared();
       if (session) await session.closeSession();
       if (owns) await context.finalizeContext();
       throw e;
@@ -268,13 +293,22 @@ export class PartitionedNetwork implements Stepper {
   /** Closes the session (the TA wipes the secure memory) and, if this object started the TA, ends it. */
   async close(): Promise<void> {
     await this.session.closeSession();
+    this.releaseShared();
     if (this.ownsContext) await this.context.finalizeContext();
   }
 
   // --- Stepper ---------------------------------------------------------------------------------
 
   private labelsParam(labels: Uint8Array, n: number): TeecParameter {
-    return { tmpref: { buffer: labels, size: n } };
+    this.labelShm.buffer.set(labels.subarray(0, n));
+    return sharedRef(this.labelShm, n);
+  }
+
+  /** The activation entering the TEE, copied into its shared-memory block. */
+  private actParam(act: Float32Array, n: number): TeecParameter {
+    const count = n * this.inputsAtStart;
+    this.actShm.f32(count).set(act.subarray(0, count));
+    return sharedRef(this.actShm, count * 4);
   }
 
   private activation(input: Float32Array, n: number, train: boolean, truth: Float32Array | null): Float32Array {
@@ -285,14 +319,14 @@ export class PartitionedNetwork implements Stepper {
 
   private async teeForward(act: Float32Array, n: number, train: boolean, labels: Uint8Array | null): Promise<number> {
     const outBytes = forwardOutputBytes(this.roles, this.policy, this.topk, this.outputs, this.topValues, n);
-    const target = this.post ? this.topOut! : this.outBuf;
+    const target = this.post ? this.topOutShm! : this.outShm;
     const op: TeecOperation = {
-      paramTypes: paramTypes(MIN, VIN, labels ? MIN : NONE, outBytes > 0 ? MOUT : NONE),
+      paramTypes: paramTypes(PIN, VIN, labels ? PIN : NONE, outBytes > 0 ? POUT : NONE),
       params: [
-        bytesOf(act, n * this.inputsAtStart),
+        this.actParam(act, n),
         { value: { a: n, b: train ? FORWARD_TRAIN : 0 } },
         labels ? this.labelsParam(labels, n) : {},
-        outBytes > 0 ? { tmpref: { buffer: target, size: outBytes } } : {},
+        outBytes > 0 ? sharedRef(target, outBytes) : {},
       ],
     };
     await this.session.invokeCommand(CMD_FORWARD, op);
@@ -312,17 +346,20 @@ export class PartitionedNetwork implements Stepper {
       this.topDelta!.fill(0, 0, n * this.topValues);
       this.post.backward(this.topOut!, n, this.topDelta!);
       await this.session.invokeCommand(CMD_BACKWARD, {
-        paramTypes: paramTypes(MIN, VIN, this.gradIn ? MOUT : NONE),
-        params: [bytesOf(this.topDelta!, n * this.topValues), { value: { a: n, b: 0 } }, this.gradIn ? bytesOf(this.gradIn, n * this.inputsAtStart) : {}],
+        paramTypes: paramTypes(PIN, VIN, this.gradInShm ? POUT : NONE),
+        params: [
+          sharedRef(this.topDeltaShm!, n * this.topValues * 4), { value: { a: n, b: 0 } },
+          this.gradInShm ? sharedRef(this.gradInShm, n * this.inputsAtStart * 4) : {},
+        ],
       });
     } else {
       await this.session.invokeCommand(CMD_TRAIN_STEP, {
-        paramTypes: paramTypes(MIN, VIN, teeLabels ? MIN : NONE, this.gradIn ? MOUT : NONE),
+        paramTypes: paramTypes(PIN, VIN, teeLabels ? PIN : NONE, this.gradInShm ? POUT : NONE),
         params: [
-          bytesOf(act, n * this.inputsAtStart),
+          this.actParam(act, n),
           { value: { a: n, b: 0 } },
           teeLabels ? this.labelsParam(teeLabels, n) : {},
-          this.gradIn ? bytesOf(this.gradIn, n * this.inputsAtStart) : {},
+          this.gradInShm ? sharedRef(this.gradInShm, n * this.inputsAtStart * 4) : {},
         ],
       });
     }
@@ -365,11 +402,11 @@ export class PartitionedNetwork implements Stepper {
     const C = this.outputs;
     switch (this.policy) {
       case 'full':
-        return scoreProbs(new Float32Array(this.outBuf.buffer, 0, n * C), labels, n, C);
+        return scoreProbs(new Float32Array(this.outBuf.buffer, this.outBuf.byteOffset, n * C), labels, n, C);
       case 'top1':
       case 'topk': {
         const k = this.policy === 'top1' ? 1 : Math.min(this.topk, C);
-        const best = new Int32Array(this.outBuf.buffer, 0, n * k);
+        const best = new Int32Array(this.outBuf.buffer, this.outBuf.byteOffset, n * k);
         let correct = 0;
         for (let i = 0; i < n; i++) if (best[i * k] === labels[i]) correct++;
         return { ce: null, correct };
@@ -396,10 +433,10 @@ export class PartitionedNetwork implements Stepper {
       probs = this.post.forward(this.topOut!, 1, false);
     } else {
       await this.teeForward(act, 1, false, null);
-      if (this.policy === 'full') probs = new Float32Array(this.outBuf.buffer, 0, this.outputs);
+      if (this.policy === 'full') probs = new Float32Array(this.outBuf.buffer, this.outBuf.byteOffset, this.outputs);
       else {
         const m = this.policy === 'top1' ? 1 : Math.min(this.topk, this.outputs);
-        const classes = Array.from(new Int32Array(this.outBuf.buffer, 0, m));
+        const classes = Array.from(new Int32Array(this.outBuf.buffer, this.outBuf.byteOffset, m));
         return { top: classes.slice(0, Math.min(k, m)).map((c) => ({ class: c })), probs: [] };
       }
     }

@@ -15,6 +15,7 @@
 #include "conv.h"
 #include "eltwise.h"
 #include "gemm.h"
+#include "shm.h"
 #include "threadpool.h"
 
 namespace layerlock {
@@ -449,6 +450,11 @@ napi_value GetThreads(napi_env env, napi_callback_info) {
   return v;
 }
 
+napi_value ParkThreads(napi_env, napi_callback_info) {
+  parkPool();
+  return nullptr;
+}
+
 // { isa: "avx2" | "generic", microKernels: ["avx2 6x16", ...] }
 napi_value Info(napi_env env, napi_callback_info) {
   const KernelSet& ks = activeKernels();
@@ -483,7 +489,11 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"biasGradient", nullptr, BiasGradient, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"parkThreads", nullptr, ParkThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"shmCreate", nullptr, ShmCreate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"shmMap", nullptr, ShmMap, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"shmRelease", nullptr, ShmRelease, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
   return exports;

@@ -77,6 +77,10 @@ class Pool {
 
   int threads() const { return threads_.load(std::memory_order_relaxed); }
 
+  // Idle workers stop spinning and sleep now (the process is about to wait on another one: its
+  // spinning would only take the cores that process needs).
+  void park() { parkEpoch_.fetch_add(1, std::memory_order_release); }
+
   void resize(int n) {
     if (n < 1) n = 1;
     if (n > 256) n = 256;
@@ -142,9 +146,11 @@ class Pool {
   // race with the first dispatch and could skip that loop.
   void workerMain(int worker, uint64_t seen) {
     for (;;) {
-      // Spin briefly for the next loop, then sleep.
+      // Spin briefly for the next loop (unless parked meanwhile), then sleep.
+      const uint64_t parked = parkEpoch_.load(std::memory_order_acquire);
       spinFor(spinMicros_, [&] {
-        return generation_.load(std::memory_order_acquire) != seen || stopping_.load(std::memory_order_relaxed);
+        return generation_.load(std::memory_order_acquire) != seen || stopping_.load(std::memory_order_relaxed) ||
+               parkEpoch_.load(std::memory_order_relaxed) != parked;
       });
       TaskFn fn;
       void* ctx;
@@ -183,6 +189,7 @@ class Pool {
   }
 
   std::atomic<int> threads_;  // read without the dispatch lock by poolThreads()
+  std::atomic<uint64_t> parkEpoch_{0};
   const long spinMicros_;
   std::vector<std::thread> workers_;
   std::mutex dispatch_;  // held by the thread running a loop (or resizing)
@@ -211,6 +218,8 @@ Pool& getPool() {
 int poolThreads() { return getPool().threads(); }
 
 void setPoolThreads(int n) { getPool().resize(n); }
+
+void parkPool() { getPool().park(); }
 
 bool insideParallelRegion() { return tlInside; }
 

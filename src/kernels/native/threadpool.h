@@ -26,6 +26,9 @@ int poolThreads();
 /** Changes the thread count (clamped to [1, 256]). Waits for a running loop to finish first. */
 void setPoolThreads(int n);
 
+/** Idle workers stop spinning at once (before this process waits on another one). */
+void parkPool();
+
 /**
  * Runs fn(ctx, t, worker) for t in [0, tasks) on up to poolThreads() threads and returns when all
  * are done. Tasks are handed out dynamically; `worker` is unique among the tasks of THIS loop that

@@ -5,13 +5,15 @@
 // the bump pointer's high-water mark is the peak; an allocation that does not fit throws
 // ArenaOverflow naming the layer and buffer, which the TA turns into TEE_ERROR_OUT_OF_MEMORY.
 //
-// The same arena runs "dry" (no memory, unlimited capacity) to compute how much a configuration
-// would need — the OOM message's "what would fit" and the cost benchmark's memory model use the
-// exact layer constructors and the exact alignment rule, so prediction and measurement agree.
+// The same arena runs "dry" (no memory, unlimited capacity) as the measuring arena: the layer
+// constructors run against it and it records what they would take. Tests hold the one footprint
+// function (../shared/footprint.ts) — which sizes the OOM suggestions, the benchmark and `plan` —
+// to exactly what this arena hands out.
 import type { Allocator, BufferName } from '../../nn/layer.js';
 
-/** Every block starts on a 16-byte boundary (room for SIMD loads; typed arrays need 4). */
-export const ARENA_ALIGN = 16;
+import { ARENA_ALIGN } from '../shared/footprint.js';
+
+export { ARENA_ALIGN };
 
 export type BlockName = BufferName | 'workspace' | 'input' | 'input_delta' | 'top_delta' | 'truth';
 

@@ -11,23 +11,23 @@ import { parseCfg } from '../../nn/cfg.js';
 import type { NetworkConfig } from '../../nn/config.js';
 import { decodeWeights, encodeWeights, headerByteSize, WeightsError } from '../../nn/weights.js';
 import {
-  CMD_DEVICE_INIT, CMD_EXPORT_ENCRYPTED, CMD_EXPORT_PARAMS_PLAINTEXT, CMD_INSTALL_ENCRYPTED, CMD_LOAD_PARAMS, CMD_SEAL_PROTECTED,
+  CMD_DEVICE_INIT, CMD_DEVICE_TRUST, CMD_EXPORT_ENCRYPTED, CMD_INSTALL_ENCRYPTED, CMD_LOAD_PARAMS, CMD_SEAL_PROTECTED,
   CMD_UNSEAL_PROTECTED, paramTypes, TA_UUID, TEE_ERROR_ACCESS_CONFLICT, TEE_ERROR_ACCESS_DENIED, TEE_ERROR_BAD_FORMAT,
   TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_BAD_STATE, TEE_ERROR_ITEM_NOT_FOUND, TEE_ERROR_SECURITY, TEE_ERROR_SHORT_BUFFER,
   TEEC_MEMREF_TEMP_INPUT as MEMREF_IN, TEEC_MEMREF_TEMP_OUTPUT as MEMREF_OUT, TEEC_VALUE_INPUT as VALUE_IN, TEEC_VALUE_OUTPUT as VALUE_OUT,
-} from '../protocol.js';
+} from '../shared/protocol.js';
 import {
   ATTESTATION_LABEL, canonicalJson, checkLayout, checkProtectedHashes, ContainerError, declaredKey, deviceIdOf, encodeHeader, HPKE_INFO, HPKE_SUITE,
-  layerAad, parseManifest, sha256hex, signedMessage, splitSignedRegion, verifyEd25519, weightsLayerBytes,
+  keyId, layerAad, parseManifest, sha256hex, signedMessage, splitSignedRegion, verifyEd25519, weightsLayerBytes,
   type DeviceCert, type DeviceCertBody, type LayerEntry, type Manifest, type ProtectedEntry, SIGNATURE_BYTES, rawPublicKey,
-} from './container.js';
+} from '../shared/container.js';
 import {
   DEVICE_CERT, DEVICE_CREATE, DEVICE_OUTPUT_BYTES, DEVICE_STATUS, SEAL_COMMIT, SEAL_DISCARD, SEAL_NEW, type DeviceStatus, type ModelInfo,
-} from './deploy-protocol.js';
-import { hpkeOpen, hpkeSeal } from './hpke.js';
+} from '../shared/deploy-protocol.js';
+import { hpkeOpen, hpkeSeal } from '../shared/hpke.js';
 import { rangeRoles, TaError, type ProtectedPartition } from './partition.js';
 import { SealError, SecureStorage } from './sealing.js';
-import { commandHandler, expectTypes, registerCommand, writeOut, type TaParam, type TaSession, type TrustedApp } from './ta.js';
+import { expectTypes, writeOut, type CommandHandler, type TaParam, type TaSession, type TrustedApp } from './ta.js';
 
 interface DeviceKeys {
   deviceId: string;
@@ -38,11 +38,17 @@ interface DeviceKeys {
 
 /** The emulated RPMB: the state an attacker with the storage folder must not be able to roll back. */
 interface RpmbState {
+  /** The committed model version. */
   counter: number;
   package_version: number;
   package_id: string | null;
+  /** The trust anchor: the only server key whose packages install (provisioned, never first-use). */
   server_key_id: string | null;
   server_ed25519: string | null;
+  /** The highest model version ever issued: the next is always above it, discarded or not. */
+  issued: number;
+  /** Versions sealed but neither committed nor discarded: the only ones besides `counter` that open. */
+  pending: number[];
 }
 
 /** What is sealed with a model version, besides its protected layers (authenticated, not secret). */
@@ -60,6 +66,8 @@ interface ModelMeta {
   cfg_text: string;
   clear_sha256: string;
   server: { key_id: string; ed25519: string; x25519: string };
+  /** The package handed the trust anchor to this key (committing this version moves the anchor). */
+  trust_next?: { key_id: string; ed25519: string };
   weights: { major: number; minor: number; revision: number };
   created: string;
 }
@@ -107,7 +115,7 @@ function loadKeys(st: SecureStorage): DeviceKeys {
   }
 }
 
-const FRESH: RpmbState = { counter: 0, package_version: 0, package_id: null, server_key_id: null, server_ed25519: null };
+const FRESH: RpmbState = { counter: 0, package_version: 0, package_id: null, server_key_id: null, server_ed25519: null, issued: 0, pending: [] };
 
 function loadRpmb(st: SecureStorage): RpmbState {
   const o = guard(() => st.get('rpmb'));
@@ -116,7 +124,10 @@ function loadRpmb(st: SecureStorage): RpmbState {
     if (st.exists('device-keys')) throw new TaError(TEE_ERROR_SECURITY, 'the anti-rollback state (rpmb.sealed) is missing from the secure storage: deleted? refusing to run without it');
     return { ...FRESH };
   }
-  return JSON.parse(o.plaintext.toString('utf8')) as RpmbState;
+  const r = JSON.parse(o.plaintext.toString('utf8')) as Partial<RpmbState> & Omit<RpmbState, 'issued' | 'pending'>;
+  // State sealed before versions were tracked: everything sealed above the counter is pending.
+  const sealed = sealedVersions(st);
+  return { ...r, issued: r.issued ?? Math.max(r.counter, ...sealed), pending: r.pending ?? sealed.filter((v) => v > r.counter) };
 }
 
 function saveRpmb(st: SecureStorage, r: RpmbState): void {
@@ -131,8 +142,15 @@ function sealedVersions(st: SecureStorage): number[] {
   return st.list().map((n) => /^model-(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1])).sort((a, b) => a - b);
 }
 
-function nextVersion(st: SecureStorage, r: RpmbState): number {
-  return Math.max(r.counter, ...sealedVersions(st)) + 1;
+/**
+ * Issues the next model version: above every version ever issued, recorded in the RPMB before the
+ * model is sealed, so no number is handed out twice — not after a discard, not after a crash.
+ */
+function issueVersion(st: SecureStorage): number {
+  const r = loadRpmb(st);
+  const v = Math.max(r.issued, r.counter, ...sealedVersions(st)) + 1;
+  saveRpmb(st, { ...r, issued: v, pending: [...r.pending, v] });
+  return v;
 }
 
 /** Opens model-v with the anti-rollback check (and that it was sealed for this device identity). */
@@ -158,6 +176,10 @@ function openModel(st: SecureStorage, v: number): { meta: ModelMeta; weights: Bu
     o.plaintext.fill(0);
     throw new TaError(TEE_ERROR_SECURITY, `sealed model version ${v} is older than the device's current version ${r.counter}: rollback refused`);
   }
+  if (v !== r.counter && !r.pending.includes(v)) {
+    o.plaintext.fill(0);
+    throw new TaError(TEE_ERROR_SECURITY, `model version ${v} was discarded (or superseded) on this device: a saved copy of it is refused`);
+  }
   return { meta, weights: o.plaintext };
 }
 
@@ -166,18 +188,24 @@ function commit(st: SecureStorage, v: number): void {
   const r = loadRpmb(st);
   const { meta, weights } = openModel(st, v);
   weights.fill(0);
-  if (r.server_ed25519 !== null && r.server_ed25519 !== meta.server.ed25519) {
-    throw new TaError(TEE_ERROR_SECURITY, `model version ${v} comes from server key ${meta.server.key_id}, but this device trusts ${r.server_key_id}`);
+  // The model's package was signed by the anchor — or, after that package rotated the anchor, the
+  // anchor is the key it handed over (fine-tuned versions of that model keep its meta).
+  const fromAnchor = r.server_ed25519 !== null && (r.server_ed25519 === meta.server.ed25519 || r.server_ed25519 === meta.trust_next?.ed25519);
+  if (!fromAnchor) {
+    throw new TaError(TEE_ERROR_SECURITY, `model version ${v} comes from server key ${meta.server.key_id}, but this device trusts ${r.server_key_id ?? 'no server key yet'}`);
   }
   if (meta.package_version < r.package_version) {
     throw new TaError(TEE_ERROR_SECURITY, `model version ${v} is of package version ${meta.package_version}, older than the installed ${r.package_version}: rollback refused`);
   }
+  const anchor = meta.trust_next ?? { key_id: r.server_key_id!, ed25519: r.server_ed25519! };
   saveRpmb(st, {
     counter: v,
     package_version: meta.package_version,
     package_id: meta.package_id,
-    server_key_id: meta.server.key_id,
-    server_ed25519: meta.server.ed25519,
+    server_key_id: anchor.key_id,
+    server_ed25519: anchor.ed25519,
+    issued: Math.max(r.issued, v),
+    pending: [],
   });
   for (const old of sealedVersions(st)) if (old !== v) st.remove(modelName(old));
 }
@@ -235,7 +263,7 @@ function createDevice(st: SecureStorage): DeviceCert {
   return cert;
 }
 
-registerCommand(CMD_DEVICE_INIT, (ta, _s, types, p) => {
+export const deviceInitCommand: CommandHandler = (ta, _s, types, p) => {
   expectTypes(CMD_DEVICE_INIT, types, paramTypes(VALUE_IN, MEMREF_OUT));
   const st = storage(ta);
   const op = p[0]!.value!.a;
@@ -252,11 +280,32 @@ registerCommand(CMD_DEVICE_INIT, (ta, _s, types, p) => {
     const r = loadRpmb(st);
     const status: DeviceStatus = {
       device_id: k.deviceId, model_version: r.counter, package_version: r.package_version, package_id: r.package_id,
-      server_key_id: r.server_key_id, sealed_versions: sealedVersions(st),
+      server_key_id: r.server_key_id, sealed_versions: sealedVersions(st), issued_version: r.issued,
     };
     writeOut(p[1], canonicalJson(status));
   } else throw new TaError(TEE_ERROR_BAD_PARAMETERS, `unknown DEVICE_INIT operation ${op}`);
-});
+};
+
+// ---------------------------------------------------------------------------------------------
+// DEVICE_TRUST: the trust anchor, provisioned (never taken from the first package that comes along)
+
+export const deviceTrustCommand: CommandHandler = (ta, _s, types, p) => {
+  expectTypes(CMD_DEVICE_TRUST, types, paramTypes(MEMREF_IN));
+  const st = storage(ta);
+  const key = Buffer.from(inBytes(p[0]));
+  if (key.length !== 32) throw new TaError(TEE_ERROR_BAD_PARAMETERS, `DEVICE_TRUST takes a raw Ed25519 public key (32 bytes), got ${key.length}`);
+  const k = loadKeys(st); // a provisioned device only: the anchor is sealed with its keys
+  k.x25519Private.fill(0);
+  k.ed25519Pkcs8.fill(0);
+  const r = loadRpmb(st);
+  const b64 = key.toString('base64');
+  if (r.server_ed25519 === b64) return;
+  if (r.server_ed25519 !== null) {
+    throw new TaError(TEE_ERROR_ACCESS_CONFLICT,
+      `this device already trusts server key ${r.server_key_id}; replacing the anchor takes a package signed by that key (layerlock package --rotate-trust NEW.pub)`);
+  }
+  saveRpmb(st, { ...r, server_key_id: keyId(key), server_ed25519: b64 });
+};
 
 // ---------------------------------------------------------------------------------------------
 // INSTALL_ENCRYPTED
@@ -265,7 +314,7 @@ function weightsHeaderBytes(m: Pick<Manifest, 'weights'>, seen = 0): Uint8Array 
   return encodeWeights([], { major: m.weights.major, minor: m.weights.minor, revision: m.weights.revision, seen });
 }
 
-registerCommand(CMD_INSTALL_ENCRYPTED, async (ta, _s, types, p) => {
+export const installEncryptedCommand: CommandHandler = async (ta, _s, types, p) => {
   expectTypes(CMD_INSTALL_ENCRYPTED, types, paramTypes(MEMREF_IN, MEMREF_IN, MEMREF_IN, VALUE_OUT));
   const st = storage(ta);
   const keys = loadKeys(st);
@@ -275,7 +324,7 @@ registerCommand(CMD_INSTALL_ENCRYPTED, async (ta, _s, types, p) => {
     keys.x25519Private.fill(0);
     keys.ed25519Pkcs8.fill(0);
   }
-});
+};
 
 async function install(st: SecureStorage, keys: DeviceKeys, p: TaParam[]): Promise<void> {
   const rpmb = loadRpmb(st);
@@ -290,8 +339,11 @@ async function install(st: SecureStorage, keys: DeviceKeys, p: TaParam[]): Promi
     throw new TaError(TEE_ERROR_SECURITY, `${what}: the signature does not verify — the package was tampered with or not signed by the server it names`);
   }
   const m = guard(() => parseManifest(manifestBytes, header.payloadBytes, 'package', what));
-  if (rpmb.server_ed25519 !== null && rpmb.server_ed25519 !== m.server.ed25519) {
-    throw new TaError(TEE_ERROR_SECURITY, `${what} is signed by server key ${m.server.key_id}, but this device trusts server key ${rpmb.server_key_id} (pinned at its first install)`);
+  if (rpmb.server_ed25519 === null) {
+    throw new TaError(TEE_ERROR_SECURITY, `${what}: this device trusts no server yet — provision its trust anchor first (layerlock device trust --dir DEV --trust server.pub)`);
+  }
+  if (rpmb.server_ed25519 !== m.server.ed25519) {
+    throw new TaError(TEE_ERROR_SECURITY, `${what} is signed by server key ${m.server.key_id}, but this device trusts server key ${rpmb.server_key_id} only (its provisioned trust anchor)`);
   }
   // 2. Meant for this device and TA, and newer than what is installed.
   if (m.device.id !== keys.deviceId) throw new TaError(TEE_ERROR_SECURITY, `${what} is for device ${m.device.id}, this is device ${keys.deviceId}`);
@@ -326,11 +378,11 @@ async function install(st: SecureStorage, keys: DeviceKeys, p: TaParam[]): Promi
     }
     const weights = Buffer.concat(parts);
     try {
-      const v = nextVersion(st, rpmb);
+      const v = issueVersion(st);
       const meta: ModelMeta = {
         version: v, parent: null, package_id: m.package_id, package_version: m.version, device_id: keys.deviceId,
         start: m.partition.start, end: m.partition.end, policy: m.partition.policy, topk: m.partition.topk,
-        cfg_sha256: m.cfg.sha256, cfg_text: m.cfg.text, clear_sha256: m.clear.sha256, server: m.server,
+        cfg_sha256: m.cfg.sha256, cfg_text: m.cfg.text, clear_sha256: m.clear.sha256, server: m.server, ...(m.trust_next ? { trust_next: m.trust_next } : {}),
         weights: { major: m.weights.major, minor: m.weights.minor, revision: m.weights.revision }, created: new Date().toISOString(),
       };
       st.put(modelName(v), meta as unknown as Record<string, unknown>, weights);
@@ -362,7 +414,7 @@ function configuredPartition(s: TaSession): ProtectedPartition {
   return s.partition;
 }
 
-registerCommand(CMD_UNSEAL_PROTECTED, (ta, s, types, p) => {
+export const unsealProtectedCommand: CommandHandler = (ta, s, types, p) => {
   expectTypes(CMD_UNSEAL_PROTECTED, types, paramTypes(VALUE_IN, MEMREF_IN, MEMREF_OUT));
   const part = configuredPartition(s);
   if (deployed(s)) throw new TaError(TEE_ERROR_BAD_STATE, 'this session already holds an unsealed model');
@@ -393,9 +445,9 @@ registerCommand(CMD_UNSEAL_PROTECTED, (ta, s, types, p) => {
   // A version newer than the committed one (a save whose commit was interrupted) becomes current.
   if (v > loadRpmb(st).counter) commit(st, v);
   writeOut(p[2], canonicalJson(info(meta)));
-});
+};
 
-registerCommand(CMD_SEAL_PROTECTED, (ta, s, types, p) => {
+export const sealProtectedCommand: CommandHandler = (ta, s, types, p) => {
   expectTypes(CMD_SEAL_PROTECTED, types, paramTypes(VALUE_IN, MEMREF_IN, VALUE_OUT), paramTypes(VALUE_IN));
   const st = storage(ta);
   const op = p[0]!.value!.a;
@@ -408,7 +460,7 @@ registerCommand(CMD_SEAL_PROTECTED, (ta, s, types, p) => {
     const part = configuredPartition(s);
     const weights = encodeWeights(part.net.weightsLayers(), { ...d.meta.weights, seen: 0 });
     try {
-      const v = nextVersion(st, loadRpmb(st));
+      const v = issueVersion(st);
       const meta: ModelMeta = { ...d.meta, version: v, parent: d.meta.version, clear_sha256: Buffer.from(clearHash).toString('hex'), created: new Date().toISOString() };
       st.put(modelName(v), meta as unknown as Record<string, unknown>, weights);
       d.meta = meta;
@@ -424,14 +476,16 @@ registerCommand(CMD_SEAL_PROTECTED, (ta, s, types, p) => {
   else if (op === SEAL_DISCARD) {
     const r = loadRpmb(st);
     if (v <= r.counter) throw new TaError(TEE_ERROR_BAD_STATE, `model version ${v} is committed (the device is at ${r.counter}): only an uncommitted version can be discarded`);
+    // Off the pending list first: from now on no copy of it opens, and its number is never reissued.
+    saveRpmb(st, { ...r, pending: r.pending.filter((x) => x !== v) });
     st.remove(modelName(v));
   } else throw new TaError(TEE_ERROR_BAD_PARAMETERS, `unknown SEAL_PROTECTED operation ${op}`);
-});
+};
 
 // ---------------------------------------------------------------------------------------------
 // EXPORT_ENCRYPTED
 
-registerCommand(CMD_EXPORT_ENCRYPTED, async (ta, _s, types, p) => {
+export const exportEncryptedCommand: CommandHandler = async (ta, _s, types, p) => {
   expectTypes(CMD_EXPORT_ENCRYPTED, types, paramTypes(VALUE_IN, MEMREF_IN, MEMREF_IN, MEMREF_OUT));
   const st = storage(ta);
   const v = p[0]!.value!.a;
@@ -491,20 +545,18 @@ registerCommand(CMD_EXPORT_ENCRYPTED, async (ta, _s, types, p) => {
     keys.x25519Private.fill(0);
     keys.ed25519Pkcs8.fill(0);
   }
-});
+};
 
 // ---------------------------------------------------------------------------------------------
-// A session holding a deployed model takes no plaintext in or out, whatever its policy or flags.
-
-for (const cmd of [CMD_LOAD_PARAMS, CMD_EXPORT_PARAMS_PLAINTEXT]) {
-  const inner = commandHandler(cmd);
-  if (!inner) continue;
-  registerCommand(cmd, (ta, s, types, p) => {
+// A session holding a deployed model takes no plaintext in or out, whatever its policy or flags:
+// the table (./commands.ts) wraps LOAD_PARAMS and EXPORT_PARAMS_PLAINTEXT in this.
+export function refusedWhenDeployed(cmd: number, inner: CommandHandler): CommandHandler {
+  return (ta, s, types, p) => {
     if (deployed(s)) {
       throw new TaError(TEE_ERROR_ACCESS_DENIED, cmd === CMD_LOAD_PARAMS
         ? 'this session holds a deployed model: its protected layers come only from sealed storage'
         : 'this session holds a deployed model: its protected layers never leave the TEE in plaintext (export encrypts them to the server)');
     }
     return inner(ta, s, types, p);
-  });
+  };
 }

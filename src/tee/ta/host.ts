@@ -6,26 +6,33 @@
 // stderr, which the client keeps for its error messages.
 //
 //   node --experimental-permission … host.js --secure-mem BYTES --storage DIR --kernels auto|reference [--diagnostics]
+//        [--shm-fd 3 --shm-bytes N]
+//
+// With --shm-fd the client handed over its shared-memory pool (a memfd, inherited as that
+// descriptor): the TA maps it through the native addon (so it needs --allow-addons), memref
+// parameters arrive as (offset, size) into it and outputs are written there. Without it, memref
+// contents travel inside the frames (the pipe transport).
 //
 // A handler that throws a TaError answers with its code. Anything else is a TA panic: the reply is
 // TEE_ERROR_TARGET_DEAD and the process exits, as OP-TEE kills a panicking TA.
 import { parseArgs } from 'node:util';
 import type { Kernels } from '../../kernels/types.js';
+import { parkThreads } from '../../kernels/native.js';
 import { referenceKernels } from '../../kernels/reference.js';
 import {
   PROTOCOL_VERSION, TA_UUID, TEE_ERROR_BAD_FORMAT, TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_ITEM_NOT_FOUND, TEE_ERROR_TARGET_DEAD,
   TEE_SUCCESS, TEEC_ORIGIN_COMMS, TEEC_ORIGIN_TEE, TEEC_ORIGIN_TRUSTED_APP, isMemrefType, isOutputType, paramTypeAt,
   TEEC_MEMREF_TEMP_INOUT, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_VALUE_INOUT, TEEC_VALUE_INPUT, TEEC_VALUE_OUTPUT,
   type TaHello,
-} from '../protocol.js';
+} from '../shared/protocol.js';
+import { ShmPool } from '../shared/shm.js';
 import {
-  decodeRequest, encodeReply, FrameReader, KIND_CLOSE_SESSION, KIND_HELLO, KIND_OPEN_SESSION, REPLY, type ReplyFrame,
+  decodeRequest, encodeHello, encodeReply, FrameReader, KIND_CLOSE_SESSION, KIND_OPEN_SESSION, REPLY, type ReplyFrame,
   type RequestFrame, type WireParam,
-} from '../wire.js';
+} from '../shared/wire.js';
 import { Arena } from './arena.js';
+import { COMMANDS } from './commands.js';
 import { TaError, TrustedApp, type TaParam } from './ta.js';
-// The deployment commands (device keys, sealed storage, encrypted install/export) register themselves.
-import './deploy.js';
 
 const KNOWN_TYPES = new Set([TEEC_NONE, TEEC_VALUE_INPUT, TEEC_VALUE_OUTPUT, TEEC_VALUE_INOUT, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_MEMREF_TEMP_INOUT]);
 /** Largest output buffer the TA accepts to fill (guards against absurd capacities). */
@@ -50,15 +57,26 @@ async function loadKernels(which: string): Promise<{ kernels: Kernels; threads: 
   }
 }
 
-function toTaParams(f: RequestFrame): TaParam[] {
-  return f.params.map((w, i) => {
+/** The TA's view of a request's parameters; memrefs in shared memory become views of the pool. */
+function toTaParams(f: RequestFrame, pool: ShmPool | null): TaParam[] | string {
+  const out: TaParam[] = [];
+  for (let i = 0; i < 4; i++) {
+    const w = f.params[i] ?? {};
     const t = paramTypeAt(f.paramTypes, i);
-    if (t === TEEC_VALUE_INPUT || t === TEEC_VALUE_INOUT) return { value: { ...w.value! } };
-    if (t === TEEC_VALUE_OUTPUT) return { value: { a: 0, b: 0 } };
-    if (t === TEEC_MEMREF_TEMP_INPUT || t === TEEC_MEMREF_TEMP_INOUT) return { memref: { buffer: w.data!, size: w.size ?? 0 } };
-    if (t === TEEC_MEMREF_TEMP_OUTPUT) return { memref: { buffer: null, size: w.size ?? 0 } };
-    return {};
-  });
+    if (t === TEEC_VALUE_INPUT || t === TEEC_VALUE_INOUT) out.push({ value: { ...w.value! } });
+    else if (t === TEEC_VALUE_OUTPUT) out.push({ value: { a: 0, b: 0 } });
+    else if (isMemrefType(t)) {
+      const size = w.size ?? 0;
+      if (t === TEEC_MEMREF_TEMP_OUTPUT && size > MAX_OUTPUT) return `output buffer ${i} is larger than ${MAX_OUTPUT} bytes`;
+      if (w.shmOffset !== undefined) {
+        const view = pool?.view(w.shmOffset, size) ?? null;
+        if (!view) return pool ? `memref ${i} (${size} bytes at ${w.shmOffset}) is outside the shared memory` : `memref ${i} refers to shared memory, but none was mapped`;
+        out.push({ memref: t === TEEC_MEMREF_TEMP_OUTPUT ? { buffer: null, size, target: view } : { buffer: view, size, ...(t === TEEC_MEMREF_TEMP_INOUT ? { target: view } : {}) } });
+      } else if (t === TEEC_MEMREF_TEMP_INPUT || t === TEEC_MEMREF_TEMP_INOUT) out.push({ memref: { buffer: w.data!, size } });
+      else out.push({ memref: { buffer: null, size } });
+    } else out.push({});
+  }
+  return out;
 }
 
 function toWireOutputs(types: number, params: TaParam[], withData: boolean): WireParam[] {
@@ -69,10 +87,19 @@ function toWireOutputs(types: number, params: TaParam[], withData: boolean): Wir
     if (isMemrefType(t)) {
       const m = p.memref;
       const size = m?.size ?? 0;
-      return withData && m?.buffer ? { size, data: m.buffer } : { size };
+      // A shared-memory output is already in the pool: only its size travels.
+      return withData && m?.buffer && !m.target ? { size, data: m.buffer } : { size };
     }
     return { value: p.value ?? { a: 0, b: 0 } };
   });
+}
+
+/** Maps the pool the client handed over, through the native addon. */
+async function mapSharedPool(fd: number, bytes: number): Promise<ShmPool> {
+  const { nativeSharedMemory } = await import('../../kernels/native.js');
+  const native = nativeSharedMemory();
+  if (!native) throw new Error('the shared-memory transport needs the native addon inside the TA (--allow-addons)');
+  return new ShmPool(native.map(fd, bytes), native);
 }
 
 async function main(): Promise<void> {
@@ -82,6 +109,8 @@ async function main(): Promise<void> {
       storage: { type: 'string' },
       kernels: { type: 'string', default: 'auto' },
       diagnostics: { type: 'boolean', default: false },
+      'shm-fd': { type: 'string' },
+      'shm-bytes': { type: 'string' },
     },
     strict: true,
   });
@@ -89,21 +118,24 @@ async function main(): Promise<void> {
   if (!(Number.isInteger(secureMem) && secureMem > 0)) throw new Error(`--secure-mem must be a positive number of bytes (got ${values['secure-mem']})`);
   if (!values.storage) throw new Error('--storage is required');
   const { kernels, threads, note } = await loadKernels(values.kernels ?? 'auto');
+  const pool = values['shm-fd'] !== undefined ? await mapSharedPool(Number(values['shm-fd']), Number(values['shm-bytes'])) : null;
   const arena = new Arena(secureMem);
-  const ta = new TrustedApp({ arena, kernels, threads, storageDir: values.storage, diagnostics: values.diagnostics ?? false });
+  const ta = new TrustedApp({ arena, kernels, threads, storageDir: values.storage, diagnostics: values.diagnostics ?? false }, COMMANDS);
 
   const send = (buf: Buffer): void => {
     process.stdout.write(buf);
   };
-  const hello: TaHello = { protocol: PROTOCOL_VERSION, uuid: TA_UUID, pid: process.pid, kernels: kernels.name, threads, secureMem, ...(note ? { kernelsNote: note } : {}) };
-  const hb = Buffer.from(JSON.stringify(hello), 'utf8');
-  const frame = Buffer.allocUnsafe(5 + hb.length);
-  frame.writeUInt32LE(1 + hb.length, 0);
-  frame[4] = KIND_HELLO;
-  hb.copy(frame, 5);
-  send(frame);
+  const hello: TaHello = {
+    protocol: PROTOCOL_VERSION, transport: pool ? 'shm' : 'pipe', uuid: TA_UUID, pid: process.pid, kernels: kernels.name, threads, secureMem,
+    ...(note ? { kernelsNote: note } : {}),
+  };
+  send(encodeHello(hello));
 
-  const reply = (f: Omit<ReplyFrame, 'kind'> & { kind: number }): void => send(encodeReply({ ...f, kind: REPLY | f.kind }));
+  const reply = (f: Omit<ReplyFrame, 'kind'> & { kind: number }): void => {
+    send(encodeReply({ ...f, kind: REPLY | f.kind }));
+    // The normal world runs next: the TA's idle kernel threads sleep instead of spinning on its cores.
+    parkThreads();
+  };
 
   const handle = async (kind: number, body: Buffer): Promise<void> => {
     let req: RequestFrame;
@@ -137,9 +169,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < 4; i++) {
       const t = paramTypeAt(req.paramTypes, i);
       if (!KNOWN_TYPES.has(t)) return fail(TEE_ERROR_BAD_PARAMETERS, TEEC_ORIGIN_TEE, `parameter ${i} has the unknown type 0x${t.toString(16)}`);
-      if (t === TEEC_MEMREF_TEMP_OUTPUT && (req.params[i]!.size ?? 0) > MAX_OUTPUT) return fail(TEE_ERROR_BAD_PARAMETERS, TEEC_ORIGIN_TEE, `output buffer ${i} is larger than ${MAX_OUTPUT} bytes`);
     }
-    const params = toTaParams(req);
+    const params = toTaParams(req, pool);
+    if (typeof params === 'string') return fail(TEE_ERROR_BAD_PARAMETERS, TEEC_ORIGIN_TEE, params);
     try {
       await ta.invoke(req.session, req.command, req.paramTypes, params);
       reply({ ...base, result: TEE_SUCCESS, origin: TEEC_ORIGIN_TRUSTED_APP, params: toWireOutputs(req.paramTypes, params, true), message: '' });

@@ -11,15 +11,16 @@ import type { Kernels } from '../../kernels/types.js';
 import { oneHot } from '../../data/batches.js';
 import type { NetworkConfig } from '../../nn/config.js';
 import { shapeSize } from '../../nn/layer.js';
-import { isTrainable, layerShapes, Network } from '../../nn/network.js';
+import { isTrainable, Network } from '../../nn/network.js';
 import { argmaxAt, rankClasses, scoreProbs } from '../../nn/train.js';
 import { DARKNET_WEIGHTS_VERSION, decodeWeights, encodeWeights, WeightsError } from '../../nn/weights.js';
 import {
   TEE_ERROR_ACCESS_DENIED, TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_BAD_STATE, TEE_ERROR_OUT_OF_MEMORY,
   type OutputPolicy,
-} from '../protocol.js';
-import { forwardOutputBytes, PartitionError, rangeRoles as sharedRangeRoles, type RangeRoles } from '../roles.js';
-import { Arena, arenaAllocator, ArenaOverflow, fmtBytes, type ArenaBlock } from './arena.js';
+} from '../shared/protocol.js';
+import { forwardOutputBytes, PartitionError, rangeRoles as sharedRangeRoles, type RangeRoles } from '../shared/roles.js';
+import { keepsInput, secureFootprint, workspaceNeed } from '../shared/footprint.js';
+import { Arena, arenaAllocator, ArenaOverflow, fmtBytes } from './arena.js';
 
 /** The shared range rules, failing with BAD_PARAMETERS. */
 export function rangeRoles(config: NetworkConfig, start: number, end: number): RangeRoles {
@@ -54,16 +55,6 @@ export interface PartitionSpec {
   allowExport: boolean;
 }
 
-/** Floats of im2col workspace one convolution needs per thread: C·k·k·outH·outW (the reference im2col's column buffer). */
-export function convWorkspaceFloats(config: NetworkConfig, index: number): number {
-  const lc = config.layers[index]!;
-  if (lc.type !== 'convolutional') return 0;
-  const shapes = layerShapes(config);
-  const inS = shapes[index]!;
-  const outS = shapes[index + 1]!;
-  return inS.c * lc.size * lc.size * outS.h * outS.w;
-}
-
 export interface BuiltPartition {
   net: Network;
   /** The activation entering layer start, kept in secure memory (null when no backward reads it). */
@@ -74,38 +65,10 @@ export interface BuiltPartition {
 }
 
 /**
- * The im2col workspace the partition's convolutions need: C·k·k·outH·outW floats per thread for
- * the largest of them (both kernel backends reuse one scratch buffer per thread across layers, at
- * most one image's im2col matrix: the reference allocates it per call, the native backend keeps
- * per-thread slots). Reserved as ONE block, as Darknet sizes its shared workspace; null without
- * convolutions.
- */
-export function workspaceNeed(config: NetworkConfig, start: number, end: number, threads: number): { layer: number; bytes: number } | null {
-  let best: { layer: number; bytes: number } | null = null;
-  for (let i = start; i <= end; i++) {
-    const bytes = convWorkspaceFloats(config, i) * 4 * Math.max(1, threads);
-    if (bytes > 0 && (!best || bytes > best.bytes)) best = { layer: i, bytes };
-  }
-  return best;
-}
-
-/**
- * Whether the activation entering the partition must be copied into secure memory: only when
- * training and the first layer reads its input again in backward (convolutional and connected
- * layers, for their weight gradients). Otherwise forward reads it straight from the request's
- * buffer — OP-TEE's temporary memory references live in non-secure shared memory too — so a
- * parameter-free first layer (max-pool, dropout, softmax, cost) costs only its own buffers.
- */
-export function keepsInput(config: NetworkConfig, spec: Pick<PartitionSpec, 'start' | 'mode'>): boolean {
-  const t = config.layers[spec.start]!.type;
-  return spec.mode === 'train' && (t === 'convolutional' || t === 'connected');
-}
-
-/**
  * Builds the partition into an arena: the layers' buffers in layer order, then the convolution
  * workspace, then the I/O staging (activation in, gradient out, gradient from above, targets).
  * Throws ArenaOverflow at the first block that does not fit. With a dry arena it measures instead
- * (see partitionBytes).
+ * (the tests hold the footprint function to that measurement).
  */
 export function buildInto(config: NetworkConfig, spec: PartitionSpec, kernels: Kernels, threads: number, arena: Arena): BuiltPartition {
   const roles = rangeRoles(config, spec.start, spec.end);
@@ -115,7 +78,7 @@ export function buildInto(config: NetworkConfig, spec: PartitionSpec, kernels: K
   const ws = workspaceNeed(config, spec.start, spec.end, threads);
   if (ws) arena.reserve(ws.layer, 'workspace', ws.bytes);
   const train = spec.mode === 'train';
-  const input = keepsInput(config, spec) ? arena.f32(spec.start, 'input', spec.maxBatch * net.inputs) : null;
+  const input = keepsInput(config, spec.start, spec.mode) ? arena.f32(spec.start, 'input', spec.maxBatch * net.inputs) : null;
   const inputDelta = train && spec.inputDelta ? arena.f32(spec.start, 'input_delta', spec.maxBatch * net.inputs) : null;
   const top = net.layers[net.layers.length - 1]!;
   const topDelta = train && roles.suffixOutside ? arena.f32(spec.end, 'top_delta', spec.maxBatch * shapeSize(top.outShape)) : null;
@@ -125,16 +88,10 @@ export function buildInto(config: NetworkConfig, spec: PartitionSpec, kernels: K
   return { net, input, inputDelta, topDelta, truth };
 }
 
-/** Secure-memory bytes a partition needs (blocks and alignment exactly as the real arena). */
-export function partitionBytes(config: NetworkConfig, spec: PartitionSpec, threads: number, kernels: Kernels): { total: number; blocks: readonly ArenaBlock[] } {
-  const dry = new Arena(0, true);
-  buildInto(config, spec, kernels, threads, dry);
-  return { total: dry.usedBytes, blocks: dry.blocks };
-}
-
 /** What would fit instead: the largest batch for this range, and the shortest start for this end at this batch. */
-export function fitSuggestions(config: NetworkConfig, spec: PartitionSpec, threads: number, kernels: Kernels, capacity: number): { maxBatch: number | null; start: number | null; needed: number } {
-  const bytes = (s: PartitionSpec): number => partitionBytes(config, s, threads, kernels).total;
+export function fitSuggestions(config: NetworkConfig, spec: PartitionSpec, threads: number, capacity: number): { maxBatch: number | null; start: number | null; needed: number } {
+  const bytes = (s: PartitionSpec): number =>
+    secureFootprint(config, { start: s.start, end: s.end, batch: s.maxBatch, mode: s.mode, threads, inputDelta: s.mode === 'train' && s.inputDelta }).total;
   const needed = bytes(spec);
   let maxBatch: number | null = null;
   if (bytes({ ...spec, maxBatch: 1 }) <= capacity) {
@@ -163,9 +120,9 @@ export function fitSuggestions(config: NetworkConfig, spec: PartitionSpec, threa
 }
 
 /** The TEE_ERROR_OUT_OF_MEMORY message: which block failed, and what would fit. */
-export function overflowMessage(config: NetworkConfig, spec: PartitionSpec, threads: number, kernels: Kernels, e: ArenaOverflow): string {
+export function overflowMessage(config: NetworkConfig, spec: PartitionSpec, threads: number, e: ArenaOverflow): string {
   const layer = config.layers[e.layer];
-  const fit = fitSuggestions(config, spec, threads, kernels, e.capacity);
+  const fit = fitSuggestions(config, spec, threads, e.capacity);
   const what = `layers ${spec.start}:${spec.end}, ${spec.maxBatch} image${spec.maxBatch === 1 ? '' : 's'} per forward, ${spec.mode === 'train' ? 'training' : 'inference'}`;
   const tips: string[] = [];
   if (fit.maxBatch !== null) tips.push(`the largest batch that fits is ${fit.maxBatch} images per forward (--batch ${fit.maxBatch}; or keep the batch and raise --subdivisions until batch/subdivisions ≤ ${fit.maxBatch})`);
@@ -200,7 +157,7 @@ export class ProtectedPartition {
       this.built = buildInto(config, spec, kernels, threads, arena);
     } catch (e) {
       arena.reset();
-      if (e instanceof ArenaOverflow) throw new TaError(TEE_ERROR_OUT_OF_MEMORY, overflowMessage(config, spec, threads, kernels, e));
+      if (e instanceof ArenaOverflow) throw new TaError(TEE_ERROR_OUT_OF_MEMORY, overflowMessage(config, spec, threads, e));
       throw e;
     }
     this.net = this.built.net;
@@ -293,14 +250,18 @@ export class ProtectedPartition {
           return new Uint8Array(out.buffer);
         }
         case 'full':
-          return Uint8Array.from(new Uint8Array(probs.buffer, probs.byteOffset, n * C * 4));
+          return new Uint8Array(probs.buffer, probs.byteOffset, n * C * 4);
       }
     }
     const top = this.net.layers[this.net.layers.length - 1]!.output;
-    return Uint8Array.from(new Uint8Array(top.buffer, top.byteOffset, n * this.topValues * 4));
+    return new Uint8Array(top.buffer, top.byteOffset, n * this.topValues * 4);
   }
 
-  /** Backward after a training forward of the same n; returns the gradient leaving layer start, if needed. */
+  /**
+   * Backward after a training forward of the same n; returns the gradient leaving layer start, if
+   * needed. Outputs here are views of secure memory, valid until the next command: the transport
+   * copies them into shared memory (or the reply frame) at once, so no per-batch garbage is made.
+   */
   backward(topDelta: Uint8Array | null, n: number): Uint8Array | null {
     if (this.spec.mode !== 'train') throw new TaError(TEE_ERROR_BAD_STATE, 'this partition was configured for inference only');
     if (!this.lastForward || !this.lastForward.train || this.lastForward.n !== n) {
@@ -322,7 +283,7 @@ export class ProtectedPartition {
     if (id) id.fill(0, 0, n * this.inputs);
     // A first layer that does not read its input in backward gets an empty one (see keepsInput).
     this.net.backward(this.built.input ?? EMPTY, n, id, td);
-    return id ? Uint8Array.from(new Uint8Array(id.buffer, id.byteOffset, n * this.inputs * 4)) : null;
+    return id ? new Uint8Array(id.buffer, id.byteOffset, n * this.inputs * 4) : null;
   }
 
   update(images: number, expectedUpdates: number): number {

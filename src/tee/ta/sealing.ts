@@ -20,7 +20,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { TA_UUID } from '../protocol.js';
+import { TA_UUID } from '../shared/protocol.js';
 
 export const HUK_FILE = 'huk.bin';
 export const SEAL_MAGIC = 'LLSEAL01';

@@ -2,10 +2,12 @@
 // session) and the command table. It imports nn and kernels (the same layer code as the normal
 // world) and nothing from cli, deploy or report.
 //
-// Commands are registered in a table, so later modules (sealed storage, device keys, encrypted
-// install/export — the deployment issue) add their handlers with registerCommand without touching
-// this file's dispatch; until then their ids answer TEE_ERROR_NOT_SUPPORTED.
+// The handlers here are the partition commands; the deployment ones are in ./deploy.ts. Which id runs
+// which handler is the explicit table of ./commands.ts, given to TrustedApp by the host: no command
+// is registered as a side effect of importing a module, and an id not in the table answers
+// TEE_ERROR_NOT_SUPPORTED.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import type { Kernels } from '../../kernels/types.js';
 import { parseCfg } from '../../nn/cfg.js';
@@ -17,7 +19,7 @@ import {
   TEE_ERROR_NOT_SUPPORTED, TEE_ERROR_SHORT_BUFFER,
   TEEC_MEMREF_TEMP_INPUT as MEMREF_IN, TEEC_MEMREF_TEMP_OUTPUT as MEMREF_OUT, TEEC_NONE as NONE,
   TEEC_VALUE_INPUT as VALUE_IN, TEEC_VALUE_OUTPUT as VALUE_OUT, type TaStats,
-} from '../protocol.js';
+} from '../shared/protocol.js';
 import type { Arena } from './arena.js';
 import { ProtectedPartition, TaError } from './partition.js';
 
@@ -37,8 +39,12 @@ export interface Platform {
 /** A parameter as the TA sees it (TEE_Param): a value pair or a memory reference. */
 export interface TaParam {
   value?: { a: number; b: number };
-  /** Input: the bytes. Output: set by the handler through writeOut. */
-  memref?: { buffer: Uint8Array | null; size: number };
+  /**
+   * Input: the bytes (in shared memory on the shm transport: copy what must not change under you).
+   * Output: set by the handler through writeOut, which copies into `target` when the memref is in
+   * shared memory.
+   */
+  memref?: { buffer: Uint8Array | null; size: number; target?: Uint8Array };
 }
 
 export interface TaSession {
@@ -50,17 +56,8 @@ export interface TaSession {
 
 export type CommandHandler = (ta: TrustedApp, session: TaSession, types: number, params: TaParam[]) => void | Promise<void>;
 
-const handlers = new Map<number, CommandHandler>();
-
-/** Adds (or replaces) the handler of a command id. */
-export function registerCommand(cmd: number, handler: CommandHandler): void {
-  handlers.set(cmd, handler);
-}
-
-/** The handler registered for a command id (a later module may wrap it), or undefined. */
-export function commandHandler(cmd: number): CommandHandler | undefined {
-  return handlers.get(cmd);
-}
+/** The TA's command table: command id → handler (built in ./commands.ts, handed over by the host). */
+export type CommandTable = ReadonlyMap<number, CommandHandler>;
 
 /** Throws BAD_PARAMETERS unless the parameter types are one of the accepted combinations. */
 export function expectTypes(cmd: number, types: number, ...accepted: number[]): void {
@@ -78,7 +75,8 @@ export function writeOut(p: TaParam | undefined, bytes: Uint8Array): void {
     m.size = bytes.length;
     throw new TaError(TEE_ERROR_SHORT_BUFFER, `output needs ${bytes.length} bytes`);
   }
-  m.buffer = bytes;
+  if (m.target) m.target.set(bytes);
+  else m.buffer = bytes;
   m.size = bytes.length;
 }
 
@@ -96,8 +94,9 @@ export class TrustedApp {
   private session: TaSession | null = null;
   private nextSession = 1;
   readonly commandCounts: Record<string, number> = {};
+  readonly commandMs: Record<string, number> = {};
 
-  constructor(readonly platform: Platform) {}
+  constructor(readonly platform: Platform, private readonly commands: CommandTable) {}
 
   /** TA_OpenSessionEntryPoint: one session at a time (single-instance, single-session TA). */
   openSession(): number {
@@ -117,11 +116,16 @@ export class TrustedApp {
   async invoke(sessionId: number, cmd: number, types: number, params: TaParam[]): Promise<void> {
     const s = this.session;
     if (!s || s.id !== sessionId) throw new TaError(TEE_ERROR_BAD_STATE, `no open session ${sessionId}`);
-    const h = handlers.get(cmd);
+    const h = this.commands.get(cmd);
     if (!h) throw new TaError(TEE_ERROR_NOT_SUPPORTED, `command ${commandName(cmd)} is not supported by this TA`);
     const name = commandName(cmd);
     this.commandCounts[name] = (this.commandCounts[name] ?? 0) + 1;
-    await h(this, s, types, params);
+    const t0 = performance.now();
+    try {
+      await h(this, s, types, params);
+    } finally {
+      this.commandMs[name] = (this.commandMs[name] ?? 0) + (performance.now() - t0);
+    }
   }
 
   stats(s: TaSession): TaStats {
@@ -137,14 +141,16 @@ export class TrustedApp {
         holdsOutput: p.roles.holdsOutput, updates: p.updates,
       } : null,
       commands: { ...this.commandCounts },
+      command_ms: { ...this.commandMs },
     };
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// The commands (parameter layouts documented in ../protocol.ts).
+// The commands (parameter layouts documented in ../shared/protocol.ts). The table that maps ids to
+// them is ./commands.ts: explicit, so what the TA answers is in one list.
 
-registerCommand(CMD_CONFIGURE, (ta, s, types, p) => {
+export const configureCommand: CommandHandler = (ta, s, types, p) => {
   expectTypes(CMD_CONFIGURE, types, paramTypes(MEMREF_IN, VALUE_IN, VALUE_IN, VALUE_IN));
   if (s.partition) throw new TaError(TEE_ERROR_BAD_STATE, 'the session is already configured (open a new session for another partition)');
   const text = Buffer.from(inBytes(p[0])).toString('utf8');
@@ -171,14 +177,14 @@ registerCommand(CMD_CONFIGURE, (ta, s, types, p) => {
     topk,
     allowExport: (flags & FLAG_ALLOW_PLAINTEXT_EXPORT) !== 0,
   }, ta.platform.kernels, ta.platform.threads, ta.platform.arena);
-});
+};
 
-registerCommand(CMD_LOAD_PARAMS, (_ta, s, types, p) => {
+export const loadParamsCommand: CommandHandler = (_ta, s, types, p) => {
   expectTypes(CMD_LOAD_PARAMS, types, paramTypes(MEMREF_IN));
   configured(s).loadParams(inBytes(p[0]));
-});
+};
 
-registerCommand(CMD_FORWARD, (_ta, s, types, p) => {
+export const forwardCommand: CommandHandler = (_ta, s, types, p) => {
   expectTypes(CMD_FORWARD, types,
     paramTypes(MEMREF_IN, VALUE_IN, NONE, MEMREF_OUT), paramTypes(MEMREF_IN, VALUE_IN, MEMREF_IN, MEMREF_OUT),
     paramTypes(MEMREF_IN, VALUE_IN, NONE, NONE), paramTypes(MEMREF_IN, VALUE_IN, MEMREF_IN, NONE));
@@ -192,9 +198,9 @@ registerCommand(CMD_FORWARD, (_ta, s, types, p) => {
   }
   const out = part.forward(inBytes(p[0]), n, train, labels);
   if (out) writeOut(p[3], out);
-});
+};
 
-registerCommand(CMD_BACKWARD, (_ta, s, types, p) => {
+export const backwardCommand: CommandHandler = (_ta, s, types, p) => {
   expectTypes(CMD_BACKWARD, types,
     paramTypes(MEMREF_IN, VALUE_IN, MEMREF_OUT), paramTypes(MEMREF_IN, VALUE_IN, NONE),
     paramTypes(NONE, VALUE_IN, MEMREF_OUT), paramTypes(NONE, VALUE_IN, NONE));
@@ -202,9 +208,9 @@ registerCommand(CMD_BACKWARD, (_ta, s, types, p) => {
   checkGradientOut(part, p[2]);
   const g = part.backward(p[0]?.memref ? inBytes(p[0]) : null, p[1]!.value!.a);
   if (g) writeOut(p[2], g);
-});
+};
 
-registerCommand(CMD_TRAIN_STEP, (_ta, s, types, p) => {
+export const trainStepCommand: CommandHandler = (_ta, s, types, p) => {
   expectTypes(CMD_TRAIN_STEP, types,
     paramTypes(MEMREF_IN, VALUE_IN, MEMREF_IN, MEMREF_OUT), paramTypes(MEMREF_IN, VALUE_IN, MEMREF_IN, NONE),
     paramTypes(MEMREF_IN, VALUE_IN, NONE, MEMREF_OUT), paramTypes(MEMREF_IN, VALUE_IN, NONE, NONE));
@@ -215,7 +221,7 @@ registerCommand(CMD_TRAIN_STEP, (_ta, s, types, p) => {
   part.forward(inBytes(p[0]), n, true, p[2]?.memref ? inBytes(p[2]) : null);
   const g = part.backward(null, n);
   if (g) writeOut(p[3], g);
-});
+};
 
 function checkGradientOut(part: ProtectedPartition, out: TaParam | undefined): void {
   const needed = part.spec.mode === 'train' && part.spec.inputDelta;
@@ -226,12 +232,12 @@ function checkGradientOut(part: ProtectedPartition, out: TaParam | undefined): v
   }
 }
 
-registerCommand(CMD_UPDATE, (_ta, s, types, p) => {
+export const updateCommand: CommandHandler = (_ta, s, types, p) => {
   expectTypes(CMD_UPDATE, types, paramTypes(VALUE_IN));
   configured(s).update(p[0]!.value!.a, p[0]!.value!.b);
-});
+};
 
-registerCommand(CMD_TAKE_LOSS, (_ta, s, types, p) => {
+export const takeLossCommand: CommandHandler = (_ta, s, types, p) => {
   expectTypes(CMD_TAKE_LOSS, types, paramTypes(MEMREF_OUT));
   const r = configured(s).takeLoss();
   const out = new Uint8Array(16);
@@ -239,19 +245,19 @@ registerCommand(CMD_TAKE_LOSS, (_ta, s, types, p) => {
   dv.setFloat64(0, r.sum, true);
   dv.setFloat64(8, r.count, true);
   writeOut(p[0], out);
-});
+};
 
-registerCommand(CMD_GET_STATS, (ta, s, types, p) => {
+export const getStatsCommand: CommandHandler = (ta, s, types, p) => {
   expectTypes(CMD_GET_STATS, types, paramTypes(MEMREF_OUT));
   writeOut(p[0], Buffer.from(JSON.stringify(ta.stats(s)), 'utf8'));
-});
+};
 
-registerCommand(CMD_EXPORT_PARAMS_PLAINTEXT, (_ta, s, types, p) => {
+export const exportPlaintextCommand: CommandHandler = (_ta, s, types, p) => {
   expectTypes(CMD_EXPORT_PARAMS_PLAINTEXT, types, paramTypes(MEMREF_OUT));
   writeOut(p[0], configured(s).exportPlaintext());
-});
+};
 
-registerCommand(CMD_DIAG_PROBE, (ta, _s, types, p) => {
+export const diagProbeCommand: CommandHandler = (ta, _s, types, p) => {
   if (!ta.platform.diagnostics) throw new TaError(TEE_ERROR_NOT_SUPPORTED, 'diagnostics are off');
   expectTypes(CMD_DIAG_PROBE, types, paramTypes(MEMREF_IN, VALUE_IN, VALUE_OUT));
   const path = Buffer.from(inBytes(p[0])).toString('utf8');
@@ -274,11 +280,11 @@ registerCommand(CMD_DIAG_PROBE, (ta, _s, types, p) => {
     if (code === 'ENOENT') throw new TaError(TEE_ERROR_ITEM_NOT_FOUND, `${path}: no such file`);
     throw new TaError(TEE_ERROR_GENERIC, (e as Error).message);
   }
-});
+};
 
-registerCommand(CMD_DIAG_PANIC, (ta, _s, types, p) => {
+export const diagPanicCommand: CommandHandler = (ta, _s, types, p) => {
   if (!ta.platform.diagnostics) throw new TaError(TEE_ERROR_NOT_SUPPORTED, 'diagnostics are off');
   expectTypes(CMD_DIAG_PANIC, types, paramTypes(VALUE_IN));
   if (p[0]!.value!.a === 1) process.exit(70);
   throw new Error('diagnostic panic requested by the client');
-});
+};

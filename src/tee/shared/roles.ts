@@ -1,6 +1,6 @@
 // What a partition [start, end] is in its network — shared by both worlds, so the normal world and
 // the TA agree on what must cross the boundary and how big each crossing is.
-import type { NetworkConfig } from '../nn/config.js';
+import type { NetworkConfig } from '../../nn/config.js';
 import type { OutputPolicy } from './protocol.js';
 
 /** A partition the rules reject (range outside the network, prediction separated from its cost). */

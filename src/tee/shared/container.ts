@@ -97,6 +97,11 @@ export interface Manifest {
   clear: { offset: number; bytes: number; sha256: string; layers: LayerEntry[] };
   protected: { offset: number; bytes: number; sha256: string; layers: ProtectedEntry[] };
   software: { layerlock: string };
+  /**
+   * Package only, optional: the server key the device trusts from this package on (anchor
+   * rotation). Honoured only because the package is signed by the current anchor.
+   */
+  trust_next?: { key_id: string; ed25519: string };
 }
 
 export function sha256hex(...parts: Uint8Array[]): string {
@@ -309,6 +314,12 @@ export function parseManifest(bytes: Uint8Array, payloadBytes: number, kind: Con
     software: { layerlock: str(software['layerlock'], what, 'software.layerlock') },
   };
   if (m['model_version'] !== undefined) out.model_version = int(m['model_version'], what, 'model_version', 1);
+  if (m['trust_next'] !== undefined) {
+    if (kind !== 'package') fail(what, 'only a package can hand over the trust anchor');
+    const t = obj(m['trust_next'], what, 'trust_next');
+    out.trust_next = { key_id: str(t['key_id'], what, 'trust_next.key_id', HEX32), ed25519: b64key(t['ed25519'], what, 'trust_next.ed25519') };
+    if (keyId(Buffer.from(out.trust_next.ed25519, 'base64')) !== out.trust_next.key_id) fail(what, 'trust_next.key_id does not name trust_next.ed25519');
+  }
   if (kind === 'export' && out.model_version === undefined) fail(what, 'an export names its model_version');
   if (keyId(Buffer.from(out.server.ed25519, 'base64')) !== out.server.key_id) fail(what, 'server.key_id does not name server.ed25519');
   if (out.partition.start > out.partition.end) fail(what, 'partition start is after its end');

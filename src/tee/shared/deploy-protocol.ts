@@ -1,4 +1,4 @@
-// Parameter layouts of the deployment commands (ids 0x20–0x24 in ../protocol.ts), shared by the
+// Parameter layouts of the deployment commands (ids 0x20–0x25 in ./protocol.ts), shared by the
 // normal world (src/deploy) and the TA's handlers (./deploy.ts).
 //
 // CMD_DEVICE_INIT (0x20)
@@ -13,9 +13,17 @@
 //   p1 MEMREF_INPUT   its Ed25519 signature (64 bytes)
 //   p2 MEMREF_INPUT   its protected section (HPKE-encrypted layers)
 //   p3 VALUE_OUTPUT   a = the new model version (sealed, not yet committed)
-//   The TA verifies the signature (and the server key pinned by the device's first install), the
-//   target device, that the package version is newer than the installed one, the layout against the
-//   cfg and every hash; decrypts inside; seals the protected layers as model-<version>.
+//   The TA verifies the signature, that the signer is the device's trust anchor (provisioned with
+//   CMD_DEVICE_TRUST; no anchor, no install), the target device, that the package version is newer
+//   than the installed one, the layout against the cfg and every hash; decrypts inside; seals the
+//   protected layers as model-<version>. Model versions come from the emulated RPMB's counter: each
+//   number is issued once, never again, whether it is later committed or discarded. A package whose
+//   manifest has trust_next hands the anchor to that key when its version is committed.
+//
+// CMD_DEVICE_TRUST (0x25)
+//   p0 MEMREF_INPUT   the server's Ed25519 public key (32 bytes, raw)
+//   Provisioning: seals the key as the device's trust anchor. Again with the same key: nothing
+//   changes. With another key: ACCESS_CONFLICT — replacing the anchor takes a package signed by it.
 //
 // CMD_SEAL_PROTECTED (0x22)
 //   p0 VALUE_INPUT    a = SEAL_NEW, SEAL_COMMIT or SEAL_DISCARD; b = version (COMMIT, DISCARD)
@@ -57,8 +65,10 @@ export interface DeviceStatus {
   model_version: number;
   package_version: number;
   package_id: string | null;
-  /** The server key the device trusts since its first install (null before). */
+  /** The server key the device trusts (its anchor, provisioned with device trust; null before). */
   server_key_id: string | null;
+  /** The highest model version ever issued (committed or discarded; never issued again). */
+  issued_version?: number;
   /** Sealed model versions present in the storage. */
   sealed_versions: number[];
 }

@@ -9,11 +9,13 @@
 export const TA_UUID = '6c61796c-6c6f-4b54-a000-7a6500000005';
 
 /** Protocol revision spoken over the transport; the TA announces it in its hello frame. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 // ---------------------------------------------------------------------------------------------
-// Parameter types (TEEC_* on the client side, TEE_PARAM_TYPE_* in the TA: the same numbers).
-// Only temporary memory references exist here (no registered shared memory).
+// Parameter types (TEEC_* on the client side, TEE_PARAM_TYPE_* in the TA: the same numbers for
+// values and temporary memory references). The registered-memory types (WHOLE, PARTIAL_*) exist on
+// the client side only: as in libteec, the client translates them into the TA's MEMREF_INPUT /
+// OUTPUT / INOUT (5, 6, 7) pointing into shared memory, so a TA never sees the difference.
 export const TEEC_NONE = 0x0;
 export const TEEC_VALUE_INPUT = 0x1;
 export const TEEC_VALUE_OUTPUT = 0x2;
@@ -21,11 +23,21 @@ export const TEEC_VALUE_INOUT = 0x3;
 export const TEEC_MEMREF_TEMP_INPUT = 0x5;
 export const TEEC_MEMREF_TEMP_OUTPUT = 0x6;
 export const TEEC_MEMREF_TEMP_INOUT = 0x7;
+/** The whole of a registered/allocated shared-memory block; direction from the block's flags. */
+export const TEEC_MEMREF_WHOLE = 0xc;
+export const TEEC_MEMREF_PARTIAL_INPUT = 0xd;
+export const TEEC_MEMREF_PARTIAL_OUTPUT = 0xe;
+export const TEEC_MEMREF_PARTIAL_INOUT = 0xf;
+
+/** TEEC_SharedMemory flags: which way the block's content may travel. */
+export const TEEC_MEM_INPUT = 0x1;
+export const TEEC_MEM_OUTPUT = 0x2;
 
 export type ParamType =
   | typeof TEEC_NONE
   | typeof TEEC_VALUE_INPUT | typeof TEEC_VALUE_OUTPUT | typeof TEEC_VALUE_INOUT
-  | typeof TEEC_MEMREF_TEMP_INPUT | typeof TEEC_MEMREF_TEMP_OUTPUT | typeof TEEC_MEMREF_TEMP_INOUT;
+  | typeof TEEC_MEMREF_TEMP_INPUT | typeof TEEC_MEMREF_TEMP_OUTPUT | typeof TEEC_MEMREF_TEMP_INOUT
+  | typeof TEEC_MEMREF_WHOLE | typeof TEEC_MEMREF_PARTIAL_INPUT | typeof TEEC_MEMREF_PARTIAL_OUTPUT | typeof TEEC_MEMREF_PARTIAL_INOUT;
 
 export const PARAM_TYPE_NAMES: Record<number, string> = {
   [TEEC_NONE]: 'NONE',
@@ -35,6 +47,10 @@ export const PARAM_TYPE_NAMES: Record<number, string> = {
   [TEEC_MEMREF_TEMP_INPUT]: 'MEMREF_TEMP_INPUT',
   [TEEC_MEMREF_TEMP_OUTPUT]: 'MEMREF_TEMP_OUTPUT',
   [TEEC_MEMREF_TEMP_INOUT]: 'MEMREF_TEMP_INOUT',
+  [TEEC_MEMREF_WHOLE]: 'MEMREF_WHOLE',
+  [TEEC_MEMREF_PARTIAL_INPUT]: 'MEMREF_PARTIAL_INPUT',
+  [TEEC_MEMREF_PARTIAL_OUTPUT]: 'MEMREF_PARTIAL_OUTPUT',
+  [TEEC_MEMREF_PARTIAL_INOUT]: 'MEMREF_PARTIAL_INOUT',
 };
 
 /** TEEC_PARAM_TYPES(t0, t1, t2, t3): four 4-bit fields. */
@@ -51,8 +67,14 @@ export function isValueType(t: number): boolean {
   return t === TEEC_VALUE_INPUT || t === TEEC_VALUE_OUTPUT || t === TEEC_VALUE_INOUT;
 }
 
+/** A memory reference as the TA sees it (TEE_PARAM_TYPE_MEMREF_*). */
 export function isMemrefType(t: number): boolean {
   return t === TEEC_MEMREF_TEMP_INPUT || t === TEEC_MEMREF_TEMP_OUTPUT || t === TEEC_MEMREF_TEMP_INOUT;
+}
+
+/** A client-side reference into a registered/allocated shared-memory block. */
+export function isRegisteredMemrefType(t: number): boolean {
+  return t === TEEC_MEMREF_WHOLE || t === TEEC_MEMREF_PARTIAL_INPUT || t === TEEC_MEMREF_PARTIAL_OUTPUT || t === TEEC_MEMREF_PARTIAL_INOUT;
 }
 
 /** Types whose content travels from the client to the TA. */
@@ -219,13 +241,14 @@ export const CMD_GET_STATS = 0x08;
  */
 export const CMD_EXPORT_PARAMS_PLAINTEXT = 0x09;
 
-// Deployment commands (sealed storage, device keys, encrypted install/export), handled by
-// ta/deploy.ts through the TA's command table (ta/ta.ts registerCommand).
+// Deployment commands (sealed storage, device keys, trust anchor, encrypted install/export),
+// handled by ta/deploy.ts; layouts in deploy-protocol.ts; the table is ta/commands.ts.
 export const CMD_DEVICE_INIT = 0x20;
 export const CMD_INSTALL_ENCRYPTED = 0x21;
 export const CMD_SEAL_PROTECTED = 0x22;
 export const CMD_UNSEAL_PROTECTED = 0x23;
 export const CMD_EXPORT_ENCRYPTED = 0x24;
+export const CMD_DEVICE_TRUST = 0x25;
 
 /**
  * Diagnostics, only when the TA was started with diagnostics on (tests): probe the TA's sandbox.
@@ -256,6 +279,7 @@ export const COMMAND_NAMES: Record<number, string> = {
   [CMD_SEAL_PROTECTED]: 'SEAL_PROTECTED',
   [CMD_UNSEAL_PROTECTED]: 'UNSEAL_PROTECTED',
   [CMD_EXPORT_ENCRYPTED]: 'EXPORT_ENCRYPTED',
+  [CMD_DEVICE_TRUST]: 'DEVICE_TRUST',
   [CMD_DIAG_PROBE]: 'DIAG_PROBE',
   [CMD_DIAG_PANIC]: 'DIAG_PANIC',
 };
@@ -318,11 +342,18 @@ export interface TaStats {
     updates: number;
   } | null;
   commands: Record<string, number>;
+  /** Milliseconds the TA spent inside each command's handler (the TEE side of the time per batch). */
+  command_ms?: Record<string, number>;
 }
+
+/** How memory-reference contents travel: through mapped shared memory, or copied into pipe frames. */
+export type TransportKind = 'shm' | 'pipe';
 
 /** The hello frame the TA host sends once it is ready (JSON). */
 export interface TaHello {
   protocol: number;
+  /** 'shm' when the TA mapped the shared-memory pool it was handed, else 'pipe'. */
+  transport: TransportKind;
   uuid: string;
   pid: number;
   kernels: string;

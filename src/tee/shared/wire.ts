@@ -1,17 +1,22 @@
 // The transport's byte format, shared by the client and the TA host: length-prefixed binary frames
-// over the TA process's stdin/stdout pipes. Tensors travel as their raw bytes; nothing is JSON but
-// the small control documents (stats, hello).
+// over the TA process's stdin/stdout pipes (the control channel). With the shared-memory transport
+// a memory reference travels as an (offset, size) into the shared-memory pool both processes map;
+// with the pipe transport (the fallback) its bytes travel inside the frame. Nothing is JSON but the
+// small control documents (stats, hello).
 //
 //   frame   := u32 length (of what follows) · u8 kind · body          (little-endian throughout)
 //   request := u32 requestId · u32 session · u32 command · u32 paramTypes · [16-byte UUID if OPEN] · 4 × slot
 //     slot  NONE: —   VALUE_INPUT/INOUT: u32 a · u32 b   VALUE_OUTPUT: —
-//           MEMREF_INPUT/INOUT: u32 size · size bytes     MEMREF_OUTPUT: u32 capacity
+//           MEMREF_INPUT/INOUT:  u8 0 · u32 size · size bytes      |  u8 1 · u32 offset · u32 size   (shared)
+//           MEMREF_OUTPUT:       u8 0 · u32 capacity               |  u8 1 · u32 offset · u32 capacity
 //   reply   := u32 requestId · u32 result · u32 origin · u32 session · u32 paramTypes · 4 × slot · u32 n · n bytes message
 //     slot  VALUE_OUTPUT/INOUT: u32 a · u32 b   MEMREF_OUTPUT/INOUT: u32 size · u8 hasData · [size bytes]   others: —
-//   hello   := UTF-8 JSON (TaHello), sent once by the TA when it is ready.
+//           (a shared-memory output has no data in the frame: the TA wrote it into the pool)
+//   hello   := UTF-8 JSON (TaHello), sent once by the TA when it is ready (encodeHello/decodeHello).
 import {
   isInputType, isMemrefType, isOutputType, isValueType, paramTypeAt,
   TEEC_MEMREF_TEMP_INOUT, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_VALUE_INOUT, TEEC_VALUE_INPUT, TEEC_VALUE_OUTPUT,
+  type TaHello,
 } from './protocol.js';
 
 export const KIND_OPEN_SESSION = 0x01;
@@ -26,10 +31,12 @@ export const MAX_FRAME = 1 << 30;
 /** A parameter slot as it travels: a value pair, or bytes (input) / a capacity (output). */
 export interface WireParam {
   value?: { a: number; b: number };
-  /** Input memref content, or output memref content in a reply. */
+  /** Input memref content, or output memref content in a reply (pipe transport). */
   data?: Uint8Array;
   /** Memref size: input length, output capacity (request) or produced/required size (reply). */
   size?: number;
+  /** Shared-memory transport: the memref's byte offset in the pool (its content is there, not here). */
+  shmOffset?: number;
 }
 
 export interface RequestFrame {
@@ -143,11 +150,17 @@ export function encodeRequest(f: RequestFrame): Buffer {
     if (t === TEEC_VALUE_INPUT || t === TEEC_VALUE_INOUT) {
       w.u32(p.value?.a ?? 0);
       w.u32(p.value?.b ?? 0);
+    } else if (isMemrefType(t) && p.shmOffset !== undefined) {
+      w.u8(1);
+      w.u32(p.shmOffset);
+      w.u32(p.size ?? 0);
     } else if (t === TEEC_MEMREF_TEMP_INPUT || t === TEEC_MEMREF_TEMP_INOUT) {
       const d = p.data ?? new Uint8Array(0);
+      w.u8(0);
       w.u32(d.length);
       w.bytes(d);
     } else if (t === TEEC_MEMREF_TEMP_OUTPUT) {
+      w.u8(0);
       w.u32(p.size ?? 0);
     }
     // NONE, VALUE_OUTPUT and unknown types carry nothing (the client API refuses unknown types
@@ -172,11 +185,16 @@ export function decodeRequest(kind: number, body: Uint8Array): RequestFrame {
   for (let i = 0; i < 4; i++) {
     const t = paramTypeAt(paramTypes, i);
     if (t === TEEC_VALUE_INPUT || t === TEEC_VALUE_INOUT) params.push({ value: { a: r.u32(), b: r.u32() } });
-    else if (t === TEEC_MEMREF_TEMP_INPUT || t === TEEC_MEMREF_TEMP_INOUT) {
-      const n = r.u32();
-      params.push({ data: r.bytes(n), size: n });
-    } else if (t === TEEC_MEMREF_TEMP_OUTPUT) params.push({ size: r.u32() });
-    else params.push({});
+    else if (isMemrefType(t)) {
+      const where = r.u8();
+      if (where === 1) params.push({ shmOffset: r.u32(), size: r.u32() });
+      else if (where !== 0) throw new WireError(`memref ${i} has the unknown location ${where}`);
+      else if (t === TEEC_MEMREF_TEMP_OUTPUT) params.push({ size: r.u32() });
+      else {
+        const n = r.u32();
+        params.push({ data: r.bytes(n), size: n });
+      }
+    } else params.push({});
   }
   r.end();
   return { kind, requestId, session, command, paramTypes, ...(uuid !== undefined ? { uuid } : {}), params };
@@ -230,6 +248,27 @@ export function decodeReply(kind: number, body: Uint8Array): ReplyFrame {
   const message = Buffer.from(r.bytes(n)).toString('utf8');
   r.end();
   return { kind, requestId, result, origin, session, paramTypes, params, message };
+}
+
+/** The hello frame: the TA's announcement, once, when it is ready. */
+export function encodeHello(h: TaHello): Buffer {
+  const w = new Writer();
+  w.bytes(Buffer.from(JSON.stringify(h), 'utf8'));
+  return w.frame(KIND_HELLO);
+}
+
+export function decodeHello(body: Uint8Array): TaHello {
+  let h: unknown;
+  try {
+    h = JSON.parse(Buffer.from(body).toString('utf8'));
+  } catch (e) {
+    throw new WireError(`hello frame is not JSON (${(e as Error).message})`);
+  }
+  const o = h as Partial<TaHello> | null;
+  if (!o || typeof o !== 'object' || typeof o.protocol !== 'number' || typeof o.uuid !== 'string' || (o.transport !== 'shm' && o.transport !== 'pipe')) {
+    throw new WireError('hello frame lacks protocol, uuid or transport');
+  }
+  return o as TaHello;
 }
 
 /** Splits a byte stream into frames: push chunks in, take whole frames (kind + body) out. */
