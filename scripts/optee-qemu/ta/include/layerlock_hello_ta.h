@@ -1,0 +1,23 @@
+/*
+ * layerlock's smoke-test TA for OP-TEE on QEMU v8 (issue 17, milestone 1).
+ * Shared by the TA and the normal-world check program: UUID and command ids.
+ */
+#ifndef LAYERLOCK_HELLO_TA_H
+#define LAYERLOCK_HELLO_TA_H
+
+/* a2cbd6f4-0817-4cb6-bdf1-57c0ab8b19ef */
+#define LAYERLOCK_HELLO_TA_UUID \
+	{ 0xa2cbd6f4, 0x0817, 0x4cb6, \
+		{ 0xbd, 0xf1, 0x57, 0xc0, 0xab, 0x8b, 0x19, 0xef } }
+
+/* params: VALUE_INOUT; a := a + 1 (OP-TEE hello_world's round trip) */
+#define LAYERLOCK_HELLO_CMD_INC 0
+/*
+ * params: MEMREF_INPUT x (float32[n]), MEMREF_INPUT w (float32[n]),
+ * VALUE_OUTPUT; a := bit pattern of sum_i x[i]*w[i] accumulated in index
+ * order in float32, b := n. A connected layer's inner product, computed in
+ * the secure world on buffers that crossed the world switch.
+ */
+#define LAYERLOCK_HELLO_CMD_DOT 1
+
+#endif
