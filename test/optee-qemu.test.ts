@@ -56,7 +56,7 @@ test('OP-TEE on QEMU v8: the guest reaches layerlock\'s TA through libteec and e
     const checks = [...text.matchAll(/^layerlock-optee-check: (.+?)\s{2,}(ok|FAILED) (.*)$/gm)];
     const names = checks.map((m) => m[1]);
     assert.deepEqual(names, ['TEEC_InitializeContext', 'TEEC_OpenSession', 'value round trip', 'dot, temp memrefs',
-      'dot, registered shm', 'bad parameter types', 'invoke round trips']);
+      'dot, registered shm', 'bad parameter types', 'TA heap probe', 'invoke round trips']);
     for (const m of checks) assert.equal(m[2], 'ok', `check '${m[1]}' failed: ${m[3]}`);
     // The TA's float32 dot product equals the normal world's, bit for bit.
     const dot = /n=4096 TA (0x[0-9a-f]{8}) REE (0x[0-9a-f]{8})/.exec(text);

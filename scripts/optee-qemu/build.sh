@@ -20,6 +20,7 @@
 #   LAYERLOCK_OPTEE_DEBS   folder with the two arm64 .debs (linux-image-*-arm64, busybox-static) if
 #                          apt-get download cannot be used
 #   LAYERLOCK_OPTEE_TIMEOUT  seconds the boot + check may take (default 600; QEMU emulates every instruction)
+#   LAYERLOCK_OPTEE_TA_HEAP  the smoke-test TA's heap (TA_DATA_SIZE) in bytes (default 1048576)
 #   LAYERLOCK_OPTEE_SMP    guest CPUs (default 1: the build machines' cores are shared)
 #   LAYERLOCK_OPTEE_LOG    file that receives the run's console log (default <cache>/out/logs/run.log)
 #
@@ -31,6 +32,7 @@ CACHE="${LAYERLOCK_OPTEE_CACHE:-$HOME/.cache/layerlock-optee}"
 JOBS="${LAYERLOCK_OPTEE_JOBS:-2}"
 SMP="${LAYERLOCK_OPTEE_SMP:-1}"
 TIMEOUT="${LAYERLOCK_OPTEE_TIMEOUT:-600}"
+TA_HEAP="${LAYERLOCK_OPTEE_TA_HEAP:-1048576}"
 OUT="$CACHE/out"
 BIN="$OUT/bin"
 LOGS="$OUT/logs"
@@ -174,22 +176,23 @@ step_optee_client() {
 # ---------------------------------------------------------------- our TA and its normal-world check
 step_ta() {
 	step_optee_os
-	local k; k="$(key_of "$HERE/ta" "$(cat "$OUT/.stamp-optee-os")")"
+	[[ "$TA_HEAP" =~ ^[0-9]+$ ]] || die "LAYERLOCK_OPTEE_TA_HEAP must be a byte count, not '$TA_HEAP'"
+	local k; k="$(key_of "$HERE/ta" "$(cat "$OUT/.stamp-optee-os")" "heap=$TA_HEAP")"
 	if fresh ta "$k" && [ -f "$OUT/ta/$TA_UUID.ta" ]; then say "TA: cached"; return; fi
 	say "building layerlock's smoke-test TA (log: $LOGS/ta.log)"
 	rm -rf "$OUT/ta"
 	"${NICE[@]}" make -C "$HERE/ta" -j"$JOBS" CROSS_COMPILE=$CROSS PLATFORM=vexpress-qemu_armv8a PYTHON3="$PYTHON3" \
-		TA_DEV_KIT_DIR="$OUT/optee_os/export-ta_arm64" O="$OUT/ta" > "$LOGS/ta.log" 2>&1 \
+		CPPFLAGS="-DLAYERLOCK_TA_HEAP_SIZE=$TA_HEAP" TA_DEV_KIT_DIR="$OUT/optee_os/export-ta_arm64" O="$OUT/ta" > "$LOGS/ta.log" 2>&1 \
 		|| { tail -n 30 "$LOGS/ta.log" >&2; die "TA build failed (log: $LOGS/ta.log)"; }
 	stamp ta "$k"
 }
 step_host() {
 	step_optee_client
-	local k r="$OUT/optee_client-root/usr"; k="$(key_of "$HERE/host" "$HERE/ta/include" "$(cat "$OUT/.stamp-optee-client")")"
+	local k r="$OUT/optee_client-root/usr"; k="$(key_of "$HERE/host" "$HERE/ta/include" "$(cat "$OUT/.stamp-optee-client")" "heap=$TA_HEAP")"
 	if fresh host "$k" && [ -f "$OUT/host/layerlock-optee-check" ]; then say "check program: cached"; return; fi
 	say "building the normal-world check program"
 	mkdir -p "$OUT/host"
-	"${NICE[@]}" ${CROSS}gcc -O2 -Wall -Wextra -Werror -ffp-contract=off -static -I"$r/include" -I"$HERE/ta/include" \
+	"${NICE[@]}" ${CROSS}gcc -O2 -Wall -Wextra -Werror -ffp-contract=off -DLAYERLOCK_TA_HEAP_SIZE="$TA_HEAP" -static -I"$r/include" -I"$HERE/ta/include" \
 		"$HERE/host/layerlock_optee_check.c" "$r/lib/libteec.a" -lpthread -o "$OUT/host/layerlock-optee-check"
 	stamp host "$k"
 }

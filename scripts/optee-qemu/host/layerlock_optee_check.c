@@ -81,6 +81,9 @@ int main(void)
 	snprintf(detail, sizeof(detail), "(0x%08" PRIx32 " origin %" PRIu32 ")",
 		 res, origin);
 	report(res == TEEC_SUCCESS, "TEEC_OpenSession", detail);
+	if (res == TEEC_ERROR_OUT_OF_MEMORY)
+		printf("layerlock-optee-check: the TA's heap (%d bytes) does not fit OP-TEE's TA RAM\n",
+		       LAYERLOCK_TA_HEAP_SIZE);
 	if (res != TEEC_SUCCESS)
 		goto out_ctx;
 
@@ -156,7 +159,19 @@ int main(void)
 	report(res == TEEC_ERROR_BAD_PARAMETERS && origin == TEEC_ORIGIN_TRUSTED_APP,
 	       "bad parameter types", detail);
 
-	/* 5. world-switch round trips (time is emulated: TCG, not hardware) */
+	/* 5. the secure memory the TA really gets: largest single allocation of its heap */
+	memset(&op, 0, sizeof(op));
+	op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE,
+					 TEEC_NONE);
+	res = TEEC_InvokeCommand(&sess, LAYERLOCK_HELLO_CMD_HEAP_PROBE, &op,
+				 &origin);
+	snprintf(detail, sizeof(detail),
+		 "largest TEE_Malloc %" PRIu32 " bytes of a %" PRIu32 "-byte heap (0x%08" PRIx32 ")",
+		 op.params[0].value.a, op.params[0].value.b, res);
+	report(res == TEEC_SUCCESS && op.params[0].value.a > 0 &&
+	       op.params[0].value.a <= op.params[0].value.b, "TA heap probe", detail);
+
+	/* 6. world-switch round trips (time is emulated: TCG, not hardware) */
 	t0 = now_us();
 	for (i = 0; i < ROUND_TRIPS; i++) {
 		memset(&op, 0, sizeof(op));

@@ -82,6 +82,35 @@ static TEE_Result cmd_dot(uint32_t param_types, TEE_Param params[4])
 	return TEE_SUCCESS;
 }
 
+static TEE_Result cmd_heap_probe(uint32_t param_types, TEE_Param params[4])
+{
+	const size_t step = 4096;
+	size_t lo = 0; /* known to succeed (0 = nothing yet) */
+	size_t hi = LAYERLOCK_TA_HEAP_SIZE / step + 1; /* in steps; known to fail */
+	void *p = NULL;
+
+	if (param_types != TEE_PARAM_TYPES(TEE_PARAM_TYPE_VALUE_OUTPUT,
+					   TEE_PARAM_TYPE_NONE,
+					   TEE_PARAM_TYPE_NONE,
+					   TEE_PARAM_TYPE_NONE))
+		return TEE_ERROR_BAD_PARAMETERS;
+	/* Binary search on the size of one allocation, freed at once. */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		p = TEE_Malloc(mid * step, TEE_MALLOC_FILL_ZERO);
+		if (p) {
+			TEE_Free(p);
+			lo = mid;
+		} else {
+			hi = mid;
+		}
+	}
+	params[0].value.a = (uint32_t)(lo * step);
+	params[0].value.b = (uint32_t)LAYERLOCK_TA_HEAP_SIZE;
+	return TEE_SUCCESS;
+}
+
 TEE_Result TA_InvokeCommandEntryPoint(void *sess_ctx __unused,
 				      uint32_t cmd_id,
 				      uint32_t param_types, TEE_Param params[4])
@@ -91,6 +120,8 @@ TEE_Result TA_InvokeCommandEntryPoint(void *sess_ctx __unused,
 		return cmd_inc(param_types, params);
 	case LAYERLOCK_HELLO_CMD_DOT:
 		return cmd_dot(param_types, params);
+	case LAYERLOCK_HELLO_CMD_HEAP_PROBE:
+		return cmd_heap_probe(param_types, params);
 	default:
 		return TEE_ERROR_BAD_PARAMETERS;
 	}

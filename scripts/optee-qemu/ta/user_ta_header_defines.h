@@ -8,7 +8,7 @@
 /* Single instance, one session at a time: the smallest TA OP-TEE accepts. */
 #define TA_FLAGS (TA_FLAG_SINGLE_INSTANCE | TA_FLAG_INSTANCE_KEEP_ALIVE)
 #define TA_STACK_SIZE (4 * 1024)
-#define TA_DATA_SIZE (32 * 1024)
+#define TA_DATA_SIZE LAYERLOCK_TA_HEAP_SIZE
 #define TA_VERSION "0.1"
 #define TA_DESCRIPTION "layerlock OP-TEE smoke test (value and float32 dot-product round trip)"
 

@@ -19,5 +19,21 @@
  * the secure world on buffers that crossed the world switch.
  */
 #define LAYERLOCK_HELLO_CMD_DOT 1
+/*
+ * params: VALUE_OUTPUT; a := the largest single TEE_Malloc that succeeds
+ * (to 4 KiB), b := the TA's configured heap (TA_DATA_SIZE). Measures the
+ * secure memory a TA really gets, which the layerlock TA's arena will need.
+ */
+#define LAYERLOCK_HELLO_CMD_HEAP_PROBE 2
+
+/*
+ * The TA's heap (TA_DATA_SIZE), from the build (build.sh passes
+ * LAYERLOCK_OPTEE_TA_HEAP as -DLAYERLOCK_TA_HEAP_SIZE=...). OP-TEE reserves it
+ * in secure memory when the TA is loaded, so a heap larger than the TA RAM
+ * pool makes TEEC_OpenSession fail with TEE_ERROR_OUT_OF_MEMORY.
+ */
+#ifndef LAYERLOCK_TA_HEAP_SIZE
+#define LAYERLOCK_TA_HEAP_SIZE (1024 * 1024)
+#endif
 
 #endif
