@@ -198,7 +198,7 @@ step_host() {
 }
 
 # ---------------------------------------------------------------- Debian's arm64 kernel and BusyBox
-deb_file() { ls "$1"/"$2"_*_arm64.deb 2>/dev/null | head -n1; }
+deb_file() { ls "$1"/"$2"_*_arm64.deb 2>/dev/null | head -n1 || true; }
 step_debs() {
 	local d="$CACHE/debs" p f
 	mkdir -p "$d"
