@@ -10,6 +10,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Rng } from '../src/nn/rng.js';
+import { ConnectedLayer } from '../src/nn/layers/connected.js';
+import { Arena, ArenaOverflow } from '../src/tee/ta/arena.js';
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/optee-qemu/build.sh', import.meta.url));
 const CACHE = process.env.LAYERLOCK_OPTEE_CACHE ?? join(homedir(), '.cache', 'layerlock-optee');
@@ -56,13 +59,27 @@ test('OP-TEE on QEMU v8: the guest reaches layerlock\'s TA through libteec and e
     const checks = [...text.matchAll(/^layerlock-optee-check: (.+?)\s{2,}(ok|FAILED) (.*)$/gm)];
     const names = checks.map((m) => m[1]);
     assert.deepEqual(names, ['TEEC_InitializeContext', 'TEEC_OpenSession', 'value round trip', 'dot, temp memrefs',
-      'dot, registered shm', 'bad parameter types', 'TA heap probe', 'invoke round trips']);
+      'dot, registered shm', 'bad parameter types', 'TA heap probe', 'connected init in the TA', 'arena in the TA', 'invoke round trips']);
     for (const m of checks) assert.equal(m[2], 'ok', `check '${m[1]}' failed: ${m[3]}`);
     // The TA's float32 dot product equals the normal world's, bit for bit.
     const dot = /n=4096 TA (0x[0-9a-f]{8}) REE (0x[0-9a-f]{8})/.exec(text);
     assert.ok(dot, 'no dot-product line');
     assert.equal(dot[1], dot[2]);
     assert.match(text, /^LAYERLOCK_OPTEE_CHECK PASS \(0 failed\)$/m);
+
+    // The layerlock TA's C pieces, run in OP-TEE's secure world, equal the TypeScript engine's.
+    const init = /^layerlock-optee-data: connected-init (\d+) (\d+) (\d+) (\d+) ([0-9a-f ]+)$/m.exec(text);
+    assert.ok(init, 'no connected-init data line');
+    const [seed, index, inputs, outputs] = init.slice(1, 5).map(Number) as [number, number, number, number];
+    const layer = new ConnectedLayer(index, { type: 'connected', output: outputs, activation: 'linear', batchNormalize: false, source: { file: 'test', line: 1 } }, { c: inputs, h: 1, w: 1 }, 1);
+    layer.initialise(new Rng(seed, 'init', index));
+    const bits = new Uint32Array(layer.weights.buffer, layer.weights.byteOffset, layer.weights.length);
+    assert.deepEqual(init[5]!.trim().split(' ').map((h) => parseInt(h, 16)), Array.from(bits));
+    const arenaLine = /^layerlock-optee-data: arena (\d+) (\d+) (\d+) (.*)$/m.exec(text);
+    assert.ok(arenaLine, 'no arena data line');
+    const arena = new Arena(Number(arenaLine[1]));
+    arena.reserve(0, 'weights', Number(arenaLine[2]));
+    assert.throws(() => arena.reserve(1, 'output', Number(arenaLine[3])), (e: unknown) => e instanceof ArenaOverflow && e.message === arenaLine[4]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

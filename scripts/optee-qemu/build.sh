@@ -28,6 +28,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# The layerlock TA's C pieces (milestone 2), built into the smoke-test TA so they run in the secure world.
+LLTA="$(cd "$HERE/../../optee/ta" && pwd)"
 CACHE="${LAYERLOCK_OPTEE_CACHE:-$HOME/.cache/layerlock-optee}"
 JOBS="${LAYERLOCK_OPTEE_JOBS:-2}"
 SMP="${LAYERLOCK_OPTEE_SMP:-1}"
@@ -177,23 +179,27 @@ step_optee_client() {
 step_ta() {
 	step_optee_os
 	[[ "$TA_HEAP" =~ ^[0-9]+$ ]] || die "LAYERLOCK_OPTEE_TA_HEAP must be a byte count, not '$TA_HEAP'"
-	local k; k="$(key_of "$HERE/ta" "$(cat "$OUT/.stamp-optee-os")" "heap=$TA_HEAP")"
+	local k; k="$(key_of "$HERE/ta" "$LLTA/rng.c" "$LLTA/arena.c" "$LLTA/include" "$(cat "$OUT/.stamp-optee-os")" "heap=$TA_HEAP")"
 	if fresh ta "$k" && [ -f "$OUT/ta/$TA_UUID.ta" ]; then say "TA: cached"; return; fi
 	say "building layerlock's smoke-test TA (log: $LOGS/ta.log)"
-	rm -rf "$OUT/ta"
-	"${NICE[@]}" make -C "$HERE/ta" -j"$JOBS" CROSS_COMPILE=$CROSS PLATFORM=vexpress-qemu_armv8a PYTHON3="$PYTHON3" \
+	rm -rf "$OUT/ta" "$OUT/ta-src"
+	# Stage our TA with optee/ta's sources beside it (the dev kit builds the files of one folder).
+	cp -r "$HERE/ta" "$OUT/ta-src"
+	cp "$LLTA/rng.c" "$LLTA/arena.c" "$OUT/ta-src/"
+	cp "$LLTA"/include/*.h "$OUT/ta-src/include/"
+	"${NICE[@]}" make -C "$OUT/ta-src" -j"$JOBS" CROSS_COMPILE=$CROSS PLATFORM=vexpress-qemu_armv8a PYTHON3="$PYTHON3" \
 		CPPFLAGS="-DLAYERLOCK_TA_HEAP_SIZE=$TA_HEAP" TA_DEV_KIT_DIR="$OUT/optee_os/export-ta_arm64" O="$OUT/ta" > "$LOGS/ta.log" 2>&1 \
 		|| { tail -n 30 "$LOGS/ta.log" >&2; die "TA build failed (log: $LOGS/ta.log)"; }
 	stamp ta "$k"
 }
 step_host() {
 	step_optee_client
-	local k r="$OUT/optee_client-root/usr"; k="$(key_of "$HERE/host" "$HERE/ta/include" "$(cat "$OUT/.stamp-optee-client")" "heap=$TA_HEAP")"
+	local k r="$OUT/optee_client-root/usr"; k="$(key_of "$HERE/host" "$HERE/ta/include" "$LLTA/include" "$(cat "$OUT/.stamp-optee-client")" "heap=$TA_HEAP")"
 	if fresh host "$k" && [ -f "$OUT/host/layerlock-optee-check" ]; then say "check program: cached"; return; fi
 	say "building the normal-world check program"
 	mkdir -p "$OUT/host"
-	"${NICE[@]}" ${CROSS}gcc -O2 -Wall -Wextra -Werror -ffp-contract=off -DLAYERLOCK_TA_HEAP_SIZE="$TA_HEAP" -static -I"$r/include" -I"$HERE/ta/include" \
-		"$HERE/host/layerlock_optee_check.c" "$r/lib/libteec.a" -lpthread -o "$OUT/host/layerlock-optee-check"
+	"${NICE[@]}" ${CROSS}gcc -O2 -Wall -Wextra -Werror -ffp-contract=off -DLAYERLOCK_TA_HEAP_SIZE="$TA_HEAP" -static -I"$r/include" -I"$HERE/ta/include" -I"$LLTA/include" \
+		"$HERE/host/layerlock_optee_check.c" "$r/lib/libteec.a" -lpthread -lm -o "$OUT/host/layerlock-optee-check"
 	stamp host "$k"
 }
 

@@ -8,6 +8,7 @@
  *   LAYERLOCK_OPTEE_CHECK PASS   or   LAYERLOCK_OPTEE_CHECK FAIL
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,7 +172,59 @@ int main(void)
 	report(res == TEEC_SUCCESS && op.params[0].value.a > 0 &&
 	       op.params[0].value.a <= op.params[0].value.b, "TA heap probe", detail);
 
-	/* 6. world-switch round trips (time is emulated: TCG, not hardware) */
+	/*
+	 * 6. the layerlock TA's C pieces (optee/ta/) in the secure world. The data
+	 * lines let test/optee-qemu.test.ts compare them with the TypeScript engine.
+	 */
+	{
+		static float cw[64 * 10];
+		uint64_t sbits;
+		double scale = sqrt(2.0 / 64);
+		size_t k;
+
+		memcpy(&sbits, &scale, sizeof(sbits));
+		memset(&op, 0, sizeof(op));
+		op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT,
+						 TEEC_MEMREF_TEMP_OUTPUT,
+						 TEEC_VALUE_INPUT, TEEC_NONE);
+		op.params[0].value.a = 20190617;
+		op.params[0].value.b = 11;
+		op.params[1].tmpref.buffer = cw;
+		op.params[1].tmpref.size = sizeof(cw);
+		op.params[2].value.a = (uint32_t)(sbits >> 32);
+		op.params[2].value.b = (uint32_t)sbits;
+		res = TEEC_InvokeCommand(&sess, LAYERLOCK_HELLO_CMD_CONNECTED_INIT,
+					 &op, &origin);
+		snprintf(detail, sizeof(detail), "seed 20190617 layer 11 64x10 (0x%08" PRIx32 ")", res);
+		report(res == TEEC_SUCCESS, "connected init in the TA", detail);
+		printf("layerlock-optee-data: connected-init 20190617 11 64 10");
+		for (k = 0; k < 64 * 10; k++) {
+			uint32_t b;
+
+			memcpy(&b, &cw[k], sizeof(b));
+			printf(" %08" PRIx32, b);
+		}
+		printf("\n");
+	}
+	{
+		static char msg[512];
+
+		memset(&op, 0, sizeof(op));
+		op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_VALUE_INPUT,
+						 TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE);
+		op.params[0].value.a = 100000;
+		op.params[0].value.b = 60000;
+		op.params[1].value.a = 50000;
+		op.params[2].tmpref.buffer = msg;
+		op.params[2].tmpref.size = sizeof(msg);
+		res = TEEC_InvokeCommand(&sess, LAYERLOCK_HELLO_CMD_ARENA, &op, &origin);
+		msg[sizeof(msg) - 1] = '\0';
+		snprintf(detail, sizeof(detail), "capacity 100000, 60000 + 50000 (0x%08" PRIx32 ")", res);
+		report(res == TEEC_SUCCESS && msg[0], "arena in the TA", detail);
+		printf("layerlock-optee-data: arena 100000 60000 50000 %s\n", msg);
+	}
+
+	/* 7. world-switch round trips (time is emulated: TCG, not hardware) */
 	t0 = now_us();
 	for (i = 0; i < ROUND_TRIPS; i++) {
 		memset(&op, 0, sizeof(op));

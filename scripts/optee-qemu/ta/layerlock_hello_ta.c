@@ -8,8 +8,11 @@
  * src/tee/protocol.ts, a command with any other parameter types gets
  * TEE_ERROR_BAD_PARAMETERS and the TA keeps serving.
  */
+#include <string.h>
 #include <tee_internal_api.h>
 #include <layerlock_hello_ta.h>
+#include <layerlock_rng.h>
+#include <layerlock_arena.h>
 
 TEE_Result TA_CreateEntryPoint(void)
 {
@@ -111,6 +114,88 @@ static TEE_Result cmd_heap_probe(uint32_t param_types, TEE_Param params[4])
 	return TEE_SUCCESS;
 }
 
+static TEE_Result cmd_connected_init(uint32_t param_types, TEE_Param params[4])
+{
+	union {
+		uint64_t u;
+		double d;
+	} scale;
+
+	if (param_types != TEE_PARAM_TYPES(TEE_PARAM_TYPE_VALUE_INPUT,
+					   TEE_PARAM_TYPE_MEMREF_OUTPUT,
+					   TEE_PARAM_TYPE_VALUE_INPUT,
+					   TEE_PARAM_TYPE_NONE))
+		return TEE_ERROR_BAD_PARAMETERS;
+	if (params[1].memref.size % sizeof(float))
+		return TEE_ERROR_BAD_PARAMETERS;
+	scale.u = ((uint64_t)params[2].value.a << 32) | params[2].value.b;
+	ll_connected_init(params[1].memref.buffer, params[1].memref.size / sizeof(float),
+			  scale.d, params[0].value.a, params[0].value.b);
+	return TEE_SUCCESS;
+}
+
+static void put_num(char *p, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	*p = '\0';
+}
+
+static TEE_Result cmd_arena(uint32_t param_types, TEE_Param params[4])
+{
+	struct ll_arena_block blocks[4];
+	struct ll_arena arena;
+	uint8_t *memory = NULL;
+	char *out = NULL;
+	size_t cap_out = 0;
+	uint64_t off = 0;
+	enum ll_arena_status st;
+
+	if (param_types != TEE_PARAM_TYPES(TEE_PARAM_TYPE_VALUE_INPUT,
+					   TEE_PARAM_TYPE_VALUE_INPUT,
+					   TEE_PARAM_TYPE_MEMREF_OUTPUT,
+					   TEE_PARAM_TYPE_NONE))
+		return TEE_ERROR_BAD_PARAMETERS;
+	out = params[2].memref.buffer;
+	cap_out = params[2].memref.size;
+	if (cap_out < 64)
+		return TEE_ERROR_SHORT_BUFFER;
+	/* The arena's memory is secure memory: one allocation from the TA heap. */
+	memory = TEE_Malloc(params[0].value.a, TEE_MALLOC_FILL_ZERO);
+	if (!memory)
+		return TEE_ERROR_OUT_OF_MEMORY;
+	ll_arena_init(&arena, memory, params[0].value.a, blocks, 4);
+	st = ll_arena_reserve(&arena, 0, "weights", params[0].value.b, &off);
+	if (st == LL_ARENA_OK)
+		st = ll_arena_reserve(&arena, 1, "output", params[1].value.a, &off);
+	if (st == LL_ARENA_OVERFLOW) {
+		ll_arena_overflow_message(&arena, out, cap_out);
+	} else {
+		/* "ok OFFSET USED PEAK" */
+		char *p = out;
+
+		TEE_MemMove(p, "ok ", 3);
+		put_num(p + 3, off);
+		p += strlen(p);
+		*p++ = ' ';
+		put_num(p, arena.used);
+		p += strlen(p);
+		*p++ = ' ';
+		put_num(p, arena.peak);
+	}
+	params[2].memref.size = strlen(out) + 1;
+	ll_arena_reset(&arena);
+	TEE_Free(memory);
+	return TEE_SUCCESS;
+}
+
 TEE_Result TA_InvokeCommandEntryPoint(void *sess_ctx __unused,
 				      uint32_t cmd_id,
 				      uint32_t param_types, TEE_Param params[4])
@@ -122,6 +207,10 @@ TEE_Result TA_InvokeCommandEntryPoint(void *sess_ctx __unused,
 		return cmd_dot(param_types, params);
 	case LAYERLOCK_HELLO_CMD_HEAP_PROBE:
 		return cmd_heap_probe(param_types, params);
+	case LAYERLOCK_HELLO_CMD_CONNECTED_INIT:
+		return cmd_connected_init(param_types, params);
+	case LAYERLOCK_HELLO_CMD_ARENA:
+		return cmd_arena(param_types, params);
 	default:
 		return TEE_ERROR_BAD_PARAMETERS;
 	}

@@ -27,6 +27,23 @@
 #define LAYERLOCK_HELLO_CMD_HEAP_PROBE 2
 
 /*
+ * The layerlock TA's C pieces (optee/ta/, milestone 2) running in the secure world:
+ * params: VALUE_INPUT a = seed, b = layer index; MEMREF_OUTPUT float32[n];
+ * VALUE_INPUT a, b = high, low 32 bits of the double scale sqrt(2 / inputs).
+ * Fills the buffer with ll_connected_init (Darknet's connected-layer initialiser
+ * on the engine's seeded stream).
+ */
+#define LAYERLOCK_HELLO_CMD_CONNECTED_INIT 3
+/*
+ * params: VALUE_INPUT a = arena capacity (bytes, taken from the TA heap with
+ * TEE_Malloc), b = bytes of a first reservation (layer 0 'weights');
+ * VALUE_INPUT a = bytes of a second reservation (layer 1 'output');
+ * MEMREF_OUTPUT the second reservation's result: "ok OFFSET USED PEAK" or the
+ * arena's OUT_OF_MEMORY message (NUL-terminated).
+ */
+#define LAYERLOCK_HELLO_CMD_ARENA 4
+
+/*
  * The TA's heap (TA_DATA_SIZE), from the build (build.sh passes
  * LAYERLOCK_OPTEE_TA_HEAP as -DLAYERLOCK_TA_HEAP_SIZE=...). OP-TEE reserves it
  * in secure memory when the TA is loaded, so a heap larger than the TA RAM
