@@ -19,7 +19,7 @@ const TA = fileURLToPath(new URL('../../optee/ta/', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'layerlock-ta-rng-'));
 const exe = join(dir, 'rng_dump');
 const cc = spawnSync('cc', ['-std=c99', '-O2', '-Wall', '-Wextra', '-Werror', `-I${join(TA, 'include')}`,
-  join(TA, 'rng.c'), join(TA, 'test', 'rng_dump.c'), '-lm', '-o', exe], { encoding: 'utf8' });
+  join(TA, 'rng.c'), join(TA, 'dropout.c'), join(TA, 'test', 'rng_dump.c'), '-lm', '-o', exe], { encoding: 'utf8' });
 const skip = cc.error ? `no C compiler (cc): ${cc.error.message}` : false;
 if (skip) process.stderr.write(`\n*** optee-ta-rng.test: SKIPPED — ${skip} ***\n\n`);
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));

@@ -122,19 +122,3 @@ void ll_connected_init(float *weights, size_t n, double scale, uint32_t seed,
 	for (i = 0; i < n; i++)
 		weights[i] = (float)(scale * (2.0 * ll_rng_uniform(&r) - 1.0));
 }
-
-void ll_dropout_train(const float *in, float *out, uint8_t *keep, size_t count, double p,
-		      uint32_t seed, uint32_t layer_index, uint32_t iteration)
-{
-	struct ll_rng r;
-	double scale = 1.0 / (1.0 - p);
-	size_t i;
-
-	ll_rng_init3(&r, seed, "dropout", layer_index, iteration);
-	for (i = 0; i < count; i++) {
-		int kept = ll_rng_uniform(&r) >= p;
-
-		keep[i] = (uint8_t)kept;
-		out[i] = kept ? (float)((double)in[i] * scale) : 0.0f;
-	}
-}

@@ -39,12 +39,4 @@ double ll_rng_uniform(struct ll_rng *r);
 void ll_connected_init(float *weights, size_t n, double scale, uint32_t seed,
 		       uint32_t layer_index);
 
-/*
- * DropoutLayer.forward at training time: keep[i] = uniform() >= p from
- * new Rng(seed, 'dropout', index, iteration); out[i] = kept ? in[i] * (1 / (1 - p)) : 0,
- * with the product in double and rounded to float32 once, as a Float32Array store does.
- */
-void ll_dropout_train(const float *in, float *out, uint8_t *keep, size_t count, double p,
-		      uint32_t seed, uint32_t layer_index, uint32_t iteration);
-
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <layerlock_rng.h>
+#include <layerlock_dropout.h>
 
 static uint32_t u(const char *s)
 {
