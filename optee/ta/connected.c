@@ -39,14 +39,19 @@ void ll_gemm_ref(int trans_a, int trans_b, size_t m, size_t n, size_t k, double 
 	}
 }
 
-static void bias_activate(float *x, const float *biases, size_t n, size_t channels,
-			  enum ll_activation act)
+void ll_bias_activate(float *x, const float *biases, size_t n, size_t channels, size_t spatial,
+		      enum ll_activation act)
 {
-	size_t b, ch, i, count = n * channels;
+	size_t b, ch, sp, i, count = n * channels * spatial;
 
 	for (b = 0; b < n; b++)
-		for (ch = 0; ch < channels; ch++)
-			x[b * channels + ch] = (float)((double)x[b * channels + ch] + (double)biases[ch]);
+		for (ch = 0; ch < channels; ch++) {
+			float *row = x + (b * channels + ch) * spatial;
+			const double v = (double)biases[ch];
+
+			for (sp = 0; sp < spatial; sp++)
+				row[sp] = (float)((double)row[sp] + v);
+		}
 	switch (act) {
 	case LL_ACT_RELU:
 		for (i = 0; i < count; i++)
@@ -63,8 +68,8 @@ static void bias_activate(float *x, const float *biases, size_t n, size_t channe
 	}
 }
 
-static void activation_gradient(enum ll_activation act, const float *output, float *delta,
-				size_t count)
+void ll_activation_gradient(enum ll_activation act, const float *output, float *delta,
+			    size_t count)
 {
 	size_t i;
 
@@ -84,28 +89,35 @@ static void activation_gradient(enum ll_activation act, const float *output, flo
 	}
 }
 
+void ll_bias_gradient(float *bias_updates, const float *delta, size_t n, size_t channels,
+		      size_t spatial)
+{
+	size_t b, ch, sp;
+
+	for (b = 0; b < n; b++)
+		for (ch = 0; ch < channels; ch++) {
+			const float *row = delta + (b * channels + ch) * spatial;
+			double sum = 0.0;
+
+			for (sp = 0; sp < spatial; sp++)
+				sum += (double)row[sp];
+			bias_updates[ch] = (float)((double)bias_updates[ch] + sum);
+		}
+}
+
 void ll_connected_forward(struct ll_connected *l, const float *input, size_t n)
 {
 	ll_gemm_ref(0, 1, n, l->outputs, l->inputs, 1.0, input, l->inputs, l->weights, l->inputs,
 		    0.0, l->output, l->outputs);
-	bias_activate(l->output, l->biases, n, l->outputs, l->activation);
+	ll_bias_activate(l->output, l->biases, n, l->outputs, 1, l->activation);
 }
 
 void ll_connected_backward(struct ll_connected *l, const float *input, float *input_delta,
 			   size_t n, int frozen)
 {
-	size_t b, ch;
-
-	activation_gradient(l->activation, l->output, l->delta, n * l->outputs);
+	ll_activation_gradient(l->activation, l->output, l->delta, n * l->outputs);
 	if (!frozen) {
-		/* biasGradientReference: one double sum per (image, channel); spatial is 1 here */
-		for (b = 0; b < n; b++)
-			for (ch = 0; ch < l->outputs; ch++) {
-				double sum = 0.0;
-
-				sum += (double)l->delta[b * l->outputs + ch];
-				l->bias_updates[ch] = (float)((double)l->bias_updates[ch] + sum);
-			}
+		ll_bias_gradient(l->bias_updates, l->delta, n, l->outputs, 1);
 		ll_gemm_ref(1, 0, l->outputs, l->inputs, n, 1.0, l->delta, l->outputs, input,
 			    l->inputs, 1.0, l->weight_updates, l->inputs);
 	}

@@ -20,6 +20,16 @@ void ll_gemm_ref(int trans_a, int trans_b, size_t m, size_t n, size_t k, double 
 		 const float *a, size_t lda, const float *b, size_t ldb, double beta,
 		 float *c, size_t ldc);
 
+/* biasActivateReference: x = act(x + biases[c]) over n × channels × spatial */
+void ll_bias_activate(float *x, const float *biases, size_t n, size_t channels, size_t spatial,
+		      enum ll_activation act);
+/* activationGradientReference: delta *= act'(output) */
+void ll_activation_gradient(enum ll_activation act, const float *output, float *delta,
+			    size_t count);
+/* biasGradientReference: bias_updates[c] += sum of delta over each image's plane c */
+void ll_bias_gradient(float *bias_updates, const float *delta, size_t n, size_t channels,
+		      size_t spatial);
+
 struct ll_connected {
 	size_t inputs, outputs;
 	enum ll_activation activation;
