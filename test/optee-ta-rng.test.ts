@@ -12,14 +12,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/nn/rng.js';
 import { ConnectedLayer } from '../src/nn/layers/connected.js';
+import { ConvolutionalLayer } from '../src/nn/layers/convolutional.js';
 import { DropoutLayer } from '../src/nn/layers/dropout.js';
 import { getKernels } from '../src/kernels/index.js';
 
 const TA = fileURLToPath(new URL('../../optee/ta/', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'layerlock-ta-rng-'));
 const exe = join(dir, 'rng_dump');
-const cc = spawnSync('cc', ['-std=c99', '-O2', '-Wall', '-Wextra', '-Werror', `-I${join(TA, 'include')}`,
-  join(TA, 'rng.c'), join(TA, 'dropout.c'), join(TA, 'test', 'rng_dump.c'), '-lm', '-o', exe], { encoding: 'utf8' });
+const cc = spawnSync('cc', ['-std=c99', '-O2', '-ffp-contract=off', '-fno-math-errno', '-Wall', '-Wextra', '-Werror', `-I${join(TA, 'include')}`,
+  join(TA, 'rng.c'), join(TA, 'dropout.c'), join(TA, 'llmath.c'), join(TA, 'test', 'rng_dump.c'), '-lm', '-o', exe], { encoding: 'utf8' });
 const skip = cc.error ? `no C compiler (cc): ${cc.error.message}` : false;
 if (skip) process.stderr.write(`\n*** optee-ta-rng.test: SKIPPED — ${skip} ***\n\n`);
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -75,4 +76,40 @@ test('C dropout masks and scaled outputs equal DropoutLayer.forward (training) b
     const kept = c.filter((x) => x[0] === 1).length;
     assert.ok(kept > n * (1 - p) * 0.8 && kept < n * (1 - p) * 1.2, `kept ${kept} of ${n} at p=${p}`);
   }
+});
+
+/** Distance in float32 units in the last place between two bit patterns. */
+function ulps(a: number, b: number): number {
+  const key = (x: number): number => (x & 0x80000000 ? -(x & 0x7fffffff) : x);
+  return Math.abs(key(a) - key(b));
+}
+
+test('C normal() follows rng.normal() to a double\'s last bits (own log/sin/cos, not V8\'s)', { skip }, () => {
+  const js = new Rng(42, 'init', 3);
+  const c = dump('normal', 42, 'init/3', 20000).map(Number);
+  let worst = 0;
+  for (const x of c) {
+    const y = js.normal();
+    worst = Math.max(worst, Math.abs(x - y) / Math.max(Math.abs(y), 1e-300));
+  }
+  assert.ok(worst < 1e-12, `relative difference ${worst}`);
+});
+
+test('C convolutional initialisation equals ConvolutionalLayer.initialise (float32, all but rare 1-ulp cases)', { skip }, () => {
+  let identical = 0, total = 0, worst = 0;
+  for (const [seed, index, c, filters, size] of [[20190617, 0, 1, 16, 3], [20190617, 1, 16, 16, 3], [7, 6, 32, 32, 3], [3, 2, 6, 16, 5]] as const) {
+    const layer = new ConvolutionalLayer(index, { type: 'convolutional', filters, size, stride: 1, padding: 1, activation: 'relu', batchNormalize: false, source: { file: 'test', line: 1 } }, { c, h: 8, w: 8 }, 1);
+    layer.initialise(new Rng(seed, 'init', index));
+    const out = dump('conv', seed, index, size * size * c, layer.weights.length).map(Number);
+    const ts = Array.from(layer.weights, f32bits);
+    for (let i = 0; i < ts.length; i++) {
+      const u = ulps(out[i]!, ts[i]!);
+      worst = Math.max(worst, u);
+      if (u === 0) identical++;
+      total++;
+    }
+  }
+  assert.ok(worst <= 1, `a weight differs by ${worst} ulp`);
+  assert.ok(identical >= total * 0.999, `${identical} of ${total} identical`);
+  process.stderr.write(`optee-ta-rng: conv init ${identical} of ${total} weights bit-identical, worst ${worst} ulp\n`);
 });

@@ -4,6 +4,7 @@
  * so both produce the same numbers on every platform.
  */
 #include <layerlock_rng.h>
+#include <layerlock_math.h>
 
 static uint32_t fnv1a(const char *s)
 {
@@ -43,6 +44,8 @@ void ll_rng_init(struct ll_rng *r, uint32_t seed, const char *label)
 	r->d = splitmix32(&s);
 	if ((r->a | r->b | r->c | r->d) == 0)
 		r->a = 1;
+	r->has_spare = 0;
+	r->spare = 0.0;
 }
 
 /* Decimal digits of v after p (no libc: the TA's and the host's printf differ in availability). */
@@ -121,4 +124,33 @@ void ll_connected_init(float *weights, size_t n, double scale, uint32_t seed,
 	ll_rng_init2(&r, seed, "init", layer_index);
 	for (i = 0; i < n; i++)
 		weights[i] = (float)(scale * (2.0 * ll_rng_uniform(&r) - 1.0));
+}
+
+double ll_rng_normal(struct ll_rng *r)
+{
+	double u, v, rad, s, c;
+
+	if (r->has_spare) {
+		r->has_spare = 0;
+		return r->spare;
+	}
+	u = ll_rng_uniform(r);
+	while (u <= 1e-12)
+		u = ll_rng_uniform(r);
+	v = ll_rng_uniform(r);
+	rad = ll_sqrt(-2.0 * ll_log(u));
+	ll_sincos(2.0 * 3.141592653589793 * v, &s, &c);
+	r->spare = rad * s;
+	r->has_spare = 1;
+	return rad * c;
+}
+
+void ll_conv_init(float *weights, size_t n, double scale, uint32_t seed, uint32_t layer_index)
+{
+	struct ll_rng r;
+	size_t i;
+
+	ll_rng_init2(&r, seed, "init", layer_index);
+	for (i = 0; i < n; i++)
+		weights[i] = (float)(scale * ll_rng_normal(&r));
 }

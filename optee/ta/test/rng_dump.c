@@ -54,6 +54,24 @@ int main(int argc, char **argv)
 		free(w);
 		return 0;
 	}
+	if (argc >= 6 && !strcmp(argv[1], "conv")) {
+		/* conv SEED INDEX FANIN N: initial weights, float32 bits */
+		float *w;
+
+		n = u(argv[5]);
+		w = malloc(n * sizeof(float));
+		ll_conv_init(w, n, sqrt(2.0 / (double)u(argv[4])), u(argv[2]), u(argv[3]));
+		for (i = 0; i < n; i++)
+			printf("%u\n", bits(w[i]));
+		free(w);
+		return 0;
+	}
+	if (argc >= 5 && !strcmp(argv[1], "normal")) {
+		ll_rng_init(&r, u(argv[2]), argv[3]);
+		for (n = u(argv[4]), i = 0; i < n; i++)
+			printf("%.17g\n", ll_rng_normal(&r));
+		return 0;
+	}
 	if (argc >= 7 && !strcmp(argv[1], "dropout")) {
 		float *in, *out;
 		uint8_t *keep;
