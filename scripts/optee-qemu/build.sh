@@ -179,13 +179,13 @@ step_optee_client() {
 step_ta() {
 	step_optee_os
 	[[ "$TA_HEAP" =~ ^[0-9]+$ ]] || die "LAYERLOCK_OPTEE_TA_HEAP must be a byte count, not '$TA_HEAP'"
-	local k; k="$(key_of "$HERE/ta" "$LLTA/rng.c" "$LLTA/arena.c" "$LLTA/output.c" "$LLTA/maxpool.c" "$LLTA/sgd.c" "$LLTA/dropout.c" "$LLTA/avgpool.c" "$LLTA/connected.c" "$LLTA/conv.c" "$LLTA/softmax.c" "$LLTA/llmath.c" "$LLTA/include" "$(cat "$OUT/.stamp-optee-os")" "heap=$TA_HEAP")"
+	local k; k="$(key_of "$HERE/ta" "$LLTA/rng.c" "$LLTA/arena.c" "$LLTA/output.c" "$LLTA/maxpool.c" "$LLTA/sgd.c" "$LLTA/dropout.c" "$LLTA/avgpool.c" "$LLTA/connected.c" "$LLTA/conv.c" "$LLTA/softmax.c" "$LLTA/llmath.c" "$LLTA/cost.c" "$LLTA/include" "$(cat "$OUT/.stamp-optee-os")" "heap=$TA_HEAP")"
 	if fresh ta "$k" && [ -f "$OUT/ta/$TA_UUID.ta" ]; then say "TA: cached"; return; fi
 	say "building layerlock's smoke-test TA (log: $LOGS/ta.log)"
 	rm -rf "$OUT/ta" "$OUT/ta-src"
 	# Stage our TA with optee/ta's sources beside it (the dev kit builds the files of one folder).
 	cp -r "$HERE/ta" "$OUT/ta-src"
-	cp "$LLTA/rng.c" "$LLTA/arena.c" "$LLTA/output.c" "$LLTA/maxpool.c" "$LLTA/sgd.c" "$LLTA/dropout.c" "$LLTA/avgpool.c" "$LLTA/connected.c" "$LLTA/conv.c" "$LLTA/softmax.c" "$LLTA/llmath.c" "$OUT/ta-src/"
+	cp "$LLTA/rng.c" "$LLTA/arena.c" "$LLTA/output.c" "$LLTA/maxpool.c" "$LLTA/sgd.c" "$LLTA/dropout.c" "$LLTA/avgpool.c" "$LLTA/connected.c" "$LLTA/conv.c" "$LLTA/softmax.c" "$LLTA/llmath.c" "$LLTA/cost.c" "$OUT/ta-src/"
 	cp "$LLTA"/include/*.h "$OUT/ta-src/include/"
 	"${NICE[@]}" make -C "$OUT/ta-src" -j"$JOBS" CROSS_COMPILE=$CROSS PLATFORM=vexpress-qemu_armv8a PYTHON3="$PYTHON3" \
 		CPPFLAGS="-DLAYERLOCK_TA_HEAP_SIZE=$TA_HEAP" TA_DEV_KIT_DIR="$OUT/optee_os/export-ta_arm64" O="$OUT/ta" > "$LOGS/ta.log" 2>&1 \
