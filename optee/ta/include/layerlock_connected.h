@@ -1,0 +1,54 @@
+/*
+ * The connected (fully connected) layer for layerlock's OP-TEE TA (issue 17, milestone 2),
+ * without batch normalisation, with the linear, relu and leaky activations: ConnectedLayer
+ * of src/nn/layers/connected.ts on the engine's *reference* kernels (src/kernels/reference.ts:
+ * gemmReference, biasActivateReference, activationGradientReference, biasGradientReference),
+ * in their order of operations and with JavaScript's double-then-float32 rounding. So the TA
+ * equals the engine bit for bit when the engine runs its reference kernels
+ * (LAYERLOCK_KERNELS=reference); its native kernels sum in another order (blocked, FMA),
+ * which agrees only to rounding.
+ */
+#ifndef LAYERLOCK_CONNECTED_H
+#define LAYERLOCK_CONNECTED_H
+
+#include <stddef.h>
+
+enum ll_activation { LL_ACT_LINEAR = 0, LL_ACT_RELU = 1, LL_ACT_LEAKY = 2 };
+
+/* gemmReference: C = alpha * op(A) * op(B) + beta * C, row-major, with its loop order. */
+void ll_gemm_ref(int trans_a, int trans_b, size_t m, size_t n, size_t k, double alpha,
+		 const float *a, size_t lda, const float *b, size_t ldb, double beta,
+		 float *c, size_t ldc);
+
+/* biasActivateReference: x = act(x + biases[c]) over n × channels × spatial */
+void ll_bias_activate(float *x, const float *biases, size_t n, size_t channels, size_t spatial,
+		      enum ll_activation act);
+/* activationGradientReference: delta *= act'(output) */
+void ll_activation_gradient(enum ll_activation act, const float *output, float *delta,
+			    size_t count);
+/* biasGradientReference: bias_updates[c] += sum of delta over each image's plane c */
+void ll_bias_gradient(float *bias_updates, const float *delta, size_t n, size_t channels,
+		      size_t spatial);
+
+struct ll_connected {
+	size_t inputs, outputs;
+	enum ll_activation activation;
+	float *weights;        /* outputs × inputs */
+	float *biases;         /* outputs */
+	float *weight_updates; /* outputs × inputs, accumulated by backward */
+	float *bias_updates;   /* outputs */
+	float *output;         /* batch × outputs */
+	float *delta;          /* batch × outputs: the negative gradient at the output */
+};
+
+/* output = act(input · weightsᵀ + biases) for n images */
+void ll_connected_forward(struct ll_connected *l, const float *input, size_t n);
+
+/*
+ * Uses l->delta; accumulates bias and weight updates (unless frozen) and adds the
+ * negative gradient with respect to the input into input_delta unless it is NULL.
+ */
+void ll_connected_backward(struct ll_connected *l, const float *input, float *input_delta,
+			   size_t n, int frozen);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * Host driver for test/optee-ta-softmax.test.ts. stdin: "N K", then float32 bits (hex) of
+ * input[N*K], truth[N*K], input_delta[N*K]. stdout: output bits, delta bits, input-delta bits
+ * (after backward), one line each, then the cost as %.17g.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <layerlock_softmax.h>
+
+static float *rd(size_t n)
+{
+	float *a = malloc(n * sizeof(float) + 1);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint32_t b = 0;
+
+		if (scanf("%" SCNx32, &b) != 1)
+			exit(2);
+		memcpy(&a[i], &b, sizeof(b));
+	}
+	return a;
+}
+
+static void put(const float *a, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint32_t b;
+
+		memcpy(&b, &a[i], sizeof(b));
+		printf("%s%" PRIu32, i ? " " : "", b);
+	}
+	printf("\n");
+}
+
+int main(void)
+{
+	size_t n, k;
+	float *in, *truth, *ind, *out, *delta;
+	double cost;
+
+	if (scanf("%zu %zu", &n, &k) != 2)
+		return 2;
+	in = rd(n * k);
+	truth = rd(n * k);
+	ind = rd(n * k);
+	out = malloc(n * k * sizeof(float) + 1);
+	delta = malloc(n * k * sizeof(float) + 1);
+	ll_softmax_forward(in, out, n, k);
+	cost = ll_softmax_cost(truth, out, delta, n * k);
+	ll_softmax_backward(delta, ind, n * k);
+	put(out, n * k);
+	put(delta, n * k);
+	put(ind, n * k);
+	printf("%.17g\n", cost);
+	return 0;
+}

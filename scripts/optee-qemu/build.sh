@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# layerlock on OP-TEE, milestone 1 (issue 17): build TF-A (OP-TEE dispatcher), OP-TEE OS for QEMU v8,
+# optee_client (libteec, tee-supplicant), layerlock's smoke-test TA and its normal-world check, an
+# initramfs (BusyBox, Debian's arm64 kernel's tee/optee modules, tee-supplicant), and boot it all in
+# `qemu-system-aarch64 -M virt,secure=on`, non-interactively; the guest runs the TA round trip and
+# powers off.
+#
+# usage: scripts/optee-qemu/build.sh [step ...]
+#   steps: prereqs sources optee-os tf-a optee-client ta host debs initramfs images   (build, in order)
+#          all  (= every build step; the default)   run  (boot and check; builds what is missing)
+#          boot (boot and check the images already built, building nothing)
+#          pins (print the pinned revisions)
+#
+# environment:
+#   LAYERLOCK_OPTEE_SRC    folder holding git clones (bare or not) of the pinned repositories, each
+#                          as NAME, NAME.git or OWNER+NAME/repo (e.g. optee_os, trusted-firmware-a
+#                          or ARM-software+arm-trusted-firmware/repo); required by `sources`
+#   LAYERLOCK_OPTEE_CACHE  where sources, build trees and images go (default ~/.cache/layerlock-optee)
+#   LAYERLOCK_OPTEE_JOBS   make -j (default 2); every compile also runs under `nice -n 19`
+#   LAYERLOCK_OPTEE_DEBS   folder with the two arm64 .debs (linux-image-*-arm64, busybox-static) if
+#                          apt-get download cannot be used
+#   LAYERLOCK_OPTEE_TIMEOUT  seconds the boot + check may take (default 600; QEMU emulates every instruction)
+#   LAYERLOCK_OPTEE_TA_HEAP  the smoke-test TA's heap (TA_DATA_SIZE) in bytes (default 1048576)
+#   LAYERLOCK_OPTEE_SMP    guest CPUs (default 1: the build machines' cores are shared)
+#   LAYERLOCK_OPTEE_LOG    file that receives the run's console log (default <cache>/out/logs/run.log)
+#
+# Every step is cached: a step re-runs only when its inputs (pins, flags, our sources) change.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# The layerlock TA's C pieces (milestone 2), built into the smoke-test TA so they run in the secure world.
+LLTA="$(cd "$HERE/../../optee/ta" && pwd)"
+CACHE="${LAYERLOCK_OPTEE_CACHE:-$HOME/.cache/layerlock-optee}"
+JOBS="${LAYERLOCK_OPTEE_JOBS:-2}"
+SMP="${LAYERLOCK_OPTEE_SMP:-1}"
+TIMEOUT="${LAYERLOCK_OPTEE_TIMEOUT:-600}"
+TA_HEAP="${LAYERLOCK_OPTEE_TA_HEAP:-1048576}"
+OUT="$CACHE/out"
+BIN="$OUT/bin"
+LOGS="$OUT/logs"
+CROSS=aarch64-linux-gnu-
+NICE=(nice -n 19)
+UBOOT_BIN=/usr/lib/u-boot/qemu_arm64/u-boot.bin
+# Debian's arm64 kernel (CONFIG_TEE=m, CONFIG_OPTEE=m) and BusyBox; the versions used are recorded in
+# bin/manifest.txt with each .deb's sha256.
+KERNEL_PKG="${LAYERLOCK_OPTEE_KERNEL_PKG:-linux-image-6.1.0-57-arm64}"
+BUSYBOX_PKG=busybox-static
+TA_UUID=a2cbd6f4-0817-4cb6-bdf1-57c0ab8b19ef
+# OP-TEE's reserved (static) shared memory: the qemu_v8 default 0x42000000 lies inside Debian's kernel
+# when U-Boot loads it at its default kernel_addr_r 0x40400000 (the Image is 32 MiB), so it moves up.
+OPTEE_SHMEM_START=0x70000000
+QEMU_MEM=1057
+
+die() { echo "build.sh: $*" >&2; exit 1; }
+say() { echo "== $*"; }
+mkdir -p "$OUT" "$BIN" "$LOGS"
+
+# ---------------------------------------------------------------- pins and caching helpers
+pin_field() { # name field(2=repo 3=tag 4=commit 5=tree)
+	awk -F'|' -v n="$1" -v f="$2" '$1 == n { print $f }' "$HERE/pins.env"
+}
+src_dir() { echo "$CACHE/src/$1-$(pin_field "$1" 4 | cut -c1-12)"; }
+# A step's key: what it was built from. Same key as last time => skip.
+key_of() { (cat "$HERE/pins.env"; for a in "$@"; do if [ -f "$a" ]; then sha256sum "$a"; elif [ -d "$a" ]; then find "$a" -type f -print0 | sort -z | xargs -0 sha256sum; else echo "$a"; fi; done) | sha256sum | cut -c1-16; }
+fresh() { [ -f "$OUT/.stamp-$1" ] && [ "$(cat "$OUT/.stamp-$1")" = "$2" ]; }
+stamp() { echo "$2" > "$OUT/.stamp-$1"; }
+
+# ---------------------------------------------------------------- prerequisites
+PYTHON3=""
+find_python() {
+	# OP-TEE's signing and ELF scripts need cryptography and pyelftools; Debian's python3 has them
+	# after apt-get install python3-cryptography python3-pyelftools (a pyenv python on PATH may not).
+	for p in python3 /usr/bin/python3; do
+		if command -v "$p" >/dev/null && "$p" -c 'import cryptography, elftools' 2>/dev/null; then
+			PYTHON3="$(command -v "$p")"; return 0
+		fi
+	done
+	return 1
+}
+step_prereqs() {
+	local missing=()
+	need() { command -v "$1" >/dev/null || missing+=("'$1' (Debian package $2)"); }
+	need ${CROSS}gcc gcc-aarch64-linux-gnu
+	need qemu-system-aarch64 qemu-system-arm
+	need dtc device-tree-compiler
+	need cmake cmake
+	need make make
+	need git git
+	need gzip gzip
+	need dpkg-deb dpkg
+	[ -f "$UBOOT_BIN" ] || missing+=("$UBOOT_BIN (Debian package u-boot-qemu)")
+	find_python || missing+=("a python3 that imports cryptography and elftools (Debian packages python3-cryptography python3-pyelftools)")
+	if [ ${#missing[@]} -gt 0 ]; then
+		printf 'build.sh: missing prerequisite: %s\n' "${missing[@]}" >&2
+		echo "build.sh: on Debian: apt-get update && apt-get install -y gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-system-arm device-tree-compiler cmake make git u-boot-qemu python3-cryptography python3-pyelftools" >&2
+		exit 1
+	fi
+	say "prerequisites present (python3 for OP-TEE: $PYTHON3)"
+}
+
+# ---------------------------------------------------------------- sources (pinned, verified)
+find_repo() { # name repo(owner/name) -> a git dir or nothing
+	local base="${LAYERLOCK_OPTEE_SRC:-}" name="$1" gh="$2" c
+	[ -n "$base" ] || return 1
+	for c in "$base/$name" "$base/$name.git" "$base/${gh%%/*}+${gh##*/}/repo" "$base/${gh##*/}" "$base/${gh##*/}.git"; do
+		if [ -d "$c" ] && git -C "$c" rev-parse --git-dir >/dev/null 2>&1; then echo "$c"; return 0; fi
+	done
+	return 1
+}
+step_sources() {
+	local name gh tag commit tree dir repo got
+	while IFS='|' read -r name gh tag commit tree; do
+		case "$name" in ''|\#*) continue ;; esac
+		dir="$(src_dir "$name")"
+		if [ -f "$dir/.layerlock-pin" ]; then continue; fi
+		repo="$(find_repo "$name" "$gh")" || die "missing source: $gh at $tag (commit $commit). Set LAYERLOCK_OPTEE_SRC to a folder holding a git clone of it as $name/ (git clone https://github.com/$gh $name)"
+		git -C "$repo" cat-file -e "$commit^{commit}" 2>/dev/null || die "source $repo lacks the pinned commit $commit ($gh $tag): fetch it (git -C $repo fetch --tags)"
+		got="$(git -C "$repo" rev-parse "$commit^{tree}")"
+		[ "$got" = "$tree" ] || die "source $repo: commit $commit has tree $got, pinned tree is $tree"
+		say "extracting $gh $tag ($commit) to $dir"
+		rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+		git -C "$repo" archive "$commit" | tar -x -C "$dir.tmp"
+		echo "$gh $tag commit $commit tree $tree" > "$dir.tmp/.layerlock-pin"
+		rm -rf "$dir"; mv "$dir.tmp" "$dir"
+	done < "$HERE/pins.env"
+	say "sources pinned and verified"
+}
+need_sources() { local n; for n in "$@"; do [ -f "$(src_dir "$n")/.layerlock-pin" ] || step_sources; done; }
+
+# ---------------------------------------------------------------- OP-TEE OS (core + TA dev kit)
+OPTEE_OS_FLAGS=(PLATFORM=vexpress-qemu_armv8a CFG_ARM64_core=y CFG_USER_TA_TARGETS=ta_arm64
+	CROSS_COMPILE=$CROSS CROSS_COMPILE_core=$CROSS CROSS_COMPILE_ta_arm64=$CROSS
+	CFG_TEE_CORE_LOG_LEVEL=3 DEBUG=0 CFG_ARM_GICV3=y CFG_SHMEM_START=$OPTEE_SHMEM_START)
+step_optee_os() {
+	need_sources optee_os; find_python || step_prereqs
+	local k; k="$(key_of "${OPTEE_OS_FLAGS[*]}")"
+	if fresh optee-os "$k" && [ -f "$OUT/optee_os/core/tee-header_v2.bin" ]; then say "optee_os: cached"; return; fi
+	say "building OP-TEE OS (log: $LOGS/optee_os.log)"
+	"${NICE[@]}" make -C "$(src_dir optee_os)" -j"$JOBS" O="$OUT/optee_os" PYTHON3="$PYTHON3" "${OPTEE_OS_FLAGS[@]}" \
+		> "$LOGS/optee_os.log" 2>&1 || { tail -n 30 "$LOGS/optee_os.log" >&2; die "OP-TEE OS build failed (log: $LOGS/optee_os.log)"; }
+	stamp optee-os "$k"
+}
+
+# ---------------------------------------------------------------- TF-A (BL1, BL2, BL31 with SPD=opteed)
+# As OP-TEE/build's qemu_v8.mk (4.10.0) with SPMC_AT_EL=n, PAUTH=n, MEMTAG=n, GICv3. No FIP: BL1/BL2
+# load bl2.bin, bl31.bin, bl32*.bin and bl33.bin from QEMU's working folder over semihosting.
+TF_A_FLAGS=(PLAT=qemu DEBUG=0 LOG_LEVEL=30 ENABLE_SME_FOR_NS=2 ENABLE_SME_FOR_SWD=1 ENABLE_SVE_FOR_NS=2
+	ENABLE_SVE_FOR_SWD=1 ENABLE_FEAT_FGT=2 ENABLE_FEAT_HCX=2 ENABLE_FEAT_ECV=2 QEMU_USE_GIC_DRIVER=QEMU_GICV3
+	BL32_RAM_LOCATION=tdram SPD=opteed)
+step_tf_a() {
+	need_sources trusted-firmware-a
+	local k; k="$(key_of "${TF_A_FLAGS[*]}")"
+	if fresh tf-a "$k" && [ -f "$OUT/tf-a/qemu/release/bl31.bin" ]; then say "tf-a: cached"; return; fi
+	say "building TF-A (log: $LOGS/tf-a.log)"
+	CROSS_COMPILE=$CROSS "${NICE[@]}" make -C "$(src_dir trusted-firmware-a)" -j"$JOBS" BUILD_BASE="$OUT/tf-a" \
+		"${TF_A_FLAGS[@]}" bl1 bl2 bl31 > "$LOGS/tf-a.log" 2>&1 \
+		|| { tail -n 30 "$LOGS/tf-a.log" >&2; die "TF-A build failed (log: $LOGS/tf-a.log)"; }
+	stamp tf-a "$k"
+}
+
+# ---------------------------------------------------------------- optee_client (libteec, tee-supplicant)
+# Static executables, so the initramfs needs no C library.
+OPTEE_CLIENT_FLAGS=(-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=aarch64 -DCMAKE_C_COMPILER=${CROSS}gcc
+	-DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_EXE_LINKER_FLAGS=-static -DWITH_TEEACL=OFF -DCFG_ENABLE_SYSTEMD=OFF
+	-DCFG_ENABLE_UDEV=OFF -DCFG_TEE_SUPP_PLUGINS=OFF -DCFG_WERROR=OFF -DCFG_TEE_FS_PARENT_PATH=/data/tee)
+step_optee_client() {
+	need_sources optee_client
+	local k b="$OUT/optee_client"; k="$(key_of "${OPTEE_CLIENT_FLAGS[*]}")"
+	if fresh optee-client "$k" && [ -f "$OUT/optee_client-root/usr/sbin/tee-supplicant" ]; then say "optee_client: cached"; return; fi
+	say "building optee_client (log: $LOGS/optee_client.log)"
+	rm -rf "$b" "$OUT/optee_client-root"
+	{ "${NICE[@]}" cmake -S "$(src_dir optee_client)" -B "$b" "${OPTEE_CLIENT_FLAGS[@]}" &&
+		"${NICE[@]}" make -C "$b" -j"$JOBS" && make -C "$b" install DESTDIR="$OUT/optee_client-root"; } \
+		> "$LOGS/optee_client.log" 2>&1 || { tail -n 30 "$LOGS/optee_client.log" >&2; die "optee_client build failed (log: $LOGS/optee_client.log)"; }
+	stamp optee-client "$k"
+}
+
+# ---------------------------------------------------------------- our TA and its normal-world check
+step_ta() {
+	step_optee_os
+	[[ "$TA_HEAP" =~ ^[0-9]+$ ]] || die "LAYERLOCK_OPTEE_TA_HEAP must be a byte count, not '$TA_HEAP'"
+	local k; k="$(key_of "$HERE/ta" "$LLTA/rng.c" "$LLTA/arena.c" "$LLTA/output.c" "$LLTA/maxpool.c" "$LLTA/sgd.c" "$LLTA/dropout.c" "$LLTA/avgpool.c" "$LLTA/connected.c" "$LLTA/conv.c" "$LLTA/softmax.c" "$LLTA/llmath.c" "$LLTA/cost.c" "$LLTA/include" "$(cat "$OUT/.stamp-optee-os")" "heap=$TA_HEAP")"
+	if fresh ta "$k" && [ -f "$OUT/ta/$TA_UUID.ta" ]; then say "TA: cached"; return; fi
+	say "building layerlock's smoke-test TA (log: $LOGS/ta.log)"
+	rm -rf "$OUT/ta" "$OUT/ta-src"
+	# Stage our TA with optee/ta's sources beside it (the dev kit builds the files of one folder).
+	cp -r "$HERE/ta" "$OUT/ta-src"
+	cp "$LLTA/rng.c" "$LLTA/arena.c" "$LLTA/output.c" "$LLTA/maxpool.c" "$LLTA/sgd.c" "$LLTA/dropout.c" "$LLTA/avgpool.c" "$LLTA/connected.c" "$LLTA/conv.c" "$LLTA/softmax.c" "$LLTA/llmath.c" "$LLTA/cost.c" "$OUT/ta-src/"
+	cp "$LLTA"/include/*.h "$OUT/ta-src/include/"
+	"${NICE[@]}" make -C "$OUT/ta-src" -j"$JOBS" CROSS_COMPILE=$CROSS PLATFORM=vexpress-qemu_armv8a PYTHON3="$PYTHON3" \
+		CPPFLAGS="-DLAYERLOCK_TA_HEAP_SIZE=$TA_HEAP" TA_DEV_KIT_DIR="$OUT/optee_os/export-ta_arm64" O="$OUT/ta" > "$LOGS/ta.log" 2>&1 \
+		|| { tail -n 30 "$LOGS/ta.log" >&2; die "TA build failed (log: $LOGS/ta.log)"; }
+	stamp ta "$k"
+}
+step_host() {
+	step_optee_client
+	local k r="$OUT/optee_client-root/usr"; k="$(key_of "$HERE/host" "$HERE/ta/include" "$LLTA/include" "$(cat "$OUT/.stamp-optee-client")" "heap=$TA_HEAP")"
+	if fresh host "$k" && [ -f "$OUT/host/layerlock-optee-check" ]; then say "check program: cached"; return; fi
+	say "building the normal-world check program"
+	mkdir -p "$OUT/host"
+	"${NICE[@]}" ${CROSS}gcc -O2 -Wall -Wextra -Werror -ffp-contract=off -DLAYERLOCK_TA_HEAP_SIZE="$TA_HEAP" -static -I"$r/include" -I"$HERE/ta/include" -I"$LLTA/include" \
+		"$HERE/host/layerlock_optee_check.c" "$r/lib/libteec.a" -lpthread -lm -o "$OUT/host/layerlock-optee-check"
+	stamp host "$k"
+}
+
+# ---------------------------------------------------------------- Debian's arm64 kernel and BusyBox
+deb_file() { ls "$1"/"$2"_*_arm64.deb 2>/dev/null | head -n1 || true; }
+step_debs() {
+	local d="$CACHE/debs" p f
+	mkdir -p "$d"
+	for p in "$KERNEL_PKG" "$BUSYBOX_PKG"; do
+		f="$(deb_file "$d" "$p")"
+		if [ -z "$f" ] && [ -n "${LAYERLOCK_OPTEE_DEBS:-}" ] && [ -n "$(deb_file "$LAYERLOCK_OPTEE_DEBS" "$p")" ]; then
+			cp "$(deb_file "$LAYERLOCK_OPTEE_DEBS" "$p")" "$d/"
+		fi
+		if [ -z "$(deb_file "$d" "$p")" ]; then
+			say "downloading $p:arm64 with apt-get download"
+			(cd "$d" && apt-get download "$p:arm64" > "$LOGS/apt-download.log" 2>&1) || die "cannot download $p:arm64: run 'dpkg --add-architecture arm64 && apt-get update' first, or put ${p}_*_arm64.deb in LAYERLOCK_OPTEE_DEBS (log: $LOGS/apt-download.log)"
+		fi
+	done
+	local kd; kd="$(deb_file "$d" "$KERNEL_PKG")"
+	if [ ! -d "$d/kernel-${kd##*/}" ]; then
+		rm -rf "$d/kernel-${kd##*/}"; dpkg-deb -x "$kd" "$d/kernel-${kd##*/}"
+	fi
+	local bd; bd="$(deb_file "$d" "$BUSYBOX_PKG")"
+	if [ ! -d "$d/busybox-${bd##*/}" ]; then
+		rm -rf "$d/busybox-${bd##*/}"; dpkg-deb -x "$bd" "$d/busybox-${bd##*/}"
+	fi
+	KROOT="$d/kernel-${kd##*/}"; BBROOT="$d/busybox-${bd##*/}"; KDEB="$kd"; BBDEB="$bd"
+	local cfg; cfg="$(ls "$KROOT"/boot/config-* | head -n1)"
+	grep -q '^CONFIG_OPTEE=[ym]' "$cfg" || die "kernel $KERNEL_PKG has no OP-TEE driver (CONFIG_OPTEE) in $cfg"
+	say "kernel: $(basename "$kd"), $(grep -E '^CONFIG_(TEE|OPTEE)=' "$cfg" | tr '\n' ' ')"
+}
+
+# ---------------------------------------------------------------- initramfs
+step_initramfs() {
+	step_debs; step_host; step_ta
+	local kver mdir k st="$OUT/initramfs"
+	kver="$(ls "$KROOT/lib/modules" | head -n1)"; mdir="$KROOT/lib/modules/$kver/kernel/drivers/tee"
+	k="$(key_of "$HERE/guest" "$HERE/mkcpio.py" "$KDEB" "$BBDEB" "$OUT/host/layerlock-optee-check" "$OUT/ta/$TA_UUID.ta" "$OUT/optee_client-root/usr/sbin/tee-supplicant")"
+	if fresh initramfs "$k" && [ -f "$BIN/initramfs.cpio.gz" ]; then say "initramfs: cached"; return; fi
+	say "assembling the initramfs"
+	rm -rf "$st"; mkdir -p "$st"/{bin,sbin,usr/bin,usr/sbin,lib/modules,lib/optee_armtz,dev,proc,sys,tmp,data/tee}
+	cp "$BBROOT/bin/busybox" "$st/bin/busybox"
+	cp "$HERE/guest/init" "$st/init"; chmod 755 "$st/init"
+	# Debian builds tee and optee as modules (CONFIG_TEE=m, CONFIG_OPTEE=m); optee needs only tee.
+	if [ -f "$mdir/tee.ko" ]; then cp "$mdir/tee.ko" "$mdir/optee/optee.ko" "$st/lib/modules/"; fi
+	cp "$OUT/optee_client-root/usr/sbin/tee-supplicant" "$st/usr/sbin/"
+	cp "$OUT/host/layerlock-optee-check" "$st/usr/bin/"
+	cp "$OUT/ta/$TA_UUID.ta" "$st/lib/optee_armtz/"
+	"$PYTHON3" "$HERE/mkcpio.py" "$st" "$BIN/initramfs.cpio.gz" --char /dev/console:600:5:1 --char /dev/null:666:1:3
+	stamp initramfs "$k"
+}
+
+# ---------------------------------------------------------------- the images QEMU boots
+step_images() {
+	step_optee_os; step_tf_a; step_initramfs
+	local o="$OUT/optee_os/core" t="$OUT/tf-a/qemu/release"
+	cp "$t/bl1.bin" "$t/bl2.bin" "$t/bl31.bin" "$BIN/"
+	cp "$o/tee-header_v2.bin" "$BIN/bl32.bin"
+	cp "$o/tee-pager_v2.bin" "$BIN/bl32_extra1.bin"
+	cp "$o/tee-pageable_v2.bin" "$BIN/bl32_extra2.bin"
+	cp "$UBOOT_BIN" "$BIN/bl33.bin"
+	cp "$(ls "$KROOT"/boot/vmlinuz-* | head -n1)" "$BIN/Image"
+	{
+		echo "# layerlock OP-TEE/QEMU v8 images, built $(date -u +%FT%TZ) by scripts/optee-qemu/build.sh"
+		grep -v '^#' "$HERE/pins.env" | awk -F'|' '{ printf "source %s %s commit %s tree %s\n", $2, $3, $4, $5 }'
+		echo "deb $(basename "$KDEB") sha256 $(sha256sum "$KDEB" | cut -d' ' -f1)"
+		echo "deb $(basename "$BBDEB") sha256 $(sha256sum "$BBDEB" | cut -d' ' -f1)"
+		echo "u-boot $UBOOT_BIN ($(dpkg-query -W -f='${Package} ${Version}' u-boot-qemu 2>/dev/null || echo '?'))"
+		echo "qemu $(qemu-system-aarch64 --version | head -n1)"
+		echo "cross-compiler $(${CROSS}gcc --version | head -n1)"
+		(cd "$BIN" && sha256sum bl1.bin bl2.bin bl31.bin bl32.bin bl32_extra1.bin bl32_extra2.bin bl33.bin Image initramfs.cpio.gz)
+	} > "$BIN/manifest.txt"
+	say "images ready in $BIN"
+}
+
+# ---------------------------------------------------------------- boot and check
+QEMU_ARGS=(-M virt,acpi=off,secure=on,mte=off,gic-version=3,virtualization=false
+	-cpu max,sme=off,pauth-impdef=on -m $QEMU_MEM -smp "$SMP"
+	-semihosting-config enable=on,target=native -bios bl1.bin
+	-kernel Image -initrd initramfs.cpio.gz
+	-append "console=ttyAMA0,115200 rdinit=/init panic=-1 loglevel=6"
+	-display none -monitor none -nic none -no-reboot -serial stdio -serial file:secure-world.log)
+step_run() {
+	[ -f "$BIN/manifest.txt" ] || die "no images in $BIN: build them first (scripts/optee-qemu/build.sh all)"
+	local log="${LAYERLOCK_OPTEE_LOG:-$LOGS/run.log}" t0 t1 rc=0
+	say "booting: qemu-system-aarch64 ${QEMU_ARGS[*]} (in $BIN; timeout ${TIMEOUT}s; console log $log)"
+	t0=$(date +%s)
+	# U-Boot (BL33) boots the kernel and initramfs that QEMU passes over fw_cfg (its `qfw` boot target).
+	(cd "$BIN" && timeout "$TIMEOUT" qemu-system-aarch64 "${QEMU_ARGS[@]}" < /dev/null) 2>&1 | tee "$log" || rc=$?
+	t1=$(date +%s)
+	{ echo; echo "== secure world console (UART1):"; cat "$BIN/secure-world.log" 2>/dev/null; } >> "$log"
+	say "QEMU ran $((t1 - t0)) s"
+	if grep -q '^LAYERLOCK_OPTEE_CHECK PASS' "$log"; then
+		say "PASS: the TA round trip succeeded in the emulated board"; return 0
+	fi
+	grep -q 'LAYERLOCK_OPTEE_CHECK' "$log" || echo "build.sh: the guest never reported a result (timeout or boot failure; QEMU status $rc)" >&2
+	die "FAIL: see $log"
+}
+
+run_step() {
+	case "$1" in
+		prereqs) step_prereqs ;;
+		sources) step_sources ;;
+		optee-os) step_optee_os ;;
+		tf-a) step_tf_a ;;
+		optee-client) step_optee_client ;;
+		ta) step_ta ;;
+		host) step_host ;;
+		debs) step_debs ;;
+		initramfs) step_initramfs ;;
+		images) step_images ;;
+		all) step_prereqs; step_sources; step_images ;;
+		run) step_prereqs; step_images; step_run ;;
+		boot) step_run ;;
+		pins) grep -v '^#' "$HERE/pins.env" ;;
+		*) die "unknown step '$1' (steps: prereqs sources optee-os tf-a optee-client ta host debs initramfs images all run boot pins)" ;;
+	esac
+}
+
+[ $# -gt 0 ] || set -- all
+for s in "$@"; do run_step "$s"; done
