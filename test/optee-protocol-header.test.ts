@@ -1,4 +1,4 @@
-// The OP-TEE TA in C (issue 17, milestone 2) must speak src/tee/protocol.ts exactly: its constants come
+// The OP-TEE TA in C (issue 17, milestone 2) must speak src/tee/shared/protocol.ts exactly: its constants come
 // from optee/ta/include/layerlock_protocol.h, generated from protocol.ts. This checks the committed header
 // is current, that its values are protocol.ts's, and — when OP-TEE's headers have been built by
 // scripts/optee-qemu/build.sh — that protocol.ts's GlobalPlatform result codes, parameter types and
@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as protocol from '../src/tee/protocol.js';
+import * as protocol from '../src/tee/shared/protocol.js';
 
 const GEN = fileURLToPath(new URL('../../optee/gen-protocol-header.mjs', import.meta.url));
 const HEADER = fileURLToPath(new URL('../../optee/ta/include/layerlock_protocol.h', import.meta.url));
@@ -27,7 +27,7 @@ function defines(text: string): Map<string, number> {
   return out;
 }
 
-test('the committed layerlock_protocol.h is what src/tee/protocol.ts generates', () => {
+test('the committed layerlock_protocol.h is what src/tee/shared/protocol.ts generates', () => {
   const r = spawnSync(process.execPath, [GEN, '--check'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
 });

@@ -5,7 +5,7 @@
  * dispatcher, OP-TEE OS, the Linux tee/optee drivers, tee-supplicant loading a
  * signed TA from the REE file system, libteec — with the two kinds of parameter
  * layerlock's protocol uses: values and memory references. As in
- * src/tee/protocol.ts, a command with any other parameter types gets
+ * src/tee/shared/protocol.ts, a command with any other parameter types gets
  * TEE_ERROR_BAD_PARAMETERS and the TA keeps serving.
  */
 #include <string.h>
