@@ -3,11 +3,10 @@
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_COST, fitCostParams, type BenchForFit } from '../bench/cost-model.js';
 import { formatPlan, loadAttackSweep, loadExposure, planPartitions } from '../bench/plan.js';
-import { getKernels, getThreads } from '../kernels/index.js';
 import { loadCfg } from '../nn/cfg.js';
-import { DEFAULT_SECURE_MEM } from '../tee/client.js';
+import { kernelThreads } from '../tee/options.js';
 import {
-  emit, flag, formatHelp, int, num, parse, parseByteSize, requireStr, str, UsageError, withBatchOverride, type CommandHelp,
+  emit, flag, formatHelp, int, num, parse, requireStr, secureMemOf, str, UsageError, withBatchOverride, type CommandHelp,
 } from './common.js';
 import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
@@ -23,7 +22,7 @@ export const help: CommandHelp = {
     ['--batch N', 'images per batch (default: the cfg\'s), subdivisions 1 unless given'],
     ['--subdivisions N', 'forward passes per batch (batch/subdivisions images per forward)'],
     ['--mode train|infer', 'fine-tuning (default) or inference: inference holds no gradients'],
-    ['--threads N', `kernel threads inside the TA (im2col workspace per thread; default this machine's: ${getKernels().name === 'reference' ? 1 : getThreads()})`],
+    ['--threads N', `kernel threads inside the TA (im2col workspace per thread; default this machine's: ${kernelThreads()})`],
     ['--cost-from DIR', 'fit the overhead model to a `layerlock bench tee` result (DIR/bench.json)'],
     ['--tee-slowdown S', 'layers run S times slower inside the TEE (default 1: the emulation runs the same kernels)'],
     ['--top N', 'print only the N best ranges'],
@@ -49,9 +48,8 @@ export async function run(argv: string[]): Promise<void> {
   const mode = str(p, 'mode');
   if (mode !== 'train' && mode !== 'infer') throw new UsageError(`--mode must be train or infer (got "${mode}")`);
   const config = withBatchOverride(p, await loadCfg(cfgPath));
-  const mem = str(p, 'secure-mem');
-  const secureMem = mem !== undefined ? parseByteSize(mem) : DEFAULT_SECURE_MEM;
-  const threads = int(p, 'threads', 1) ?? (getKernels().name === 'reference' ? 1 : getThreads());
+  const secureMem = secureMemOf(p);
+  const threads = int(p, 'threads', 1) ?? kernelThreads();
   const expPath = str(p, 'exposure');
   const exposure = expPath !== undefined ? await loadExposure(expPath, config) : null;
   let cost = { ...DEFAULT_COST };

@@ -107,7 +107,7 @@ function estimates(o: PipelineOptions, sCount: number, trainable: number): Recor
     exposure: (exposureJobs + bases) / NOMINAL_IMG_S + 3,
     plan: 1,
     // per partition: the victim's answers, a substitute trained on T (2 epochs), the attack models
-    attack: 5 * (4 + (2 * (sCount + o.attackMembers * 4)) / (NOMINAL_IMG_S / 2)),
+    attack: 4 * (4 + (2 * (sCount + o.attackMembers * 4)) / (NOMINAL_IMG_S / 2)),
     bench: o.benchReps * 10 * 1.7 + 5,
     deploy: 6,
     finetune: (o.deviceEpochs * sCount) / (NOMINAL_IMG_S / 2) + 4,

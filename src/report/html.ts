@@ -4,14 +4,14 @@
 import { basename, isAbsolute, relative } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { teeCostChartSpec } from '../bench/chart.js';
-import type { BenchDocument } from '../bench/tee-bench.js';
+import { benchPoints, type BenchDocument } from '../bench/tee-bench.js';
 import type { PlanDocument } from '../bench/plan.js';
 import { exposureChartSpec } from './exposure-chart.js';
 import type { ExposureDocument } from '../exposure/results.js';
 import type { DeployRecord, FinetuneRecord, PredictRecord, TrainRecord, ExposureRecord } from '../pipeline/stages.js';
 import { renderSvg } from './charts.js';
 import { dataName, type AttackDocument, type Named, type PipelineRun, type ReportInputs } from './load.js';
-import { aucSpec, benchPoints, memoryBarSpec, networkSpec, partitionName, rangesSpec, rocSpec, type NetworkLayer } from './specs.js';
+import { aucSpec, memoryBarSpec, networkSpec, partitionName, rangesSpec, rocSpec, type NetworkLayer } from './specs.js';
 
 export interface ReportMeta {
   generatedAt: string;

@@ -2,8 +2,6 @@
 // recommended TEE range marked, the secure-memory bar, every fitting range, and the attack charts.
 // Figure 2 and Figure 4 come from exposure-chart.ts and bench/chart.ts, as in the commands.
 import type { TopLevelSpec } from 'vega-lite';
-import type { ConfigStats } from '../bench/tee-bench.js';
-import type { FigurePoint } from '../bench/chart.js';
 import type { RangeDocument } from '../bench/plan.js';
 import type { AttackDocument } from './load.js';
 
@@ -110,16 +108,6 @@ export function rangesSpec(ranges: readonly RangeDocument[], recommended: [numbe
       },
     ],
   } as unknown as TopLevelSpec;
-}
-
-/** Figure 4's points from a benchmark's configurations (as `bench tee` draws them). */
-export function benchPoints(configs: readonly ConfigStats[]): FigurePoint[] {
-  return configs.map((c) => ({
-    k: c.k, label: c.added ? `${c.k} ${c.added}` : '0 (REE)',
-    time_mean: c.time.mean, time_lo: c.time.ci95[0], time_hi: c.time.ci95[1],
-    mem_mean: c.memory_bytes.mean / MiB, mem_lo: c.memory_bytes.ci95[0] / MiB, mem_hi: c.memory_bytes.ci95[1] / MiB,
-    ...(c.cpu_s ? { cpu_mean: c.cpu_s.mean, cpu_lo: c.cpu_s.ci95[0], cpu_hi: c.cpu_s.ci95[1] } : {}),
-  }));
 }
 
 /** A partition's short name for the attack charts: "none" (white-box), "last k" or "a:b". */
