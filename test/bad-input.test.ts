@@ -66,7 +66,6 @@ const BAD_CFGS: Record<string, [text: string, expect: RegExp]> = {
   'novalue.cfg': [cfgWith('[convolutional]\nfilters=\n' + LAYERS), /novalue\.cfg:9: \[convolutional\] key 'filters' has no value/],
   'noeq.cfg': [cfgWith('[convolutional]\nfilters 4\n'), /noeq\.cfg:9: expected 'key=value'/],
   'nokey.cfg': [cfgWith('[convolutional]\n=4\n'), /nokey\.cfg:9: '=4' has no key/],
-  'twice.cfg': [cfgWith('[convolutional]\nfilters=2\nfilters=3\n[softmax]\n'), /twice\.cfg:10: .*set twice.*line 9/],
   'section.cfg': [cfgWith('[route]\nlayers=-1\n'), /section\.cfg:8: section \[route\] is not supported/],
   'net2.cfg': [cfgWith('[net]\n[softmax]\n'), /net2\.cfg:8: \[net\] may only be the first section/],
   'filtersfloat.cfg': [cfgWith('[convolutional]\nfilters=2.5\n[softmax]\n'), /filtersfloat\.cfg:9: .*'filters=2\.5' is not an integer/],
@@ -79,8 +78,8 @@ const BAD_CFGS: Record<string, [text: string, expect: RegExp]> = {
   'stridezero.cfg': [cfgWith('[convolutional]\nstride=0\n[softmax]\n'), /stridezero\.cfg:9: .*'stride=0'/],
   'sizebig.cfg': [cfgWith('[convolutional]\nsize=40\n[softmax]\n'), /sizebig\.cfg:8: .*would produce an empty output/],
   'poolbig.cfg': [cfgWith('[maxpool]\nsize=64\nstride=64\npadding=0\n[softmax]\n'), /poolbig\.cfg:8: .*empty output/],
-  'activation.cfg': [cfgWith('[convolutional]\nactivation=mish\n[softmax]\n'), /activation\.cfg:9: .*'activation=mish' is not supported/],
-  'policy.cfg': [NET + 'policy=sig\n' + LAYERS, /policy\.cfg:8: .*'policy=sig' is not supported.*sigmoid/],
+  'activation.cfg': [cfgWith('[convolutional]\nactivation=plse\n[softmax]\n'), /activation\.cfg:9: .*'activation=plse' is not supported/],
+  'policy.cfg': [NET + 'policy=random\n' + LAYERS, /policy\.cfg:8: .*'policy=random' is not supported/],
   'steps.cfg': [NET + 'policy=steps\nsteps=10,20\nscales=.1\n' + LAYERS, /steps\.cfg:10: .*has 1 values but steps has 2/],
   'stepsmissing.cfg': [NET + 'policy=steps\nsteps=10\n' + LAYERS, /stepsmissing\.cfg:1: .*needs both 'steps=' and 'scales='/],
   'stepsempty.cfg': [NET + 'policy=steps\nsteps=10,,20\nscales=.1,.1,.1\n' + LAYERS, /stepsempty\.cfg:9: .*empty item/],
@@ -96,7 +95,7 @@ const BAD_CFGS: Record<string, [text: string, expect: RegExp]> = {
   'inputs.cfg': [NET + 'inputs=100\n' + LAYERS, /inputs\.cfg:8: .*differs from height\*width\*channels = 784/],
   'dropfirst.cfg': [cfgWith('[dropout]\n[softmax]\n'), /dropfirst\.cfg:8: \[dropout\] cannot be the first layer/],
   'dropone.cfg': [cfgWith('[connected]\noutput=10\n[dropout]\nprobability=1\n[softmax]\n'), /dropone\.cfg:11: .*'probability=1' must be less than 1/],
-  'cost.cfg': [cfgWith('[connected]\noutput=10\n[softmax]\n[cost]\ntype=hinge\n'), /cost\.cfg:12: .*'type=hinge' is not supported/],
+  'cost.cfg': [cfgWith('[connected]\noutput=10\n[softmax]\n[cost]\ntype=wgan\n'), /cost\.cfg:12: .*'type=wgan' is not supported/],
   'tree.cfg': [cfgWith('[connected]\noutput=10\n[softmax]\ntree=data/tree\n'), /tree\.cfg:11: .*'tree=data\/tree' is not supported/],
   'stridex.cfg': [cfgWith('[convolutional]\nstride=1\nstride_x=2\n[softmax]\n'), /stridex\.cfg:10: .*only square strides/],
   'escape.cfg': [cfgWith('[convolutional]\nfilters=\u001b[31mred\u0007\n[softmax]\n'), /escape\.cfg:9: .*is not an integer/],
@@ -235,6 +234,12 @@ before(async () => {
   await put('w/other.json', '{"configs": 3}');
   await mkdir(join(D, 'emptydir'), { recursive: true });
   await mkdir(join(D, 'existing-dir'), { recursive: true });
+
+  // A server and a device without an installed model, for the deployment commands.
+  for (const args of [['keygen', '--out', 'keys'], ['device', 'init', '--dir', 'dev']]) {
+    const r = await run(MAIN, args);
+    assert.equal(r.code, 0, r.stderr);
+  }
 });
 
 after(async () => {
@@ -273,7 +278,7 @@ const add = (name: string, args: string[], expect: RegExp, more: Partial<Case> =
 for (const [name, [, expect]] of Object.entries(BAD_CFGS)) {
   add(`cfg ${name} (train)`, ['train', '--cfg', `cfg/${name}`, '--epochs', '1', '--out', '@OUT'], expect);
 }
-for (const name of ['twice.cfg', 'groups.cfg', 'filtershuge.cfg', 'escape.cfg']) {
+for (const name of ['stepsempty.cfg', 'groups.cfg', 'filtershuge.cfg', 'escape.cfg']) {
   add(`cfg ${name} (eval)`, ['eval', '--cfg', `cfg/${name}`, '--weights', 'good.weights'], BAD_CFGS[name]![1]);
 }
 for (const name of ['section.cfg', 'subdiv.cfg', 'sizebig.cfg']) add(`cfg ${name} (plan)`, ['plan', '--cfg', `cfg/${name}`], BAD_CFGS[name]![1]);
@@ -376,6 +381,8 @@ for (const [flag, value, expect, ...more] of [
   ['--subdivisions', '-2', /--subdivisions must be an integer from 1/],
   ['--secure-mem', '0', /--secure-mem must be at least one byte/, '--tee-last', '1'],
   ['--secure-mem', 'lots', /--secure-mem must be a size like 16MiB/, '--tee-last', '1'],
+  ['--secure-mem', '99999999999999999999', /--secure-mem 99999999999999999999 is more than this machine's memory/, '--tee-last', '1'],
+  ['--secure-mem', '5000GiB', /--secure-mem 5000GiB is more than this machine's memory/, '--tee-last', '1'],
   ['--tee-last', '9', /--tee-last 9: the network has only 3 layers/],
   ['--tee-last', '-1', /--tee-last must be an integer from 0/],
   ['--tee-layers', '2:1', /--tee-layers 2:1 is not within/],
@@ -397,8 +404,10 @@ add('unknown command', ['trian', '--cfg', 'good.cfg'], /unknown command "trian"/
 add('unknown command with escapes', ['\u001b]0;owned\u0007'], /unknown command "\\x1b\]0;owned\\x07"/);
 add('eval --set bad', [...EVAL, '--set', 'V'], /--set must be S, T or test/);
 add('eval without --weights', EVAL.filter((_, i) => i !== 3 && i !== 4), /missing --weights/);
-add('exposure --jobs 0', [...EXPOSURE, '--jobs', '0'], /--jobs must be an integer from 1 to 1024/);
-add('exposure --jobs huge', [...EXPOSURE, '--jobs', '100000'], /--jobs must be an integer from 1 to 1024/);
+add('exposure --jobs 0', [...EXPOSURE, '--jobs', '0'], /--jobs must be an integer from 1 to 256/);
+add('exposure --jobs huge', [...EXPOSURE, '--jobs', '100000'], /--jobs must be an integer from 1 to 256/);
+add('exposure --seeds huge', [...EXPOSURE, '--seeds', '1,99999999999999999999'], /--seeds: 99999999999999999999 is above the largest seed/);
+add('bench tee --reps huge', [...BENCH_TEE, '--reps', '1000000'], /--reps must be an integer from 2 to 1000/);
 add('exposure --seeds repeated', [...EXPOSURE, '--seeds', '1,1'], /--seeds lists a seed twice/);
 add('exposure --seeds negative', [...EXPOSURE, '--seeds', '-1'], /--seeds must be a comma-separated list/);
 add('exposure --metric', [...EXPOSURE, '--metric', 'f1'], /--metric must be loss or acc/);
@@ -420,6 +429,8 @@ add('bench tee --batches 0', [...BENCH_TEE, '--batches', '0'], /--batches must b
 add('bench tee --warmup -1', [...BENCH_TEE, '--warmup', '-1'], /--warmup must be an integer from 0/);
 add('bench tee --k-max x', [...BENCH_TEE, '--k-max', 'x'], /--k-max must be an integer/);
 add('bench tee --split 1', [...BENCH_TEE, '--split', '1'], /--split must be in \(0, 1\)/);
+add('bench tee with too few images in T', [...BENCH_TEE, '--train-limit', '10'], /the run needs 20 images .* but T has 5/);
+add('bench tee --weights for another cfg', [...BENCH_TEE, '--weights', 'w/other.weights'], /other\.weights has \d+ bytes more than the cfg's layers need/);
 add('bench unknown benchmark', ['bench', 'gpu'], /unknown benchmark "gpu"/);
 add('npm run bench --seconds -1', ['--seconds', '-1'], /--seconds must be a number more than 0/, { bench: true });
 add('npm run bench --rounds 0', ['--rounds', '0'], /--rounds must be an integer from 1 to 1000/, { bench: true });
@@ -432,16 +443,40 @@ add('npm run bench --peer', ['--peer', 'tensorflow'], /unknown peer tensorflow/,
 add('train --out is a folder', ['train', '--cfg', 'good.cfg', '--epochs', '1', '--out', 'existing-dir'], /--out existing-dir is a folder; give a file name/);
 add('train --out in a missing folder', ['train', '--cfg', 'good.cfg', '--epochs', '1', '--out', 'no/such/dir/m.weights'], /the folder no\/such\/dir does not exist/);
 add('train --out below a file', ['train', '--cfg', 'good.cfg', '--epochs', '1', '--out', 'afile/m.weights'], /afile\/m\.weights: a part of this path is a file, not a folder|afile is not a folder/);
+add('train --out is the cfg', ['train', '--cfg', 'good.cfg', '--epochs', '1', '--out', './good.cfg'], /--out \.\/good\.cfg is the cfg file itself/);
 add('train --out ends in /', ['train', '--cfg', 'good.cfg', '--epochs', '1', '--out', 'new-dir/'], /names a folder; give a file name/);
 add('exposure --out is a file', [...EXPOSURE.slice(0, -1), 'afile'], /--out afile is a file; give a folder/);
 add('exposure --out below a file', [...EXPOSURE.slice(0, -1), 'afile/run'], /a part of this path is a file/);
-add('bench tee --out is a file', [...BENCH_TEE.slice(0, -1), 'afile'], /afile/);
-add('keygen --out is a file', ['keygen', '--out', 'afile'], /afile/);
-add('device init --dir is a file', ['device', 'init', '--dir', 'afile'], /afile/);
+add('bench tee --out is a file', [...BENCH_TEE.slice(0, -1), 'afile'], /afile is a file, not a folder/);
+add('keygen --out is a file', ['keygen', '--out', 'afile'], /afile is a file, not a folder/);
+add('device init --dir is a file', ['device', 'init', '--dir', 'afile'], /afile is a file, not a folder/);
 add('install on a folder that is no device', ['install', 'nope.pkg', '--device', 'emptydir', '--trust', 'nope.pub'], /emptydir is not an initialised device/);
 add('predict --device of an empty folder', ['predict', '--device', 'emptydir', 'img/ok.png'], /emptydir/);
 add('exposure plot of a folder without results', ['exposure', 'plot', 'emptydir'], /emptydir\/exposure\.json: not found/);
 add('exposure --base missing', [...EXPOSURE.filter((a) => a !== '--epochs' && a !== '1'), '--ft-epochs', '1', '--base', 'w/none.weights'], /none\.weights: no such file/);
+
+// Deployment.
+const PACKAGE = ['package', '--cfg', 'good.cfg', '--weights', 'good.weights', '--device', 'dev/device.cert', '--signing-key', 'keys/server.key', '--tee-last', '1', '--out', '@OUT'];
+const withArg = (base: string[], flag: string, value: string): string[] => base.map((a, i) => (base[i - 1] === flag ? value : a));
+add('package NaN weights', withArg(PACKAGE, '--weights', 'w/nan.weights'), /nan\.weights: .*NaN/);
+add('package weights for another cfg', withArg(PACKAGE, '--weights', 'w/other.weights'), /other\.weights has \d+ bytes more/);
+add('package a bad cfg', withArg(PACKAGE, '--cfg', 'cfg/groups.cfg'), /groups\.cfg:9: /);
+add('package --tee-last beyond the network', withArg(PACKAGE, '--tee-last', '9'), /--tee-last 9: the network has only 3 layers/);
+add('package signed with the public key', withArg(PACKAGE, '--signing-key', 'keys/server.pub'), /server\.pub is a server PUBLIC key/);
+add('package for a file that is no certificate', withArg(PACKAGE, '--device', 'afile'), /afile: not a layerlock device certificate/);
+add('package --out is a folder', withArg(PACKAGE, '--out', 'existing-dir'), /--out existing-dir is a folder; give a file name/);
+add('install a file that is no package', ['install', 'afile', '--device', 'dev', '--trust', 'keys/server.pub'], /afile: truncated: 11 bytes/);
+add('install with a private key as trust', ['install', 'afile', '--device', 'dev', '--trust', 'keys/server.key'], /keys\/server\.key is a server PRIVATE key/);
+add('predict on a device without a model', ['predict', '--device', 'dev', 'img/ok.png'], /no model is installed on dev/);
+add('finetune on a device without a model', ['finetune', '--device', 'dev', '--epochs', '1'], /no model is installed on dev/);
+add('finetune --epochs 0', ['finetune', '--device', 'dev', '--epochs', '0'], /--epochs must be an integer from 1 to 10000/);
+add('export from a device without a model', ['export', '--device', 'dev', '--to', 'keys/server.pub', '--out', 'export.bin'], /no model is installed on dev: nothing to export/);
+add('export --out is a folder', ['export', '--device', 'dev', '--to', 'keys/server.pub', '--out', 'existing-dir'], /--out existing-dir is a folder/);
+add('import a file that is no export', ['import', 'afile', '--key', 'keys/server.key', '--device', 'dev/device.cert', '--out', '@OUT'], /afile: truncated: 11 bytes/);
+add('import --out in a missing folder', ['import', 'afile', '--key', 'keys/server.key', '--device', 'dev/device.cert', '--out', 'no/dir/m.weights'], /the folder no\/dir does not exist/);
+add('keygen over existing keys', ['keygen', '--out', 'keys'], /keys\/server\.key already exists: refusing to overwrite a server key/);
+add('device init over a device', ['device', 'init', '--dir', 'dev'], /dev is already an initialised device/);
+add('device with an unknown subcommand', ['device', 'reset', '--dir', 'dev'], /unknown device command "reset"/);
 
 // Silent wrong results: a diverging run is an error naming when, and leaves --out alone.
 add('train diverges (learning_rate=1e30)', ['train', '--cfg', 'diverge.cfg', '--epochs', '2', '--out', '@OUT', '--train-limit', '60', '--test-limit', '10'],
@@ -469,6 +504,12 @@ add('exposure into a folder with a garbage exposure.json', EXPOSURE, /exposure\.
   outDir: async (dir) => {
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'exposure.json'), 'not json at all');
+  },
+});
+add('exposure into the folder of a run with other options', EXPOSURE, /refusing to mix them|different run/, {
+  outDir: async (dir) => {
+    await foreignExposure(dir);
+    await writeFile(join(dir, 'options.json'), JSON.stringify({ identity: { cfg: 'x.cfg', cfg_sha256: '0'.repeat(64), data: 'embedded', data_location: 'embedded', train_limit: 40, test_limit: 10, train_count: 40, test_count: 10, split: 0.5, resize: false, epochs: 1, ft_epochs: 1, base: null, base_sha256: null } }));
   },
 });
 add('exposure of an empty T', [...EXPOSURE.slice(0, 5), '--train-limit', '1', ...EXPOSURE.slice(7)], /is empty: the 1 training images? (is|are) split into/, { outDir: foreignExposure });

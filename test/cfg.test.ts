@@ -376,8 +376,11 @@ test('unknown or unsupported sections are errors naming the section and line', (
   }
 });
 
-test('a duplicate key in one section is an error naming both lines', () => {
-  throwsCfg(() => withNet('[convolutional]\nsize=3\nfilters=2\nsize=3\n'), 8, "'size'", 'line 6');
+test('a duplicate key in one section keeps its first value (as Darknet) with a warning naming both lines', () => {
+  const c = withNet('[convolutional]\nsize=3\nfilters=2\nsize=5\n');
+  assert.equal((c.layers[0] as ConvolutionalConfig).size, 3);
+  assert.equal(c.warnings.length, 1);
+  assert.ok(c.warnings[0]!.includes(":8: warning: [convolutional] key 'size' is set again (first on line 6)"), c.warnings[0]);
   // The same key in different sections is of course fine.
   assert.equal(withNet('[conv]\nsize=3\n[conv]\nsize=3\n').layers.length, 2);
 });
@@ -438,7 +441,10 @@ test('[net]: learning-rate policies', () => {
   assert.equal(net('policy=exp\ngamma=0.99\n').net.gamma, 0.99);
   assert.equal(net('policy=poly\n').net.policy, 'poly');
   throwsCfg(() => net('policy=random\n'), 5, "'policy=random'", 'not supported');
-  throwsCfg(() => net('policy=sig\n'), 5, "'sigmoid'");
+  // A name Darknet does not know it reads as constant (with a message): so do we, with a warning.
+  const sigTypo = net('policy=sig\n');
+  assert.equal(sigTypo.net.policy, 'constant');
+  assert.ok(sigTypo.warnings[0]!.includes("'policy=sig' is not a policy Darknet knows; read as constant") && sigTypo.warnings[0]!.includes("'sigmoid'"), sigTypo.warnings[0]);
   throwsCfg(() => net('policy=steps\nsteps=100,200\nscales=.1\n'), 7, "'scales=.1'", 'has 1 values but steps has 2');
   throwsCfg(() => net('policy=steps\nsteps=100\n'), 1, 'scales');
   throwsCfg(() => net('policy=steps\nsteps=100,,200\nscales=1,1,1\n'), 6, 'empty item');
@@ -497,7 +503,7 @@ test('[convolutional]: unsupported keys are errors, neutral values are accepted'
   throwsCfg(() => withNet('[convolutional]\nantialiasing=1\n'), 6, "'antialiasing=1'");
   throwsCfg(() => withNet('[convolutional]\nshare_index=3\n'), 6, "'share_index=3'");
   throwsCfg(() => withNet('[convolutional]\nstride=2\nstride_x=1\n'), 7, "'stride_x=1'", 'square');
-  throwsCfg(() => withNet('[convolutional]\nactivation=mish\n'), 6, "'activation=mish'", 'relu');
+  throwsCfg(() => withNet('[convolutional]\nactivation=elu\n'), 6, "'activation=elu'", 'relu');
   throwsCfg(() => withNet('[convolutional]\nlearning_rate=0.1\n'), 6, "'learning_rate=0.1'", 'per-layer');
   throwsCfg(() => withNet('[convolutional]\nstopbackward=1\n'), 6, "'stopbackward=1'");
   throwsCfg(() => withNet('[convolutional]\ndontload=1\n'), 6, "'dontload=1'");
@@ -591,4 +597,16 @@ test('a misspelt key is a warning that names the key it probably means', () => {
   assert.ok(c.warnings[1]!.includes("did you mean 'stride'?"), c.warnings[1]);
   const far = withNet('[convolutional]\nzzzzzz=1\n');
   assert.ok(!far.warnings[0]!.includes('did you mean'), far.warnings[0]);
+});
+
+test('names Darknet does not know are read as Darknet reads them (relu, sse), and a repeated key keeps its first value, each with a warning', () => {
+  const c = withNet('[convolutional]\nfilters=2\nfilters=3\nactivation=mish\n[cost]\ntype=hinge\n');
+  const conv = c.layers[0] as ConvolutionalConfig;
+  assert.equal(conv.filters, 2);
+  assert.equal(conv.activation, 'relu');
+  assert.equal((c.layers[1] as { costType: string }).costType, 'sse');
+  assert.equal(c.warnings.length, 3, c.warnings.join('\n'));
+  assert.ok(c.warnings.some((w) => w.includes(":7: warning: [convolutional] key 'filters' is set again (first on line 6); ignored, as Darknet uses the first value '2'")), c.warnings.join('\n'));
+  assert.ok(c.warnings.some((w) => w.includes("'activation=mish' is not an activation Darknet knows; read as relu")), c.warnings.join('\n'));
+  assert.ok(c.warnings.some((w) => w.includes("'type=hinge' is not a cost type Darknet knows; read as sse")), c.warnings.join('\n'));
 });

@@ -43,7 +43,7 @@ export async function loadExposure(path: string, config: NetworkConfig): Promise
   try {
     doc = JSON.parse(await readFile(file, 'utf8')) as typeof doc;
   } catch (e) {
-    throw new Error(`${file}: not an exposure result (${(e as Error).message.split('\n')[0]})`);
+    throw new Error(`${file}: not an exposure result (${e instanceof SyntaxError ? 'not JSON' : (e as Error).message.split('\n')[0]})`);
   }
   if (!Array.isArray(doc.layers)) throw new Error(`${file}: no "layers" list (DESIGN.md §8 exposure.json)`);
   const want = config.layers.map((l, i) => ({ i, t: l.type })).filter((x) => trainable(x.t));

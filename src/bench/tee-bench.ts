@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { selectData } from '../data/select.js';
 import { getKernels } from '../kernels/index.js';
 import { parseCfg } from '../nn/cfg.js';
-import { withBatch } from '../nn/model.js';
+import { loadModel, withBatch } from '../nn/model.js';
 import type { NetworkConfig } from '../nn/config.js';
 import { Rng } from '../nn/rng.js';
 import { svgToPng, renderSvg } from '../report/charts.js';
@@ -289,31 +289,37 @@ async function benchIdentity(opts: TeeBenchOptions, cfgText: string, config: Net
 }
 
 /**
- * Stage 2: the run folder. Checks that earlier runs in it measured the same thing (by content),
- * reads them back (a run cut by a kill is simply redone), and records this measurement's identity.
+ * Stage 2a: the run folder. Results in it must be of the same measurement (compared by content);
+ * anything else there is refused, never overwritten.
  */
-async function resumeRuns(opts: TeeBenchOptions, files: BenchFiles, identity: Record<string, unknown>, ks: readonly number[]): Promise<Map<string, Run>> {
-  const done = new Map<string, Run>();
+async function checkRunFolder(opts: TeeBenchOptions, files: BenchFiles, identity: Record<string, unknown>): Promise<void> {
   // A folder with results but no record of what they measured belongs to something else.
   if (!existsSync(files.options) && (existsSync(files.runs) || existsSync(files.json))) {
     throw new Error(`${opts.out} holds benchmark results without their options.json; refusing to overwrite them (use another --out)`);
   }
-  if (existsSync(files.options)) {
-    let prev: { identity?: Record<string, unknown> };
-    try {
-      prev = JSON.parse(await readFile(files.options, 'utf8')) as { identity?: Record<string, unknown> };
-    } catch {
-      throw new Error(`${files.options} is not a benchmark's options file; refusing to overwrite the folder (use another --out)`);
-    }
-    // Compared by content: the same cfg, weights or data named by another path is the same measurement.
-    // (A folder recorded before data_location existed is compared by its data path, as it was then.)
-    const oldFolder = prev.identity?.['data_location'] === undefined;
-    const compared = (key: string): boolean => (oldFolder ? key !== 'data_location' && key !== 'cfg' && key !== 'weights' : !IDENTITY_PATHS.has(key));
-    const differs = Object.keys(identity).filter((key) => compared(key) && JSON.stringify(prev.identity?.[key]) !== JSON.stringify(identity[key]));
-    if (differs.length > 0) {
-      throw new Error(`${opts.out} holds runs of a different measurement (${differs.join(', ')} differ); use another --out or delete ${files.runs}`);
-    }
+  if (!existsSync(files.options)) return;
+  let prev: { identity?: Record<string, unknown> };
+  try {
+    prev = JSON.parse(await readFile(files.options, 'utf8')) as { identity?: Record<string, unknown> };
+  } catch {
+    throw new Error(`${files.options} is not a benchmark's options file; refusing to overwrite the folder (use another --out)`);
   }
+  // Compared by content: the same cfg, weights or data named by another path is the same measurement.
+  // (A folder recorded before data_location existed is compared by its data path, as it was then.)
+  const oldFolder = prev.identity?.['data_location'] === undefined;
+  const compared = (key: string): boolean => (oldFolder ? key !== 'data_location' && key !== 'cfg' && key !== 'weights' : !IDENTITY_PATHS.has(key));
+  const differs = Object.keys(identity).filter((key) => compared(key) && JSON.stringify(prev.identity?.[key]) !== JSON.stringify(identity[key]));
+  if (differs.length > 0) {
+    throw new Error(`${opts.out} holds runs of a different measurement (${differs.join(', ')} differ); use another --out or delete ${files.runs}`);
+  }
+}
+
+/**
+ * Stage 2b (after the probe): the runs an earlier invocation made for the configurations that fit
+ * (a run cut by a kill is simply redone), and this measurement's identity recorded.
+ */
+async function resumeRuns(opts: TeeBenchOptions, files: BenchFiles, identity: Record<string, unknown>, ks: readonly number[]): Promise<Map<string, Run>> {
+  const done = new Map<string, Run>();
   if (existsSync(files.options) && existsSync(files.runs)) {
     for (const line of (await readFile(files.runs, 'utf8')).split('\n')) {
       if (line.trim() === '') continue;
@@ -528,8 +534,9 @@ const MEASURES: Record<string, string> = {
 };
 
 /**
- * The benchmark, stage by stage: (1) probe which k fit in a real TA, (2) open the run folder (resume),
- * (3) write the images, (4) measure the missing runs, (5) the statistics, (6) the files.
+ * The benchmark, stage by stage: check the run folder, write the images and check the weights before
+ * any TA starts; probe which k fit in a real TA; resume the runs; measure the missing ones; the
+ * statistics; the files.
  */
 export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: BenchDocument; files: BenchFiles }> {
   const started = performance.now();
@@ -542,11 +549,15 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
   const files = benchFiles(opts.out);
   try {
     const storageDir = join(scratch, 'tee');
+    const identity = await benchIdentity(opts, cfgText, config);
+    await checkRunFolder(opts, files, identity);
+    const slice = await writeImages(opts, config, scratch);
+    // A wrong --weights would otherwise surface in the first timed run, after the folder is set up.
+    if (opts.weights) await loadModel({ cfg: config, weights: opts.weights, seed: opts.seed });
+    // Only now, with the folder, the data and the weights known to be right, start the TA to find the k range.
     const found = await probe(config, cfgFile, cfgText, opts, storageDir);
     const ks = found.ks;
-    const identity = await benchIdentity(opts, cfgText, config);
     const done = await resumeRuns(opts, files, identity, ks);
-    const slice = await writeImages(opts, config, scratch);
     const order = runOrder(ks, opts.reps, opts.seed, opts.shuffle);
     opts.onEvent?.({ type: 'plan', ks, stoppedBecause: found.stoppedBecause, runs: order.length, done: order.filter((o) => done.has(runKey(o.rep, o.k))).length });
     const m = await measure(opts, { cfgFile, config, storageDir, slice, scratch }, order, done, files);

@@ -58,9 +58,12 @@ export function errnoLine(e: unknown): string | null {
   if (typeof e !== 'object' || e === null) return null;
   const { code, syscall, path, dest } = e as ErrnoLike;
   if (typeof code !== 'string' || typeof path !== 'string' || !/^E[A-Z]+$/.test(code)) return null;
+  // mkdir's EEXIST (recursive mkdir over a file) is the common one: say which thing is in the way.
+  if (code === 'EEXIST' && syscall === 'mkdir') return `${path} is a file, not a folder`;
   const what = ERRNO_TEXT[code] ?? code;
   const doing = typeof syscall === 'string' ? SYSCALL_TEXT[syscall] : undefined;
-  const target = typeof dest === 'string' && syscall !== 'rename' ? `${path} → ${dest}` : path;
+  // A rename's interesting path is where the file was going (the temp file is ours, not the user's).
+  const target = typeof dest !== 'string' ? path : syscall === 'rename' ? dest : `${path} → ${dest}`;
   return doing ? `${doing} ${target}: ${what}` : `${target}: ${what}`;
 }
 

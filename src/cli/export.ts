@@ -3,6 +3,7 @@
 import { exportModel } from '../deploy/device.js';
 import { deviceOptions } from './device.js';
 import { emit, flag, formatHelp, parse, requireStr, type CommandHelp } from './common.js';
+import { checkOutputFile } from './checks.js';
 
 export const help: CommandHelp = {
   usage: '--device DEV --to DIR/server.pub --out FILE',
@@ -17,6 +18,8 @@ export const help: CommandHelp = {
 export async function run(argv: string[]): Promise<void> {
   const p = parse(argv, { device: { type: 'string' }, to: { type: 'string' }, out: { type: 'string' }, 'secure-mem': { type: 'string' } });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('export', help));
-  const r = await exportModel(requireStr(p, 'device'), requireStr(p, 'to'), requireStr(p, 'out'), deviceOptions(p));
+  const [device, to, out] = [requireStr(p, 'device'), requireStr(p, 'to'), requireStr(p, 'out')];
+  await checkOutputFile(out, '--out');
+  const r = await exportModel(device, to, out, deviceOptions(p));
   emit(p, r, () => `exported model version ${r.model_version} of device ${r.device_id} → ${r.path} (${r.bytes} bytes), protected layers encrypted to server key ${r.server_key_id}`);
 }

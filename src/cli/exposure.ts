@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { loadCfg } from '../nn/cfg.js';
 import { layerShapes } from '../nn/network.js';
 import { loadSets } from '../exposure/data.js';
-import { checkInputFile, checkOutputDir } from './checks.js';
+import { checkInputFile, checkOutputDir, exists } from './checks.js';
 import { plotFolders, runExposure, type Metric } from '../exposure/index.js';
 import { formatTable } from '../exposure/results.js';
 import type { RunnerEvent } from '../exposure/runner.js';
@@ -37,6 +37,8 @@ function parseSeeds(v: string): number[] {
   const parts = v.split(',').map((s) => s.trim());
   if (parts.some((s) => !/^\d+$/.test(s))) throw new UsageError(`--seeds must be a comma-separated list of non-negative integers (got "${v}")`);
   const seeds = parts.map(Number);
+  const big = seeds.find((x) => x > 0xffffffff);
+  if (big !== undefined) throw new UsageError(`--seeds: ${parts[seeds.indexOf(big)]} is above the largest seed, 4294967295`);
   if (new Set(seeds).size !== seeds.length) throw new UsageError(`--seeds lists a seed twice (${v})`);
   return seeds;
 }
@@ -99,6 +101,9 @@ interface WantedRun {
  * anything else there is refused, never overwritten.
  */
 async function checkResultFolder(dir: string, wanted: WantedRun): Promise<void> {
+  // With its options.json the folder's own identity check (exposure/store.ts) compares the run and
+  // names the differing flag; this covers folders whose exposure.json came without one.
+  if (await exists(join(dir, 'options.json'))) return;
   const path = join(dir, 'exposure.json');
   let text: string;
   try {

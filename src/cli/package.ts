@@ -1,5 +1,6 @@
 // layerlock package (server side): normal-world layers in the clear, protected layers encrypted
 // with HPKE to the device TA's key, a manifest of hashes, and an Ed25519 signature over all of it.
+import { checkOutputFile } from './checks.js';
 import { loadCfg } from '../nn/cfg.js';
 import { createPackage } from '../deploy/package.js';
 import { rangeRoles, PartitionError } from '../tee/roles.js';
@@ -32,6 +33,7 @@ export async function run(argv: string[]): Promise<void> {
   const device = requireStr(p, 'device');
   const signingKey = requireStr(p, 'signing-key');
   const out = requireStr(p, 'out');
+  await checkOutputFile(out, '--out');
   const config = await loadCfg(cfg);
   if (str(p, 'tee-last') === undefined && str(p, 'tee-layers') === undefined) throw new UsageError('give --tee-last k or --tee-layers a:b: which layers to protect');
   const choice = teeChoice(p, config.layers.length);

@@ -2,6 +2,7 @@
 // weights atomically after every epoch, then loss/accuracy on S, T and the test set. With the
 // partition options some layers train inside the software TEE (src/tee).
 import { rename } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { DivergedError, evaluateWith, train, type EvalResult } from '../nn/train.js';
 import { WeightsError } from '../nn/weights.js';
 import { checkInputFile, checkOutputFile, exists, requireSets } from './checks.js';
@@ -51,6 +52,7 @@ export async function run(argv: string[]): Promise<void> {
   if (epochs === undefined) throw new UsageError('missing --epochs');
   const seed = seedOf(p);
   await checkOutputFile(out, '--out');
+  if (resolve(out) === resolve(cfg)) throw new UsageError(`--out ${out} is the cfg file itself; give another file for the weights`);
   const init = str(p, 'weights');
   if (init !== undefined) await checkInputFile(init, '--weights');
   // An existing --out is replaced only by a run that succeeded: until then the epochs are

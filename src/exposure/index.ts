@@ -156,7 +156,8 @@ export async function plotFolders(dirs: readonly string[], out: string, names?: 
     try {
       doc = JSON.parse(await readFile(path, 'utf8')) as ExposureDocument;
     } catch (err) {
-      throw new Error(`${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found (run `layerlock exposure` into that folder first)' : (err as Error).message}`);
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new Error(`${path}: ${code === 'ENOENT' || code === 'ENOTDIR' ? 'not found (run `layerlock exposure` into that folder first)' : err instanceof SyntaxError ? 'not an exposure result (not JSON)' : (err as Error).message}`);
     }
     let name = names?.[i] ?? datasetName(doc.options);
     if (series.some((s) => s.name === name)) name = `${name} (${basename(resolve(dir))})`;

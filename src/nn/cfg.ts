@@ -206,6 +206,19 @@ const SECTION_ALIASES: Readonly<Record<string, LayerConfig['type'] | 'net'>> = {
 
 const ACTIVATIONS: readonly Activation[] = ['linear', 'relu', 'leaky', 'logistic'];
 
+/**
+ * Names pjreddie/darknet's get_activation knows. One of these that layerlock does not implement is an
+ * error (it would compute something else); any other name Darknet itself reads as relu, with a
+ * message, and so do we.
+ */
+const DARKNET_ACTIVATIONS: readonly string[] = ['logistic', 'loggy', 'relu', 'elu', 'selu', 'relie', 'plse', 'hardtan', 'lhtan', 'linear', 'ramp', 'leaky', 'tanh', 'stair'];
+
+/** get_policy's names: 'random' is one layerlock does not implement; unknown names mean constant. */
+const DARKNET_POLICIES: readonly string[] = ['random', 'poly', 'constant', 'step', 'exp', 'sigmoid', 'steps'];
+
+/** get_cost_type's names: unknown ones mean sse in Darknet. */
+const DARKNET_COST_TYPES: readonly string[] = ['seg', 'sse', 'masked', 'smooth', 'L1', 'wgan'];
+
 /** Darknet policy spellings → layerlock's. Darknet spells the sigmoid policy "sigmoid". */
 const POLICIES: Readonly<Record<string, LrPolicy>> = {
   constant: 'constant',
@@ -234,7 +247,7 @@ interface RawSection {
   readonly entries: Map<string, Entry>;
 }
 
-function lex(text: string, file: string): RawSection[] {
+function lex(text: string, file: string, warnings: string[]): RawSection[] {
   const sections: RawSection[] = [];
   let current: RawSection | null = null;
   const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
@@ -265,12 +278,9 @@ function lex(text: string, file: string): RawSection[] {
     if (value === '') throw new CfgError(file, lineNo, `[${current.name}] key '${key}' has no value`, key);
     const prev = current.entries.get(key);
     if (prev) {
-      throw new CfgError(
-        file,
-        lineNo,
-        `[${current.name}] key '${key}' is set twice in this section (first on line ${prev.line})`,
-        key,
-      );
+      // Darknet keeps every line and its option_find returns the first: the later ones are unused.
+      warnings.push(`${file}:${lineNo}: warning: [${current.name}] key '${key}' is set again (first on line ${prev.line}); ignored, as Darknet uses the first value '${prev.value}'`);
+      continue;
     }
     current.entries.set(key, { key, value, line: lineNo });
   }
@@ -412,7 +422,9 @@ class SectionReader {
     // Darknet's default for conv/connected layers is logistic, not linear.
     if (!e) return 'logistic';
     if (!(ACTIVATIONS as readonly string[]).includes(e.value)) {
-      this.fail(e, `is not supported (supported activations: ${ACTIVATIONS.join(', ')})`);
+      if (DARKNET_ACTIVATIONS.includes(e.value)) this.fail(e, `is not supported (supported activations: ${ACTIVATIONS.join(', ')})`);
+      this.warn(e.line, `key 'activation=${e.value}' is not an activation Darknet knows; read as relu, as Darknet does (activations: ${ACTIVATIONS.join(', ')})`);
+      return 'relu';
     }
     return e.value as Activation;
   }
@@ -513,11 +525,15 @@ function parseNet(r: SectionReader): NetOptions {
   let policy: LrPolicy = 'constant';
   if (policyEntry) {
     const p = Object.hasOwn(POLICIES, policyEntry.value) ? POLICIES[policyEntry.value] : undefined;
-    if (p === undefined) {
-      const hint = policyEntry.value === 'sig' ? "; Darknet spells it 'sigmoid'" : '';
-      r.fail(policyEntry, `is not supported (supported policies: ${Object.keys(POLICIES).join(', ')}${hint})`);
+    if (p === undefined && DARKNET_POLICIES.includes(policyEntry.value)) {
+      r.fail(policyEntry, `is not supported (supported policies: ${Object.keys(POLICIES).join(', ')})`);
     }
-    policy = p;
+    if (p === undefined) {
+      const hint = policyEntry.value === 'sig' ? "; Darknet spells the sigmoid policy 'sigmoid'" : '';
+      r.warn(policyEntry.line, `key 'policy=${policyEntry.value}' is not a policy Darknet knows; read as constant, as Darknet does${hint}`);
+    } else {
+      policy = p;
+    }
   }
 
   // Darknet only reads the keys of the chosen policy; the others are "unused fields".
@@ -636,10 +652,9 @@ function parseCost(r: SectionReader): CostConfig {
   r.markUsed('type');
   let costType: CostType = 'sse';
   if (e) {
-    if (!(COST_TYPES as readonly string[]).includes(e.value)) {
-      r.fail(e, `is not supported (supported cost types: ${COST_TYPES.join(', ')})`);
-    }
-    costType = e.value as CostType;
+    if ((COST_TYPES as readonly string[]).includes(e.value)) costType = e.value as CostType;
+    else if (DARKNET_COST_TYPES.includes(e.value)) r.fail(e, `is not supported (supported cost types: ${COST_TYPES.join(', ')})`);
+    else r.warn(e.line, `key 'type=${e.value}' is not a cost type Darknet knows; read as sse, as Darknet does`);
   }
   const scale = r.float('scale', 1, { above: 0 });
   r.finish(COST_RULES, COMMON_LAYER_RULES);
@@ -649,8 +664,8 @@ function parseCost(r: SectionReader): CostConfig {
 // ---------------------------------------------------------------------------------------------
 
 export function parseCfg(text: string, file: string): NetworkConfig {
-  const sections = lex(text, file);
   const warnings: string[] = [];
+  const sections = lex(text, file, warnings);
   const first = sections[0];
   if (!first) throw new CfgError(file, 0, 'has no sections (a cfg starts with [net])');
   const firstKind = Object.hasOwn(SECTION_ALIASES, first.name) ? SECTION_ALIASES[first.name] : undefined;

@@ -2,6 +2,7 @@
 // sizes of secure memory, "the last k layers", a layer range a:b, the output policy, and which
 // kernels and how many threads the TA runs. Bad values throw RangeError with a message that names
 // the option; the CLI turns them into usage errors.
+import { totalmem } from 'node:os';
 import { getKernels, getThreads } from '../kernels/index.js';
 import { DEFAULT_SECURE_MEM } from './client.js';
 import { DEFAULT_TOPK, OUTPUT_POLICIES, type OutputPolicy } from './protocol.js';
@@ -15,6 +16,9 @@ export function parseByteSize(text: string, what = '--secure-mem'): number {
   const power = { b: 0, k: 1, m: 2, g: 3 }[unit[0] as 'b' | 'k' | 'm' | 'g'];
   const bytes = Math.floor(Number(m[1]) * (decimal ? 1000 : 1024) ** power);
   if (!(bytes >= 1)) throw new RangeError(`${what} must be at least one byte (got "${text}")`);
+  // The TA allocates it up front: more than the machine has fails later, with V8's words, not ours.
+  const limit = totalmem();
+  if (!(bytes <= limit)) throw new RangeError(`${what} ${text} is more than this machine's memory (${(limit / 2 ** 30).toFixed(1)} GiB)`);
   return bytes;
 }
 
