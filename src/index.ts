@@ -41,7 +41,7 @@ export { attackSweep, writeSweepOutputs, partitionName, partitionLabel, partitio
 export { openVictim, type VictimSpec, type Victim } from './attack/victim.js';
 export { WholeModelOracle, TeeOracle, topLabels, type Oracle, type OracleAnswer, type Visible } from './attack/oracle.js';
 export { selectPools, subsample, type Pool, type AttackPools, type AttackData } from './attack/pools.js';
-export { ATTACK_NAMES, AttackRefused, type AttackName, type AttackScores, type Seen } from './attack/types.js';
+export { ATTACK_NAMES, ATTACK_NEEDS, missingNeed, AttackRefused, type AttackName, type AttackScores, type Seen } from './attack/types.js';
 export { attackMetrics, auc, rocCurve, tprAtFpr, advantage, calibrateThreshold, applyThreshold, percentileCi, type AttackMetrics, type RocPoint, type MetricOptions } from './attack/metrics.js';
 export { stealModel, type StealOptions, type StealResult } from './attack/steal.js';
 export { rebuildProtected, attackerNetwork } from './attack/substitute.js';

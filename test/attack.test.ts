@@ -135,8 +135,17 @@ test('an attack that needs the scores is refused under top1 with a clear message
   const whole = await openVictim({ cfg: cfgPath, weights, seed: SEED, range: null, policy: 'top1' });
   try {
     const a = await attack({ ...FAST, oracle: full.oracle, data, attacks: ['loss'] });
-    const b = await attack({ ...FAST, oracle: whole.oracle, data, attacks: ['loss'] });
-    assert.equal(a.attacks[0]!.auc, b.attacks[0]!.auc);
+    assert.equal(a.attacks.length, 1);
+    // The TEE releases exactly the whole model's probabilities — but not the logits, which only the
+    // attacker holding the prediction layer's input can compute.
+    const x = new Float32Array(32 * 784);
+    for (let j = 0; j < x.length; j++) x[j] = data.test.images[j]! / 255;
+    const fa = await full.oracle.query(x, 32);
+    const wa = await whole.oracle.query(x, 32);
+    assert.ok(fa.kind === 'scores' && wa.kind === 'scores');
+    assert.deepEqual(fa.probs, wa.probs);
+    assert.equal(fa.logits, undefined);
+    assert.ok(wa.logits && wa.logits.length === 320);
     assert.deepEqual(a.partition, { tee_layers: [2, 4], output: 'full', sees: ['labels', 'normal-world-weights', 'tee-input', 'ranks', 'scores'] });
   } finally {
     await full.close();
@@ -292,4 +301,28 @@ test('layerlock attack: --json is the attack.json schema; a named score attack u
   const text = await runCli(['plan', '--cfg', cfgPath, '--attacks', sweepDir]);
   assert.match(text.stdout, /attack AUC left/);
   assert.match(text.stdout, /Measured against it|did not measure this range/);
+});
+
+test('layerlock attack --device attacks the installed deployment, whose protected layers this process never holds', async () => {
+  const srv = join(dir, 'srv');
+  const dev = join(dir, 'dev');
+  const pkg = join(dir, 'v.pkg');
+  for (const args of [
+    ['keygen', '--out', srv],
+    ['device', 'init', '--dir', dev],
+    ['package', '--cfg', cfgPath, '--weights', weights, '--tee-last', '3', '--device', join(dev, 'device.cert'), '--signing-key', join(srv, 'server.key'), '--out', pkg],
+    ['install', pkg, '--device', dev, '--trust', join(srv, 'server.pub')],
+  ]) {
+    const r = await runCli(args);
+    assert.equal(r.code, 0, `${args[0]}: ${r.stderr}`);
+  }
+  const r = await runCli(['attack', '--device', dev, '--train-limit', '400', '--test-limit', '400', '--seed', String(SEED), '--members', '60', '--perturbations', '2', '--substitute-epochs', '1', '--bootstrap', '100', '--out', join(dir, 'dev-attack'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as { partition: unknown; attacks: { name: string }[]; refused: { name: string }[] };
+  assert.deepEqual(doc.partition, { tee_layers: [2, 4], output: 'top1', sees: ['labels', 'normal-world-weights', 'tee-input'] });
+  assert.deepEqual(doc.refused.map((x) => x.name), ['loss', 'confidence']);
+  assert.deepEqual(doc.attacks.map((x) => x.name), ['label-only', 'whitebox', 'substitute']);
+  const bad = await runCli(['attack', '--device', dev, '--cfg', cfgPath, '--out', join(dir, 'x')]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /^layerlock: --device attacks the installed model/m);
 });

@@ -10,6 +10,7 @@ import type { Network } from '../nn/network.js';
 import type { PartitionedNetwork } from '../tee/partitioned.js';
 import { CMD_FORWARD, paramTypes, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_VALUE_INPUT, type OutputPolicy } from '../tee/protocol.js';
 import { forwardOutputBytes, predictionLayer } from '../tee/roles.js';
+import { logitLayer } from './logits.js';
 
 /**
  * What an attacker can see. labels: the top-1 class of a query; ranks: the top-k classes;
@@ -20,8 +21,8 @@ import { forwardOutputBytes, predictionLayer } from '../tee/roles.js';
 export type Visible = 'labels' | 'ranks' | 'scores' | 'normal-world-weights' | 'all-weights' | 'tee-input';
 
 export type OracleAnswer =
-  /** n × classes probabilities. */
-  | { kind: 'scores'; probs: Float32Array }
+  /** n × classes probabilities; the logits too when the attacker computes the prediction itself. */
+  | { kind: 'scores'; probs: Float32Array; logits?: Float32Array }
   /** n × k best classes, best first (k = 1 under policy top1). */
   | { kind: 'ranks'; classes: Int32Array; k: number };
 
@@ -97,7 +98,9 @@ export class WholeModelOracle implements Oracle {
   async query(input: Float32Array, n: number): Promise<OracleAnswer> {
     this.queries += n;
     const out = this.net.forward(input, n, false);
-    return { kind: 'scores', probs: out.slice(0, n * this.classes) };
+    const li = logitLayer(this.net.config);
+    const logits = li !== null ? this.net.layer(li)!.output.slice(0, n * this.classes) : undefined;
+    return { kind: 'scores', probs: out.slice(0, n * this.classes), ...(logits ? { logits } : {}) };
   }
 
   copyVisibleInto(net: Network): void {
@@ -158,7 +161,7 @@ export class TeeOracle implements Oracle {
     let act = input;
     if (pn.pre) {
       pn.pre.forward(input, n, false);
-      if (this.predictionOutside === 'pre') return { kind: 'scores', probs: pn.pre.outputLayer.output.slice(0, n * C) };
+      if (this.predictionOutside === 'pre') return { kind: 'scores', probs: pn.pre.outputLayer.output.slice(0, n * C), ...this.logitsOf(pn.pre, n) };
       act = pn.pre.layers[pn.pre.layers.length - 1]!.output;
     }
     const bytes = forwardOutputBytes(pn.roles, pn.policy, pn.topk, C, this.topValues, n);
@@ -175,7 +178,8 @@ export class TeeOracle implements Oracle {
     await pn.session.invokeCommand(CMD_FORWARD, op);
     if (pn.post) {
       const top = new Float32Array(this.out.buffer.slice(0, n * this.topValues * 4));
-      return { kind: 'scores', probs: pn.post.forward(top, n, false).slice(0, n * C) };
+      const probs = pn.post.forward(top, n, false).slice(0, n * C);
+      return { kind: 'scores', probs, ...this.logitsOf(pn.post, n) };
     }
     switch (pn.policy) {
       case 'full':
@@ -187,6 +191,13 @@ export class TeeOracle implements Oracle {
         return { kind: 'ranks', classes: new Int32Array(this.out.buffer.slice(0, n * k * 4)), k };
       }
     }
+  }
+
+  /** The softmax's input, when a normal-world network computed it. */
+  private logitsOf(net: Network, n: number): { logits?: Float32Array } {
+    const li = logitLayer(this.pn.config);
+    const l = li !== null ? net.layer(li) : undefined;
+    return l ? { logits: l.output.slice(0, n * this.classes) } : {};
   }
 
   copyVisibleInto(net: Network): void {

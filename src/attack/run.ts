@@ -14,7 +14,7 @@ import { askPool, type PoolAnswers } from './query.js';
 import { stealModel, type StealResult } from './steal.js';
 import { substituteAttack, trainSubstitute } from './substitute.js';
 import { thresholdAttack } from './threshold.js';
-import { ATTACK_NAMES, AttackRefused, type AttackContext, type AttackName, type AttackScores, type Seen, type SubstituteOptions } from './types.js';
+import { ATTACK_NAMES, ATTACK_NEEDS, AttackRefused, missingNeed, releaseText, type AttackContext, type AttackName, type AttackScores, type Seen, type SubstituteOptions } from './types.js';
 import { whiteboxAttack } from './whitebox.js';
 
 export interface AttackRunOptions {
@@ -52,7 +52,10 @@ export interface AttackRecord extends AttackMetrics {
 }
 
 export interface AttackDocument {
+  /** sees: what this partition releases to the normal world. */
   partition: { tee_layers: [number, number] | null; output: string; sees: string[] };
+  /** What each attack needs at least (ATTACK_NEEDS). */
+  needs?: Record<string, readonly string[]>;
   members: number;
   nonmembers: number;
   attacks: AttackRecord[];
@@ -114,6 +117,8 @@ export async function attack(opts: AttackRunOptions): Promise<AttackDocument> {
     const ta = performance.now();
     let s: AttackScores;
     try {
+      const missing = missingNeed(name, oracle.visible);
+      if (missing !== null && name !== 'loss' && name !== 'confidence') throw new AttackRefused(name, `attack ${name} needs ${missing}, but ${releaseText(oracle)}`);
       s = await RUNNERS[name](ctx);
     } catch (e) {
       if (e instanceof AttackRefused && !opts.strict) {
@@ -150,6 +155,7 @@ export async function attack(opts: AttackRunOptions): Promise<AttackDocument> {
   }
   return {
     partition: { tee_layers: oracle.hidden ? [oracle.hidden[0], oracle.hidden[1]] : null, output: oracle.output, sees: [...oracle.visible] },
+    needs: Object.fromEntries((opts.attacks ?? ATTACK_NAMES).map((n) => [n, ATTACK_NEEDS[n]])),
     members: pools.members.indices.length,
     nonmembers: pools.nonmembers.indices.length,
     attacks: records,

@@ -4,7 +4,7 @@
 // attacker's known members from its known non-members best — never the evaluation pool's.
 import { calibrateThreshold } from './metrics.js';
 import { confidenceOf, lossOf, negate, type PoolAnswers } from './query.js';
-import { AttackRefused, releaseText, type AttackContext, type AttackScores, type Seen } from './types.js';
+import { AttackRefused, missingNeed, releaseText, type AttackContext, type AttackScores, type Seen } from './types.js';
 
 /** Score per example: −loss (loss attack) or the true-class probability (confidence attack). */
 export function thresholdScore(kind: 'loss' | 'confidence', a: PoolAnswers): Float64Array {
@@ -13,7 +13,7 @@ export function thresholdScore(kind: 'loss' | 'confidence', a: PoolAnswers): Flo
 
 export async function thresholdAttack(ctx: AttackContext, kind: 'loss' | 'confidence'): Promise<AttackScores> {
   const o = ctx.oracle;
-  if (!o.visible.has('scores')) {
+  if (missingNeed(kind, o.visible) !== null) {
     throw new AttackRefused(kind, `attack ${kind} needs the confidence scores, but ${releaseText(o)}; attacks that work with labels only: label-only, whitebox, substitute`);
   }
   const a = await ctx.answers();

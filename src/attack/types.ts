@@ -8,6 +8,24 @@ import type { PoolAnswers } from './query.js';
 export const ATTACK_NAMES = ['loss', 'confidence', 'label-only', 'whitebox', 'substitute'] as const;
 export type AttackName = (typeof ATTACK_NAMES)[number];
 
+/**
+ * What each attack needs to see of the victim at least (it uses more when the partition releases
+ * more: e.g. whitebox adds the scores when they are visible). An attack whose needs the partition
+ * hides is refused.
+ */
+export const ATTACK_NEEDS: Record<AttackName, readonly Visible[]> = {
+  loss: ['scores'],
+  confidence: ['scores'],
+  'label-only': ['labels'],
+  whitebox: ['labels', 'normal-world-weights'],
+  substitute: ['normal-world-weights'],
+};
+
+/** The first thing an attack needs that the oracle does not release, or null. */
+export function missingNeed(name: AttackName, visible: ReadonlySet<Visible>): Visible | null {
+  return ATTACK_NEEDS[name].find((v) => !visible.has(v)) ?? null;
+}
+
 /** What an attack used: the victim's visible outputs/parameters, and the attacker's own resources. */
 export type Seen = Visible | 'public-data' | 'known-members' | 'substitute';
 

@@ -4,6 +4,7 @@
 // attack only ever holds an Oracle.
 import { readFile } from 'node:fs/promises';
 import { getKernels } from '../kernels/index.js';
+import { openInstalled } from '../deploy/device.js';
 import { loadModel } from '../nn/model.js';
 import type { TeecContext } from '../tee/client.js';
 import { PartitionedNetwork } from '../tee/partitioned.js';
@@ -55,4 +56,22 @@ export async function openVictim(spec: VictimSpec): Promise<Victim> {
     contextOptions: { secureMem: spec.secureMem, storageDir: spec.storageDir, kernels: taKernelChoice() },
   });
   return { oracle: new TeeOracle(pn), taPid: pn.context.hello.pid, close: () => pn.close() };
+}
+
+/**
+ * The victim as deployed: a model installed on a device folder (layerlock install). The protected
+ * layers are unsealed only inside the TA, so this process — and the attack — never holds them in
+ * any form; the normal world has its own layers and the TEE's sanitised answers.
+ */
+export async function openDeviceVictim(dev: string, opts: { seed?: number; batch?: number; policy?: OutputPolicy; topk?: number } = {}): Promise<Victim> {
+  const kernels = getKernels();
+  const m = await openInstalled(dev, {
+    mode: 'infer',
+    tee: { kernels: kernels.name === 'reference' ? 'reference' : 'auto' },
+    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    ...(opts.batch !== undefined ? { batch: opts.batch } : {}),
+    ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
+    ...(opts.topk !== undefined ? { topk: opts.topk } : {}),
+  });
+  return { oracle: new TeeOracle(m.net), taPid: m.net.context.hello.pid, close: () => m.close() };
 }

@@ -10,6 +10,7 @@ import { shapeSize } from '../nn/layer.js';
 import { LOG_FLOOR } from '../nn/layers/softmax.js';
 import { isTrainable, type Network } from '../nn/network.js';
 import { fitLogistic, logisticScore } from './logreg.js';
+import { logitConfidence, logitLayer, logitLoss, softmax64 } from './logits.js';
 import { auc, calibrateThreshold, percentileCi, rocCurve, tprAtFpr } from './metrics.js';
 import { Rng } from '../nn/rng.js';
 import { forChunks, type Pool } from './pools.js';
@@ -35,6 +36,9 @@ export async function modelFeatures(net: Network, pool: Pool, teeStart: number |
   const truth = new Float32Array(C);
   const rows: Float64Array[] = [];
   const size = shapeSize(net.inShape);
+  const li = logitLayer(net.config);
+  // The deltas the softmax and the sse cost layer set in forward: truth − p.
+  const lossDeltas = net.layers.filter((l) => l.type === 'softmax' || (l.type === 'cost' && l.config.type === 'cost' && l.config.costType === 'sse')).map((l) => l.delta);
   await forChunks(pool, 64, (input, labels, n) => {
     for (let i = 0; i < n; i++) {
       const x = input.subarray(i * size, (i + 1) * size);
@@ -44,10 +48,19 @@ export async function modelFeatures(net: Network, pool: Pool, teeStart: number |
       const f: number[] = [];
       for (const l of net.layers) f.push(Math.log1p(norm(l.output, shapeSize(l.outShape))));
       const y = labels[i]!;
-      const py = probs[y]!;
       let h = 0;
       for (let c = 0; c < C; c++) if (probs[c]! > 0) h -= probs[c]! * Math.log(probs[c]!);
-      f.push(-Math.log(Math.max(py, LOG_FLOOR)), py, h);
+      if (li !== null) {
+        // From the logits in float64: float32 probabilities of confident examples round to 1 and
+        // would zero both the loss and every gradient (see logits.ts).
+        const z = net.layer(li)!.output;
+        const p64 = softmax64(z, 0, C);
+        f.push(logitLoss(z, 0, C, y), logitConfidence(z, 0, C, y), h);
+        for (const d of lossDeltas) for (let c = 0; c < C; c++) d[c] = (c === y ? 1 : 0) - p64[c]!;
+      } else {
+        const py = probs[y]!;
+        f.push(-Math.log(Math.max(py, LOG_FLOOR)), py, h);
+      }
       net.backward(x, 1);
       for (const l of trainable) {
         const w = l.params().find((p) => p.name === 'weights')!;

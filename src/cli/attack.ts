@@ -3,10 +3,10 @@
 // partitions in one resumable run.
 import { loadExposure } from '../bench/plan.js';
 import { loadCfg } from '../nn/cfg.js';
-import { ATTACK_NAMES, type AttackName } from '../attack/types.js';
+import { ATTACK_NAMES, ATTACK_NEEDS, type AttackName } from '../attack/types.js';
 import { attack, writeAttack, type AttackDocument } from '../attack/run.js';
 import { attackSweep, type PartitionChoice, type SweepDocument } from '../attack/sweep.js';
-import { openVictim } from '../attack/victim.js';
+import { openDeviceVictim, openVictim, type Victim } from '../attack/victim.js';
 import { AttackRefused } from '../attack/types.js';
 import {
   DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, parse, parseTeeOutput, requireStr, secureMemOf, seedOf, selectData, str, teeChoice,
@@ -17,13 +17,14 @@ export const help: CommandHelp = {
   usage: '[sweep] --cfg F --weights W [--data D] [--tee-last k | --tee-layers a:b] [--tee-output P] [--attacks LIST] [--members N] [--steal --queries Q] --out DIR',
   summary: 'Membership inference and model stealing against a partition, as the normal world sees it (`attack sweep`: several partitions).',
   options: [
+    ['--device DEV', 'attack the model installed on a device folder (layerlock install) instead of --cfg/--weights: the protected layers exist only sealed and inside the TA'],
     ['--cfg F', 'network definition (Darknet .cfg)'],
     ['--weights W', 'the trained model (.weights); its protected layers go to the TEE before any attack runs'],
     ['--tee-last k | --tee-layers a:b', 'the partition (none or k = 0: nothing protected, full output — the white-box baseline); sweep: lists, e.g. --tee-last 0,1,3,5,8 --tee-layers 6:13'],
     ['--tee-output P', 'what the TEE releases: top1 (default), topk/top<k>, full'],
     ['--secure-mem SIZE', 'the TEE\'s secure memory (default 16MiB)'],
     ['--tee-storage DIR', 'the TA\'s storage folder'],
-    ['--attacks LIST', `comma-separated, default all: ${ATTACK_NAMES.join(', ')}; a named attack the partition hides is an error`],
+    ['--attacks LIST', `comma-separated, default all: ${ATTACK_NAMES.map((a) => `${a} (needs ${ATTACK_NEEDS[a].join(' + ')})`).join(', ')}; a named attack whose needs the partition hides is an error`],
     ['--members N', 'evaluation members from S and as many unseen test images; the attacker\'s own labelled pool has as many again (default 1000)'],
     ['--substitute-epochs E', 'epochs the attacker trains its rebuilt protected layers on T (default 5)'],
     ['--substitute-limit N', 'train the substitute on N images of T only (default all of T)'],
@@ -58,6 +59,7 @@ const OPTIONS = {
   'steal-epochs': { type: 'string' },
   exposure: { type: 'string' },
   out: { type: 'string' },
+  device: { type: 'string' },
 } as const;
 
 function parseAttacks(text: string | undefined): { list: AttackName[]; explicit: boolean } {
@@ -133,13 +135,28 @@ export async function run(argv: string[]): Promise<void> {
   const sweep = argv[0] === 'sweep';
   const p = parse(sweep ? argv.slice(1) : argv, OPTIONS);
   if (flag(p, 'help')) return void process.stdout.write(formatHelp(sweep ? 'attack sweep' : 'attack', help));
-  const cfg = requireStr(p, 'cfg');
-  const weights = requireStr(p, 'weights');
+  const device = str(p, 'device');
+  if (device !== undefined && (sweep || str(p, 'cfg') !== undefined || str(p, 'weights') !== undefined || str(p, 'tee-last') !== undefined || str(p, 'tee-layers') !== undefined)) {
+    throw new UsageError('--device attacks the installed model and its partition: no --cfg, --weights, --tee-last/--tee-layers, and not with sweep');
+  }
   const out = requireStr(p, 'out');
-  const config = await loadCfg(cfg);
   const attacks = parseAttacks(str(p, 'attacks'));
   const opts = common(p);
-  const data = await selectData(p, { inShape: { c: config.net.channels, h: config.net.height, w: config.net.width } });
+  let deviceVictim: Victim | null = null;
+  if (device !== undefined) {
+    const tee = str(p, 'tee-output');
+    deviceVictim = await openDeviceVictim(device, { seed: seedOf(p), ...(tee !== undefined ? parseTeeOutput(tee) : {}) });
+  }
+  const cfg = deviceVictim ? device! : requireStr(p, 'cfg');
+  const weights = deviceVictim ? '' : requireStr(p, 'weights');
+  const config = deviceVictim ? deviceVictim.oracle.config : await loadCfg(cfg);
+  let data;
+  try {
+    data = await selectData(p, { inShape: { c: config.net.channels, h: config.net.height, w: config.net.width } });
+  } catch (e) {
+    await deviceVictim?.close();
+    throw e;
+  }
   const runLog = (m: string): void => log(`layerlock attack: ${m}`);
   if (sweep) {
     const partitions = parsePartitions(p, config.layers.length);
@@ -158,13 +175,14 @@ export async function run(argv: string[]): Promise<void> {
     return;
   }
   const choice = teeChoice(p, config.layers.length);
-  const victim = await openVictim({
+  const victim = deviceVictim ?? await openVictim({
     cfg, weights, seed: opts.seed, range: choice.range, policy: choice.policy, topk: choice.topk, secureMem: choice.secureMem,
     ...(choice.storageDir !== undefined ? { storageDir: choice.storageDir } : {}),
   });
   let doc: AttackDocument;
   try {
-    if (victim.taPid !== null) runLog(`layers ${choice.range![0]}:${choice.range![1]} in the TEE (TA pid ${victim.taPid}), output ${victim.oracle.output}; the attacker holds only the normal-world layers and the TEE's answers`);
+    const h = victim.oracle.hidden;
+    if (victim.taPid !== null && h) runLog(`layers ${h[0]}:${h[1]} in the TEE (TA pid ${victim.taPid}), output ${victim.oracle.output}; the attacker holds only the normal-world layers and the TEE's answers`);
     doc = await attack({ ...opts, oracle: victim.oracle, data, attacks: attacks.list, strict: attacks.explicit, log: runLog });
   } catch (e) {
     if (e instanceof AttackRefused) throw new Error(`refused: ${e.message}`);

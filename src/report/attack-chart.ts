@@ -62,15 +62,17 @@ export function sweepChartSpec(points: readonly SweepPoint[], exposure: { partit
       height: 220,
       layer: [
         { data: { values: [{ y: 0.5 }] }, mark: { type: 'rule', strokeDash: [6, 4], color: '#888' }, encoding: { y: { field: 'y', type: 'quantitative' } } },
-        { mark: { type: 'errorbar', ticks: true, size: 8 }, encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'attack AUC (95 % CI)', scale: { domain: [0.4, 1] } }, y2: { field: 'hi' }, color } },
-        { mark: { type: 'line', point: { size: 50, filled: true } }, encoding: { x, y: { field: 'auc', type: 'quantitative', title: 'attack AUC (95 % CI)' }, color } },
+        { mark: { type: 'errorbar', ticks: true, size: 8 }, encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'attack AUC (95 % CI); chance 0.5', scale: { zero: false } }, y2: { field: 'hi' }, color } },
+        { mark: { type: 'line', point: { size: 50, filled: true } }, encoding: { x, y: { field: 'auc', type: 'quantitative', title: 'attack AUC (95 % CI); chance 0.5', scale: { zero: false } }, color } },
       ],
     },
     {
       width: Math.max(300, 60 * order.length),
       height: 160,
-      mark: { type: 'line', point: { size: 50, filled: true } },
-      encoding: { x, y: { field: 'tpr1', type: 'quantitative', title: 'TPR at 1 % FPR' }, color },
+      layer: [
+        { data: { values: [{ y: 0.01 }] }, mark: { type: 'rule', strokeDash: [6, 4], color: '#888' }, encoding: { y: { field: 'y', type: 'quantitative' } } },
+        { mark: { type: 'line', point: { size: 50, filled: true } }, encoding: { x, y: { field: 'tpr1', type: 'quantitative', title: 'TPR at 1 % FPR; chance 0.01' }, color } },
+      ],
     },
   ];
   if (exposure) {
