@@ -169,6 +169,8 @@ export function aucSpec(docs: readonly { partition: string; doc: AttackDocument 
   if (values.length === 0) return null;
   const order = [...new Set(docs.map((d) => d.partition))];
   const x = { field: 'partition', type: 'ordinal' as const, sort: order, title: 'layers in the TEE', axis: { labelAngle: 0 } };
+  // Around chance, wide enough that intervals near 0.5 are not magnified into differences.
+  const domain = [Math.min(0.4, ...values.map((v) => v.lo - 0.02)), Math.max(0.7, ...values.map((v) => Math.min(1, v.hi + 0.02)))];
   return {
     ...COMMON,
     title,
@@ -178,7 +180,7 @@ export function aucSpec(docs: readonly { partition: string; doc: AttackDocument 
       {
         data: { values },
         mark: { type: 'errorbar', ticks: true, size: 10 },
-        encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'attack ROC AUC (95 % CI)', scale: { domain: [0.3, 1] } }, y2: { field: 'hi' }, color: { field: 'attack', type: 'nominal', title: 'attack' } },
+        encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'attack ROC AUC (95 % CI)', scale: { domain } }, y2: { field: 'hi' }, color: { field: 'attack', type: 'nominal', title: 'attack' } },
       },
       {
         data: { values },
