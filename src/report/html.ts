@@ -398,7 +398,14 @@ function summary(inputs: ReportInputs): string {
   }
   for (const { name, doc } of inputs.bench) {
     const last = doc.configs[doc.configs.length - 1];
-    if (last && last.k > 0) lines.push(`<p>TEE cost (${esc(name)}): with the last ${last.k} layers in the TEE fine-tuning takes ${sgn(last.overhead_time_paired_pct, 1)} time (paired), ${mib(last.tee_peak_bytes)} of secure memory.</p>`);
+    if (last && last.k > 0) {
+      const [lo, hi] = last.overhead_time_paired_ci95_pct;
+      // With a few noisy runs the interval can hold zero (or a negative mean): say so rather than quote noise.
+      const time = lo <= 0 && hi >= 0
+        ? `no time difference measurable at ${last.runs} runs per configuration (${sgn(last.overhead_time_paired_pct, 1)}, 95 % CI ${lo.toFixed(1)} … ${hi.toFixed(1)} %)`
+        : `${sgn(last.overhead_time_paired_pct, 1)} time (paired, 95 % CI ${lo.toFixed(1)} … ${hi.toFixed(1)} %)`;
+      lines.push(`<p>TEE cost (${esc(name)}): with the last ${last.k} layers in the TEE, ${time}; ${mib(last.tee_peak_bytes)} of secure memory.</p>`);
+    }
   }
   return lines.length > 0 ? `<div class="summary">${lines.join('')}</div>` : '';
 }
