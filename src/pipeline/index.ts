@@ -185,10 +185,12 @@ function sentenceOf(report: string, plan: PlanRecord | null): string {
 export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   const t0 = performance.now();
   const out = resolve(o.out);
+  // The cfg is read (and parsed) before anything is created: a wrong --cfg leaves no run folder behind.
+  const cfgText = await readFile(o.cfg, 'utf8');
+  parseCfg(cfgText, o.cfg);
   await mkdir(join(out, 'stages'), { recursive: true });
   const release = await lockDevice(out);
   try {
-    const cfgText = await readFile(o.cfg, 'utf8');
     const settings: PipelineSettings = {
       cfg: o.cfg, cfg_sha256: createHash('sha256').update(cfgText).digest('hex'), data: o.data === 'embedded' ? 'embedded' : resolve(o.data),
       train_limit: o.trainLimit ?? null, test_limit: o.testLimit ?? null, split: o.split, resize: o.resize, seeds: o.seeds, epochs: o.epochs,
