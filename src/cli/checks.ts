@@ -42,6 +42,7 @@ export async function checkInputFile(path: string, flag: string): Promise<void> 
   const k = await kindOf(path);
   if (k === 'missing') throw new UsageError(`${flag} ${path}: no such file`);
   if (k === 'dir') throw new UsageError(`${flag} ${path} is a folder, not a file`);
+  if (k === 'other') throw new UsageError(`${flag} ${path} is not a regular file`);
 }
 
 export async function exists(path: string): Promise<boolean> {

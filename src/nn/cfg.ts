@@ -15,7 +15,7 @@
 //     Darknet accepts. The explicit "unsupported" lists below are what turns a key into an error.
 // Sections Darknet knows but layerlock does not implement ([route], [yolo], [lstm], ...) are errors:
 // dropping a layer always changes the network.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type {
   Activation,
   AvgpoolConfig,
@@ -725,8 +725,12 @@ export function setCfgWarningSink(sink: (warning: string) => void): void {
 export async function loadCfg(path: string): Promise<NetworkConfig> {
   let text: string;
   try {
+    // A device or FIFO (/dev/zero, /dev/stdin) would be read forever: only regular files are cfgs.
+    const st = await stat(path);
+    if (!st.isFile() && !st.isDirectory()) throw new CfgError(path, 0, 'cannot read cfg: not a regular file');
     text = await readFile(path, 'utf8');
   } catch (err) {
+    if (err instanceof CfgError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const why =
       code === 'ENOENT' ? 'no such file' :

@@ -16,7 +16,7 @@
 //
 // There is no checksum or shape record in the format, so the only consistency check possible is the
 // exact total size; it is done before anything is copied, so a bad file never half-overwrites a model.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { atomicWrite } from '../util/fsutil.js';
 
 export interface WeightsLayer {
@@ -301,8 +301,12 @@ function ioReason(err: unknown): string {
 export async function loadWeightsFile(path: string, layers: readonly WeightsLayer[]): Promise<WeightsHeader> {
   let bytes: Uint8Array;
   try {
+    // A device or FIFO would be read forever (or block on a terminal): only regular files hold weights.
+    const st = await stat(path);
+    if (!st.isFile() && !st.isDirectory()) throw new WeightsError(`${path}: cannot read weights: not a regular file`);
     bytes = await readFile(path);
   } catch (err) {
+    if (err instanceof WeightsError) throw err;
     throw new WeightsError(`${path}: cannot read weights: ${ioReason(err)}`, { cause: err });
   }
   return decodeWeights(bytes, layers, path, { requireFinite: true });
