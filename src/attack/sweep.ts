@@ -39,6 +39,8 @@ export interface SweepOptions extends Omit<AttackRunOptions, 'oracle'> {
   secureMem?: number;
   storageDir?: string;
   out: string;
+  /** Seed the victim is opened with (default: seed). */
+  victimSeed?: number;
   exposure?: ExposureInput | null;
   /** Called when a partition is skipped because its result exists. */
   onResume?: (name: string) => void;
@@ -80,7 +82,7 @@ export async function attackSweep(opts: SweepOptions): Promise<SweepDocument> {
     } catch {
       opts.log?.(`partition ${partitionLabel(p)}: ${range ? `layers ${range[0]}:${range[1]} in the TEE` : 'nothing protected'}`);
       const spec: VictimSpec = {
-        cfg: opts.cfg, weights: opts.weights, seed: opts.seed ?? 1, range, policy: opts.policy,
+        cfg: opts.cfg, weights: opts.weights, seed: opts.victimSeed ?? opts.seed ?? 1, range, policy: opts.policy,
         ...(opts.topk !== undefined ? { topk: opts.topk } : {}),
         ...(opts.secureMem !== undefined ? { secureMem: opts.secureMem } : {}),
         ...(opts.storageDir !== undefined ? { storageDir: opts.storageDir } : {}),

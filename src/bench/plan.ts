@@ -96,6 +96,8 @@ export interface MeasuredAttack {
   /** Attacks measured / refused (the partition hid what they need). */
   measured: number;
   refused: number;
+  /** Attacks whose AUC interval lies above 0.5 (a measurable leak), with their AUC. */
+  above_chance: { attack: string; auc: number; auc_ci95: [number, number] }[];
 }
 
 /** An attack sweep's partitions, by their TEE range (null: nothing protected). */
@@ -130,6 +132,7 @@ export async function loadAttackSweep(path: string): Promise<AttackInput> {
         attack: best.name, auc: best.auc, auc_ci95: best.auc_ci95,
         tpr_at_1pct_fpr: Math.max(...attacks.map((a) => a.tpr_at_fpr['0.01'] ?? 0)),
         measured: attacks.length, refused: (r.refused ?? []).length,
+        above_chance: attacks.filter((a) => a.auc_ci95[0] > 0.5).map((a) => ({ attack: a.name, auc: a.auc, auc_ci95: a.auc_ci95 })),
       },
     });
   }
@@ -201,9 +204,9 @@ function measuredNote(r: RangePlan, attacks: AttackInput | null): string {
   const vs = base ? ` (nothing protected: ${fmtMeasured(base)}, TPR at 1 % FPR ${base.tpr_at_1pct_fpr.toFixed(4)})` : '';
   if (!r.attack) return `The attack sweep (${attacks.file}) did not measure this range; run \`layerlock attack sweep --tee-layers ${r.start}:${r.end}\` to see what remains.`;
   const m = r.attack;
-  const chance = m.auc_ci95[0] <= 0.5 && 0.5 <= m.auc_ci95[1];
-  return `Measured against it: the strongest of ${m.measured} attacks (${m.refused} refused: the partition hides what they need) is ${fmtMeasured(m)} AUC, TPR at 1 % FPR ${m.tpr_at_1pct_fpr.toFixed(4)}${vs}` +
-    `${chance ? ' — its interval contains 0.5: no measurable membership leak remains.' : ' — membership still leaks through what the normal world holds.'}`;
+  const leaks = m.above_chance.map((a) => `${a.attack} ${a.auc.toFixed(3)} [${a.auc_ci95[0].toFixed(3)}, ${a.auc_ci95[1].toFixed(3)}]`);
+  return `Measured against it: the strongest of ${m.measured} attacks (${m.refused} refused: the partition hides what they need) is ${fmtMeasured(m)} AUC, TPR at 1 % FPR ${m.tpr_at_1pct_fpr.toFixed(4)}${vs}. ` +
+    (leaks.length === 0 ? 'Every attack\'s interval contains 0.5: no measurable membership leak remains.' : `Membership still leaks measurably (AUC interval above 0.5): ${leaks.join(', ')}.`);
 }
 
 export function planPartitions(config: NetworkConfig, cfgName: string, opts: PlanOptions): Plan {

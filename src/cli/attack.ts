@@ -33,6 +33,7 @@ export const help: CommandHelp = {
     ['--steal', 'also steal the protected part: surrogate vs black-box baseline'],
     ['--queries Q', 'top-1 queries on T for --steal (default 1000)'],
     ['--steal-epochs E', 'training epochs of the surrogate and the black box (default: --substitute-epochs)'],
+    ['--attack-seed N', 'seed of the attacker\'s side only (pools, substitute, bootstrap; default --seed, which also fixes the S/T split): repeat an experiment with other pools'],
     ['--exposure DIR', 'sweep: an exposure run (DIR/exposure.json): its exposure inside the TEE is drawn on the figure'],
     ['--out DIR', 'DIR/attack.json and DIR/roc.svg/png (sweep: DIR/sweep.json, DIR/sweep.svg/png, DIR/partitions/*)'],
     ...DATA_HELP,
@@ -60,6 +61,7 @@ const OPTIONS = {
   exposure: { type: 'string' },
   out: { type: 'string' },
   device: { type: 'string' },
+  'attack-seed': { type: 'string' },
 } as const;
 
 function parseAttacks(text: string | undefined): { list: AttackName[]; explicit: boolean } {
@@ -105,7 +107,8 @@ function common(p: Parsed) {
   if (!steal && (str(p, 'queries') !== undefined || str(p, 'steal-epochs') !== undefined)) throw new UsageError('--queries and --steal-epochs need --steal');
   return {
     members,
-    seed: seedOf(p),
+    // The attacker's randomness (pools, substitute, bootstrap); --seed also fixes the S/T split the victim was trained on.
+    seed: int(p, 'attack-seed', 0) ?? seedOf(p),
     substitute: { epochs: int(p, 'substitute-epochs', 0) ?? 5, limit: int(p, 'substitute-limit', 1) ?? null },
     perturbations: int(p, 'perturbations', 0) ?? 16,
     bootstrap: int(p, 'bootstrap', 0) ?? 1000,
@@ -163,7 +166,7 @@ export async function run(argv: string[]): Promise<void> {
     const { policy, topk } = parseTeeOutput(str(p, 'tee-output'));
     const ex = str(p, 'exposure');
     const doc: SweepDocument = await attackSweep({
-      ...opts, cfg, config, weights, partitions, policy, topk, out, data,
+      ...opts, cfg, config, weights, partitions, policy, topk, out, data, victimSeed: seedOf(p),
       attacks: attacks.list,
       secureMem: secureMemOf(p),
       ...(str(p, 'tee-storage') !== undefined ? { storageDir: str(p, 'tee-storage')! } : {}),
@@ -176,7 +179,7 @@ export async function run(argv: string[]): Promise<void> {
   }
   const choice = teeChoice(p, config.layers.length);
   const victim = deviceVictim ?? await openVictim({
-    cfg, weights, seed: opts.seed, range: choice.range, policy: choice.policy, topk: choice.topk, secureMem: choice.secureMem,
+    cfg, weights, seed: seedOf(p), range: choice.range, policy: choice.policy, topk: choice.topk, secureMem: choice.secureMem,
     ...(choice.storageDir !== undefined ? { storageDir: choice.storageDir } : {}),
   });
   let doc: AttackDocument;
