@@ -2,7 +2,7 @@
 // with its memory, predicted overhead and protected exposure, and a recommendation.
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_COST, fitCostParams, type BenchForFit } from '../bench/cost-model.js';
-import { formatPlan, loadAttackSweep, loadExposure, planPartitions } from '../bench/plan.js';
+import { formatPlan, planDocument, loadAttackSweep, loadExposure, planPartitions } from '../bench/plan.js';
 import { loadCfg } from '../nn/cfg.js';
 import { kernelThreads } from '../tee/options.js';
 import {
@@ -81,18 +81,5 @@ export async function run(argv: string[]): Promise<void> {
   const attacks = attacksPath !== undefined ? await loadAttackSweep(attacksPath) : null;
   const plan = planPartitions(config, cfgPath, { secureMem, mode, threads, exposure, cost, attacks });
   const top = int(p, 'top', 1);
-  emit(p, {
-    cfg: plan.cfg, mode: plan.mode, batch: plan.batch, per_forward: plan.perForward, secure_mem: plan.secureMem, threads: plan.threads,
-    exposure: plan.exposure,
-    cost_model: plan.cost,
-    ranges: plan.ranges.map((r) => ({
-      tee_layers: [r.start, r.end], layers: r.layers, memory_bytes: r.memoryBytes, overhead_pct: r.overheadPct, overhead_s_per_batch: r.overheadSecondsPerBatch,
-      exposure: r.exposure, exposure_raw: r.exposureRaw, protects: r.protects, holds_output: r.holdsOutput, suffix_outside: r.suffixOutside,
-      ...(attacks ? { attack: r.attack ?? null } : {}),
-    })),
-    ...(attacks ? { attacks: plan.attacks } : {}),
-    ranges_too_big: plan.tooBig,
-    recommended: plan.recommended ? { tee_layers: [plan.recommended.start, plan.recommended.end], layers: plan.recommended.layers, memory_bytes: plan.recommended.memoryBytes, overhead_pct: plan.recommended.overheadPct, exposure: plan.recommended.exposure, ...(attacks ? { attack: plan.recommended.attack ?? null } : {}) } : null,
-    why: plan.why,
-  }, () => formatPlan(plan, top));
+  emit(p, planDocument(plan), () => formatPlan(plan, top));
 }

@@ -194,11 +194,19 @@ async function planSection(page: Page, plans: Named<PlanDocument>[]): Promise<st
         'Each point is a contiguous layer range that fits; the dashed line is the secure-memory budget.'));
     }
     out.push(`<p>${esc(doc.why)}</p>`);
+    // The measured-attack column appears when the plan was made with `plan --attacks`.
+    const measured = doc.ranges.some((r) => r.attack !== undefined);
     const shown = doc.ranges.slice(0, 15);
-    out.push(table(['range', 'layers', 'memory', '% of budget', 'predicted overhead', 'exposure'], shown.map((r) => [
+    const attackCell = (r: (typeof doc.ranges)[number]): string => (r.attack ? `${f(r.attack.auc)} (${f(r.attack.auc_ci95[0])}–${f(r.attack.auc_ci95[1])}) ${esc(r.attack.attack)}` : 'not measured');
+    out.push(table(['range', 'layers', 'memory', '% of budget', 'predicted overhead', 'exposure', ...(measured ? ['strongest attack measured (AUC)'] : [])], shown.map((r) => [
       `${r.tee_layers.join(':')}${rec && r.tee_layers[0] === rec.tee_layers[0] && r.tee_layers[1] === rec.tee_layers[1] ? ' ★' : ''}`,
       esc(r.layers.join(' ')), mib(r.memory_bytes), `${((100 * r.memory_bytes) / doc.secure_mem).toFixed(1)} %`, `+${r.overhead_pct.toFixed(2)} %`, f(r.exposure),
+      ...(measured ? [attackCell(r)] : []),
     ])) + (doc.ranges.length > shown.length ? `<p class="note">The best ${shown.length} of ${doc.ranges.length} ranges that fit.</p>` : ''));
+    if (doc.attacks?.unprotected) {
+      const u = doc.attacks.unprotected;
+      out.push(`<p>With nothing protected the strongest measured attack (${esc(u.attack)}) reaches AUC ${f(u.auc)} (${f(u.auc_ci95[0])}–${f(u.auc_ci95[1])}); sweep: <code>${esc(doc.attacks.file)}</code>.</p>`);
+    }
   }
   return `<section id="plan"><h2>What to protect: the plan</h2>${out.join('\n')}</section>`;
 }
