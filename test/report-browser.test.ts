@@ -18,7 +18,8 @@ import type { AttackDocument } from '../src/report/load.js';
 import { chromiumAvailable, CHROMIUM, inspectReport } from './browser.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const exp = (p: string): string => join(ROOT, 'experiments', p);
+// Frozen copies of committed results (experiments/ is rewritten as runs land; these stay put).
+const exp = (p: string): string => join(ROOT, 'test', 'fixtures', 'report', p);
 
 /** An attack sweep in issue 11's schema; AUC falls as more layers are protected, ROC points monotone. */
 function sweep(): AttackDocument[] {
