@@ -54,3 +54,15 @@ export { stealModel, type StealOptions, type StealResult } from './attack/steal.
 export { rebuildProtected, attackerNetwork } from './attack/substitute.js';
 export { fitLogistic, logisticScore, type LogisticModel } from './attack/logreg.js';
 export { loadAttackSweep, type AttackInput, type MeasuredAttack } from './bench/plan.js';
+// The shared rules, said once (issue 14): data selection, the batch override, the partition options,
+// and opening a whole or partitioned model.
+export { selectData, loadSets, setOf, type DataSelection, type SelectedData, type SetName, type InputShape } from './data/select.js';
+export { withBatch } from './nn/model.js';
+export { parseByteSize, secureMemory, lastLayers, parseLayerRange, teeRange, parseTeeOutput, taKernelChoice, kernelThreads } from './tee/options.js';
+export { openModel, type OpenModelOptions, type OpenedModel } from './tee/open.js';
+export { partitionReport, type PartitionReport } from './tee/report.js';
+export { benchStatistics, benchPoints, type BenchFiles } from './bench/tee-bench.js';
+export { planDocument, type PlanDocument, type RangeDocument } from './bench/plan.js';
+// The main job in one command and its report (issue 14).
+export { runPipeline, EMBEDDED_DEFAULTS, type PipelineOptions, type PipelineEvent, type PipelineResult, type StageName, type StageInfo } from './pipeline/index.js';
+export { writeReport, renderReport, loadInputs, type ReportResult, type ReportInputs } from './report/index.js';

@@ -10,6 +10,7 @@ import { sweepChartSpec, type SweepPoint } from '../report/attack-chart.js';
 import type { OutputPolicy } from '../tee/shared/protocol.js';
 import { atomicWrite, ensureDir } from '../util/fsutil.js';
 import type { ExposureInput } from '../bench/plan.js';
+import { lastLayers } from '../tee/options.js';
 import { attack, writeAttack, type AttackDocument, type AttackRunOptions } from './run.js';
 import { openVictim, type VictimSpec } from './victim.js';
 
@@ -25,8 +26,7 @@ export function partitionLabel(p: PartitionChoice): string {
 }
 
 export function partitionRange(p: PartitionChoice, layers: number): [number, number] | null {
-  if (p.kind === 'range') return [p.start, p.end];
-  return p.k === 0 ? null : [layers - p.k, layers - 1];
+  return p.kind === 'range' ? [p.start, p.end] : lastLayers(p.k, layers);
 }
 
 export interface SweepOptions extends Omit<AttackRunOptions, 'oracle'> {

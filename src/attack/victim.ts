@@ -8,6 +8,7 @@ import { openInstalled } from '../deploy/device.js';
 import { loadModel } from '../nn/model.js';
 import type { TeecContext } from '../tee/client.js';
 import { PartitionedNetwork } from '../tee/partitioned.js';
+import { taKernelChoice } from '../tee/options.js';
 import type { OutputPolicy } from '../tee/shared/protocol.js';
 import { TeeOracle, WholeModelOracle, type Oracle } from './oracle.js';
 
@@ -52,7 +53,7 @@ export async function openVictim(spec: VictimSpec): Promise<Victim> {
     ...(spec.topk !== undefined ? { topk: spec.topk } : {}),
     kernels,
     ...(spec.context ? { context: spec.context } : {}),
-    contextOptions: { secureMem: spec.secureMem, storageDir: spec.storageDir, kernels: kernels.name === 'reference' ? 'reference' : 'auto' },
+    contextOptions: { secureMem: spec.secureMem, storageDir: spec.storageDir, kernels: taKernelChoice() },
   });
   return { oracle: new TeeOracle(pn), taPid: pn.context.hello.pid, close: () => pn.close() };
 }

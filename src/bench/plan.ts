@@ -368,6 +368,8 @@ export interface RangeDocument {
   protects: { index: number; label: string; exposure: number | null }[];
   holds_output: boolean;
   suffix_outside: boolean;
+  /** With measured attacks: the strongest against this range, or null when the sweep did not cover it. */
+  attack?: MeasuredAttack | null;
 }
 
 export interface PlanDocument {
@@ -380,14 +382,16 @@ export interface PlanDocument {
   exposure: Plan['exposure'];
   cost_model: CostParams;
   ranges: RangeDocument[];
+  attacks?: Plan['attacks'];
   ranges_too_big: number;
-  recommended: { tee_layers: [number, number]; layers: string[]; memory_bytes: number; overhead_pct: number; exposure: number | null } | null;
+  recommended: { tee_layers: [number, number]; layers: string[]; memory_bytes: number; overhead_pct: number; exposure: number | null; attack?: MeasuredAttack | null } | null;
   why: string;
 }
 
-/** The plan as one JSON document. */
+/** The plan as one JSON document (the attack fields only when measured attacks were given). */
 export function planDocument(plan: Plan): PlanDocument {
   const r = plan.recommended;
+  const withAttacks = plan.attacks !== undefined && plan.attacks !== null;
   return {
     cfg: plan.cfg, mode: plan.mode, batch: plan.batch, per_forward: plan.perForward, secure_mem: plan.secureMem, threads: plan.threads,
     exposure: plan.exposure,
@@ -395,9 +399,11 @@ export function planDocument(plan: Plan): PlanDocument {
     ranges: plan.ranges.map((x) => ({
       tee_layers: [x.start, x.end], layers: x.layers, memory_bytes: x.memoryBytes, overhead_pct: x.overheadPct, overhead_s_per_batch: x.overheadSecondsPerBatch,
       exposure: x.exposure, exposure_raw: x.exposureRaw, protects: x.protects, holds_output: x.holdsOutput, suffix_outside: x.suffixOutside,
+      ...(withAttacks ? { attack: x.attack ?? null } : {}),
     })),
+    ...(withAttacks ? { attacks: plan.attacks } : {}),
     ranges_too_big: plan.tooBig,
-    recommended: r ? { tee_layers: [r.start, r.end], layers: r.layers, memory_bytes: r.memoryBytes, overhead_pct: r.overheadPct, exposure: r.exposure } : null,
+    recommended: r ? { tee_layers: [r.start, r.end], layers: r.layers, memory_bytes: r.memoryBytes, overhead_pct: r.overheadPct, exposure: r.exposure, ...(withAttacks ? { attack: r.attack ?? null } : {}) } : null,
     why: plan.why,
   };
 }

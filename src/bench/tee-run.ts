@@ -16,13 +16,14 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { makeDataset, type Dataset } from '../data/types.js';
-import { getKernels, getThreads } from '../kernels/index.js';
+import { getKernels } from '../kernels/index.js';
 import { parseCfg } from '../nn/cfg.js';
 import type { NetworkConfig } from '../nn/config.js';
 import { loadModel } from '../nn/model.js';
 import { networkStepper, train, type Stepper } from '../nn/train.js';
 import { PartitionedNetwork } from '../tee/partitioned.js';
 import type { TransportKind } from '../tee/shared/protocol.js';
+import { kernelThreads, taKernelChoice } from '../tee/options.js';
 
 export interface RunSpec {
   cfgFile: string;
@@ -169,7 +170,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
       cfg: { text, file: spec.cfgFile }, weights: spec.weights ?? undefined, seed: spec.seed, batch: spec.batch, subdivisions: spec.subdivisions,
       range, mode: 'train', policy: 'top1', kernels,
       contextOptions: {
-        secureMem: spec.secureMem, storageDir: spec.storageDir, kernels: kernels.name === 'reference' ? 'reference' : 'auto',
+        secureMem: spec.secureMem, storageDir: spec.storageDir, kernels: taKernelChoice(),
         ...(spec.transport ? { transport: spec.transport } : {}),
       },
     });
@@ -224,7 +225,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
       ...(tee ? { transport: tee.context.transport } : {}),
       ...(profile ? { profile } : {}),
       kernels: kernels.name, ta_kernels: tee ? tee.context.hello.kernels : null,
-      threads: kernels.name === 'reference' ? 1 : getThreads(), ta_threads: tee ? tee.context.hello.threads : null,
+      threads: kernelThreads(), ta_threads: tee ? tee.context.hello.threads : null,
     };
   } finally {
     await tee?.close();

@@ -9,7 +9,7 @@ import { attackSweep, type PartitionChoice, type SweepDocument } from '../attack
 import { openDeviceVictim, openVictim, type Victim } from '../attack/victim.js';
 import { AttackRefused } from '../attack/types.js';
 import {
-  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, parse, parseByteSize, parseTeeOutput, requireStr, seedOf, selectData, str, teeChoice,
+  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, parse, parseTeeOutput, requireStr, secureMemOf, seedOf, selectData, str, teeChoice,
   UsageError, type CommandHelp, type Parsed,
 } from './common.js';
 
@@ -164,12 +164,11 @@ export async function run(argv: string[]): Promise<void> {
   if (sweep) {
     const partitions = parsePartitions(p, config.layers.length);
     const { policy, topk } = parseTeeOutput(str(p, 'tee-output'));
-    const mem = str(p, 'secure-mem');
     const ex = str(p, 'exposure');
     const doc: SweepDocument = await attackSweep({
       ...opts, cfg, config, weights, partitions, policy, topk, out, data, victimSeed: seedOf(p),
       attacks: attacks.list,
-      ...(mem !== undefined ? { secureMem: parseByteSize(mem) } : {}),
+      secureMem: secureMemOf(p),
       ...(str(p, 'tee-storage') !== undefined ? { storageDir: str(p, 'tee-storage')! } : {}),
       exposure: ex !== undefined ? await loadExposure(ex, config) : null,
       log: runLog,

@@ -2,9 +2,8 @@
 // with the last k layers in the software TEE, k = 0, 1, … until the secure memory is full, with the
 // paper's statistics. (`npm run bench` is the separate throughput benchmark, bench/main.ts.)
 import { runTeeBench, formatBench, type BenchEvent } from '../bench/tee-bench.js';
-import { DEFAULT_SECURE_MEM } from '../tee/client.js';
 import {
-  DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, parseByteSize, requireStr, seedOf, str, UsageError, type CommandHelp,
+  DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, requireStr, secureMemOf, seedOf, str, UsageError, type CommandHelp,
 } from './common.js';
 
 export const help: CommandHelp = {
@@ -74,7 +73,6 @@ export async function run(argv: string[]): Promise<void> {
   const batch = int(p, 'batch', 1);
   const subdivisions = int(p, 'subdivisions', 1);
   if (batch !== undefined && subdivisions !== undefined && subdivisions > batch) throw new UsageError(`--subdivisions ${subdivisions} exceeds the batch of ${batch}`);
-  const mem = str(p, 'secure-mem');
   const { document, files } = await runTeeBench({
     cfg,
     weights: modelIn.weights ?? null,
@@ -86,7 +84,7 @@ export async function run(argv: string[]): Promise<void> {
     reps,
     batches: int(p, 'batches', 1) ?? 10,
     warmup: int(p, 'warmup', 0) ?? 1,
-    secureMem: mem !== undefined ? parseByteSize(mem) : DEFAULT_SECURE_MEM,
+    secureMem: secureMemOf(p),
     batch,
     subdivisions,
     kMax: int(p, 'k-max', 0),

@@ -2,25 +2,22 @@
 // limits, S/T split), and the output contract (--json: one document on stdout; logs on stderr).
 import { createHash } from 'node:crypto';
 import { access, mkdir, readFile } from 'node:fs/promises';
-import { tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { checkShape } from '../data/resize.js';
-import { loadData } from '../data/load.js';
-import { splitST } from '../data/split.js';
-import type { Dataset, DataSource } from '../data/types.js';
-import { getKernels } from '../kernels/index.js';
+import { selectData as selectDataFrom, type InputShape, type SelectedData, type SetName } from '../data/select.js';
 import { loadCfg } from '../nn/cfg.js';
 import type { NetworkConfig } from '../nn/config.js';
-import type { Shape } from '../nn/layer.js';
-import { DEFAULT_SEED, loadModel, saveModel } from '../nn/model.js';
 import { ONNX_IMPORT_VERSION, loadOnnxFile, writeImportedFiles } from '../onnx/model.js';
-import type { Network } from '../nn/network.js';
-import { networkStepper, type Stepper } from '../nn/train.js';
-import { DEFAULT_SECURE_MEM, TeecError } from '../tee/client.js';
-import { PartitionedNetwork } from '../tee/partitioned.js';
-import { DEFAULT_TOPK, OUTPUT_POLICIES, TEE_ERROR_TARGET_DEAD, type OutputPolicy } from '../tee/shared/protocol.js';
-import { PartitionError, rangeRoles } from '../tee/shared/roles.js';
+import { DEFAULT_SEED, withBatch } from '../nn/model.js';
+import { TeecError } from '../tee/client.js';
+import { openModel as libraryOpenModel, type OpenedModel as LibraryOpenedModel } from '../tee/open.js';
+import {
+  parseByteSize as libraryParseByteSize, parseTeeOutput as libraryParseTeeOutput, secureMemory, teeRange,
+} from '../tee/options.js';
+import type { PartitionedNetwork } from '../tee/partitioned.js';
+import { TEE_ERROR_TARGET_DEAD, type OutputPolicy } from '../tee/shared/protocol.js';
+import { PartitionError } from '../tee/shared/roles.js';
 import { partitionReport as libraryPartitionReport } from '../tee/report.js';
 
 /** A mistake in how the command was called; main prints it with a pointer to --help. */
@@ -160,43 +157,26 @@ export function seedOf(p: Parsed): number {
   return int(p, 'seed') ?? DEFAULT_SEED;
 }
 
-export type SetName = 'S' | 'T' | 'test';
+export type { SetName, SelectedData } from '../data/select.js';
+export { setOf } from '../data/select.js';
 
-export interface SelectedData {
-  source: DataSource;
-  train: Dataset;
-  test: Dataset;
-  S: Uint32Array;
-  T: Uint32Array;
+/** Library errors about an option's value (RangeError, PartitionError) are usage errors here. */
+export function asUsage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof RangeError || e instanceof PartitionError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
-/** Loads --data with the limits, fits it to the network's input (or fails), splits S/T. */
-export async function selectData(p: Parsed, net: { readonly inShape: Shape }): Promise<SelectedData> {
+/** --data, --train-limit, --test-limit, --seed, --split, --resize → the library's data selection. */
+export async function selectData(p: Parsed, net: InputShape): Promise<SelectedData> {
   const split = num(p, 'split') ?? 0.5;
   if (!(split > 0 && split <= 1)) throw new UsageError(`--split must be in (0, 1] (got ${split})`);
-  const channels = net.inShape.c === 1 || net.inShape.c === 3 ? net.inShape.c : undefined;
-  const source = await loadData(str(p, 'data') ?? 'embedded', {
-    trainLimit: int(p, 'train-limit'),
-    testLimit: int(p, 'test-limit'),
-    channels,
-  });
-  const shape = { height: net.inShape.h, width: net.inShape.w, channels: net.inShape.c };
-  const resize = flag(p, 'resize');
-  const train = checkShape(source.train, shape, resize);
-  const test = checkShape(source.test, shape, resize);
-  const { S, T } = splitST(train.count, seedOf(p), split);
-  return { source, train, test, S, T };
-}
-
-export function setOf(d: SelectedData, set: SetName): { ds: Dataset; indices: Uint32Array | undefined } {
-  switch (set) {
-    case 'S':
-      return { ds: d.train, indices: d.S };
-    case 'T':
-      return { ds: d.train, indices: d.T };
-    case 'test':
-      return { ds: d.test, indices: undefined };
-  }
+  return selectDataFrom({
+    data: str(p, 'data') ?? 'embedded', trainLimit: int(p, 'train-limit'), testLimit: int(p, 'test-limit'), seed: seedOf(p), split, resize: flag(p, 'resize'),
+  }, net);
 }
 
 export function parseSet(v: string | undefined, fallback: SetName): SetName {
@@ -246,32 +226,19 @@ export const TEE_HELP: [string, string][] = [
   ['--subdivisions N', 'override the cfg\'s subdivisions: batch/subdivisions images per forward, same SGD batch'],
 ];
 
-/** Parses 16MiB, 512KiB, 1.5GiB, 16M (binary), 16MB (decimal) or a plain byte count. */
+/** Parses 16MiB, 512KiB, 1.5GiB, 16M (binary), 16MB (decimal) or a plain byte count (library: tee/options.ts). */
 export function parseByteSize(text: string, what = '--secure-mem'): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$/i.exec(text);
-  if (!m) throw new UsageError(`${what} must be a size like 16MiB, 512KiB or a byte count (got "${text}")`);
-  const unit = (m[2] ?? 'b').toLowerCase();
-  const decimal = unit.length === 2 && unit.endsWith('b') && unit !== 'ib';
-  const power = { b: 0, k: 1, m: 2, g: 3 }[unit[0] as 'b' | 'k' | 'm' | 'g'];
-  const bytes = Math.floor(Number(m[1]) * (decimal ? 1000 : 1024) ** power);
-  if (!(bytes >= 1)) throw new UsageError(`${what} must be at least one byte (got "${text}")`);
-  // The TA allocates it up front: more than the machine has fails later, with V8's words, not ours.
-  const limit = totalmem();
-  if (!(bytes <= limit)) throw new UsageError(`${what} ${text} is more than this machine's memory (${(limit / 2 ** 30).toFixed(1)} GiB)`);
-  return bytes;
+  return asUsage(() => libraryParseByteSize(text, what));
 }
 
-/** --tee-output: top1, topk (k = 5), top<k>, or full. */
+/** --secure-mem, or the default 16 MiB. */
+export function secureMemOf(p: Parsed): number {
+  return asUsage(() => secureMemory(str(p, 'secure-mem')));
+}
+
+/** --tee-output: top1, topk (k = 5), top<k>, or full (library: tee/options.ts). */
 export function parseTeeOutput(text: string | undefined): { policy: OutputPolicy; topk: number } {
-  if (text === undefined) return { policy: 'top1', topk: DEFAULT_TOPK };
-  const m = /^top(\d+)$/.exec(text);
-  if (m) {
-    const k = Number(m[1]);
-    if (k < 1) throw new UsageError(`--tee-output ${text}: k must be at least 1`);
-    return k === 1 ? { policy: 'top1', topk: 1 } : { policy: 'topk', topk: k };
-  }
-  if ((OUTPUT_POLICIES as readonly string[]).includes(text)) return { policy: text as OutputPolicy, topk: DEFAULT_TOPK };
-  throw new UsageError(`--tee-output must be top1, topk, top<k> or full (got "${text}")`);
+  return asUsage(() => libraryParseTeeOutput(text));
 }
 
 export interface TeeChoice {
@@ -288,62 +255,31 @@ export interface TeeChoice {
 export function teeChoice(p: Parsed, layerCount: number): TeeChoice {
   const layers = str(p, 'tee-layers');
   const last = str(p, 'tee-last');
-  if (layers !== undefined && last !== undefined) throw new UsageError('give --tee-layers or --tee-last, not both');
-  let range: [number, number] | null = null;
-  if (layers !== undefined) {
-    const m = /^(\d+):(\d*)$/.exec(layers.trim());
-    if (!m) throw new UsageError(`--tee-layers must be a:b with 0 ≤ a ≤ b < ${layerCount} (got "${layers}")`);
-    const a = Number(m[1]);
-    const b = m[2] === '' ? layerCount - 1 : Number(m[2]);
-    if (!(a <= b && b < layerCount)) throw new UsageError(`--tee-layers ${layers} is not within the network's layers 0:${layerCount - 1}`);
-    range = [a, b];
-  } else if (last !== undefined) {
-    const k = int(p, 'tee-last', 0)!;
-    if (k > layerCount) throw new UsageError(`--tee-last ${k}: the network has only ${layerCount} layers`);
-    range = k === 0 ? null : [layerCount - k, layerCount - 1];
-  } else {
+  const range = asUsage(() => teeRange({ layers, last: last !== undefined ? int(p, 'tee-last', 0) : undefined }, layerCount));
+  if (layers === undefined && last === undefined) {
     for (const o of ['secure-mem', 'tee-output', 'tee-storage']) {
       if (str(p, o) !== undefined) throw new UsageError(`--${o} needs --tee-layers a:b or --tee-last k`);
     }
     if (flag(p, 'tee-export-plaintext')) throw new UsageError('--tee-export-plaintext needs --tee-layers a:b or --tee-last k');
   }
-  const out = parseTeeOutput(str(p, 'tee-output'));
-  const mem = str(p, 'secure-mem');
   return {
     range,
-    secureMem: mem !== undefined ? parseByteSize(mem) : DEFAULT_SECURE_MEM,
-    ...out,
+    secureMem: secureMemOf(p),
+    ...parseTeeOutput(str(p, 'tee-output')),
     policyGiven: str(p, 'tee-output') !== undefined,
     storageDir: str(p, 'tee-storage'),
     exportPlaintext: flag(p, 'tee-export-plaintext'),
   };
 }
 
-/** The cfg with --batch / --subdivisions applied. */
+/** The cfg with --batch / --subdivisions applied (library: nn/model.ts withBatch). */
 export function withBatchOverride(p: Parsed, config: NetworkConfig): NetworkConfig {
-  const batch = int(p, 'batch', 1);
-  const subdivisions = int(p, 'subdivisions', 1);
-  if (batch === undefined && subdivisions === undefined) return config;
-  const b = batch ?? config.net.batch;
-  const s = subdivisions ?? (batch !== undefined ? 1 : config.net.subdivisions);
-  if (s > b) throw new UsageError(`--subdivisions ${s} exceeds the batch of ${b}`);
-  return { ...config, net: { ...config.net, batch: b, subdivisions: s } };
+  return asUsage(() => withBatch(config, { batch: int(p, 'batch', 1), subdivisions: int(p, 'subdivisions', 1) }));
 }
 
-/** A model ready for the loops: a whole network here, or one partitioned with the TEE. */
-export interface OpenedModel {
-  stepper: Stepper;
-  inShape: Shape;
-  batch: number;
-  kernels: string;
-  /** The whole network, when nothing runs in the TEE. */
-  net: Network | null;
-  tee: PartitionedNetwork | null;
+/** A model ready for the loops (library: tee/open.ts), with the partition options it was opened with. */
+export interface OpenedModel extends LibraryOpenedModel {
   teeChoice: TeeChoice;
-  save(path: string): Promise<void>;
-  /** For --json: the partition, the policy, the secure memory's use and the boundary traffic. */
-  teeReport(): Promise<Record<string, unknown> | null>;
-  close(): Promise<void>;
 }
 
 /**
@@ -352,61 +288,24 @@ export interface OpenedModel {
  * the TEE. `batch` forces images per forward (predict uses 1).
  */
 export async function openModel(p: Parsed, opts: { cfg: string; weights?: string | undefined; mode: 'train' | 'infer'; batch?: number }): Promise<OpenedModel> {
-  let config = withBatchOverride(p, await loadCfg(opts.cfg));
-  if (opts.batch !== undefined) config = { ...config, net: { ...config.net, batch: opts.batch, subdivisions: 1 } };
+  const config = withBatchOverride(p, await loadCfg(opts.cfg));
   const choice = teeChoice(p, config.layers.length);
-  const seed = seedOf(p);
-  if (!choice.range) {
-    const net = await loadModel({ cfg: config, weights: opts.weights, seed });
-    return {
-      stepper: networkStepper(net), inShape: net.inShape, batch: net.net.batch, kernels: net.kernels.name, net, tee: null, teeChoice: choice,
-      save: (path) => saveModel(net, path),
-      teeReport: async () => null,
-      close: async () => {},
-    };
-  }
-  let roles;
+  const model = await asUsageAsync(() => libraryOpenModel({
+    cfg: opts.cfg, weights: opts.weights, seed: seedOf(p), mode: opts.mode,
+    batch: config.net.batch, subdivisions: config.net.subdivisions, forwardBatch: opts.batch,
+    range: choice.range, secureMem: choice.secureMem, policy: choice.policy, topk: choice.topk, policyGiven: choice.policyGiven,
+    storageDir: choice.storageDir, exportPlaintext: choice.exportPlaintext, log,
+  }));
+  return { ...model, teeChoice: choice, save: model.save, teeReport: model.teeReport, close: model.close };
+}
+
+async function asUsageAsync<T>(fn: () => Promise<T>): Promise<T> {
   try {
-    roles = rangeRoles(config, choice.range[0], choice.range[1]);
+    return await fn();
   } catch (e) {
     if (e instanceof PartitionError) throw new UsageError(e.message);
     throw e;
   }
-  if (choice.policyGiven && !roles.holdsOutput) {
-    log(`layerlock: note: the prediction layer is outside the TEE range ${choice.range[0]}:${choice.range[1]}, so --tee-output only governs the loss and the plaintext export`);
-  }
-  const kernels = getKernels();
-  const { readFile } = await import('node:fs/promises');
-  const text = await readFile(opts.cfg, 'utf8');
-  const tee = await PartitionedNetwork.open({
-    cfg: { text, file: opts.cfg },
-    weights: opts.weights,
-    seed,
-    batch: config.net.batch,
-    subdivisions: config.net.subdivisions,
-    range: choice.range,
-    mode: opts.mode,
-    policy: choice.policy,
-    topk: choice.topk,
-    allowPlaintextExport: choice.exportPlaintext,
-    kernels,
-    contextOptions: {
-      secureMem: choice.secureMem,
-      storageDir: choice.storageDir,
-      kernels: kernels.name === 'reference' ? 'reference' : 'auto',
-    },
-  });
-  const hello = tee.context.hello;
-  if (hello.kernels !== kernels.name) {
-    log(`layerlock: note: the TA runs the ${hello.kernels} kernels, the normal world ${kernels.name}; results may differ in the last bits from an all-normal-world run`);
-  }
-  log(`layerlock: layers ${choice.range[0]}:${choice.range[1]} in the TEE (TA pid ${hello.pid}, ${hello.kernels}, secure memory ${choice.secureMem} bytes, output policy ${choice.policy}${choice.policy === 'topk' ? ` k=${choice.topk}` : ''})`);
-  return {
-    stepper: tee, inShape: tee.inShape, batch: tee.batch, kernels: kernels.name, net: null, tee, teeChoice: choice,
-    save: (path) => tee.save(path),
-    teeReport: () => partitionReport(tee),
-    close: () => tee.close(),
-  };
 }
 
 /** The `tee` object of --json output: the partition, its policy, the arena and the boundary traffic (library: tee/report.ts). */

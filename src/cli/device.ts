@@ -6,8 +6,8 @@ import { deviceStatus, exportDeviceCert, initDevice, openInstalled, trustServer,
 import { atomicWrite } from '../util/fsutil.js';
 import type { Stepper } from '../nn/train.js';
 import type { Shape } from '../nn/layer.js';
-import { DEFAULT_SECURE_MEM } from '../tee/client.js';
-import { emit, flag, formatHelp, int, log, parse, parseByteSize, parseTeeOutput, partitionReport, requireStr, str, UsageError, type CommandHelp, type Parsed } from './common.js';
+import { taKernelChoice } from '../tee/options.js';
+import { emit, flag, formatHelp, int, log, parse, parseTeeOutput, partitionReport, requireStr, secureMemOf, str, UsageError, type CommandHelp, type Parsed } from './common.js';
 
 export const help: CommandHelp = {
   usage: '(init | trust | status | cert) --dir DEV [--trust server.pub] [--out F]',
@@ -23,10 +23,9 @@ export const help: CommandHelp = {
 
 /** TA options shared by the device commands: secure memory, kernels like the normal world's, the crash hook. */
 export function deviceOptions(p: Parsed): DeviceOptions {
-  const mem = str(p, 'secure-mem');
   const fault = process.env['LAYERLOCK_DEPLOY_FAULT'] as FaultPoint | undefined;
   return {
-    tee: { secureMem: mem !== undefined ? parseByteSize(mem) : DEFAULT_SECURE_MEM, kernels: getKernels().name === 'reference' ? 'reference' : 'auto' },
+    tee: { secureMem: secureMemOf(p), kernels: taKernelChoice() },
     // Test hook: die at a save step, exactly as a kill -9 would (the atomicity tests use it).
     ...(fault ? { fault: (point: FaultPoint) => { if (point === fault) process.kill(process.pid, 'SIGKILL'); } } : {}),
   };

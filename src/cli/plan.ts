@@ -2,12 +2,11 @@
 // with its memory, predicted overhead and protected exposure, and a recommendation.
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_COST, fitCostParams, type BenchForFit } from '../bench/cost-model.js';
-import { formatPlan, loadAttackSweep, loadExposure, planPartitions } from '../bench/plan.js';
-import { getKernels, getThreads } from '../kernels/index.js';
+import { formatPlan, planDocument, loadAttackSweep, loadExposure, planPartitions } from '../bench/plan.js';
 import { loadCfg } from '../nn/cfg.js';
-import { DEFAULT_SECURE_MEM } from '../tee/client.js';
+import { kernelThreads } from '../tee/options.js';
 import {
-  emit, flag, formatHelp, int, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, parseByteSize, str, UsageError, withBatchOverride, type CommandHelp,
+  emit, flag, formatHelp, int, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, secureMemOf, str, UsageError, withBatchOverride, type CommandHelp,
 } from './common.js';
 import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
@@ -24,7 +23,7 @@ export const help: CommandHelp = {
     ['--batch N', 'images per batch (default: the cfg\'s), subdivisions 1 unless given'],
     ['--subdivisions N', 'forward passes per batch (batch/subdivisions images per forward)'],
     ['--mode train|infer', 'fine-tuning (default) or inference: inference holds no gradients'],
-    ['--threads N', `kernel threads inside the TA (im2col workspace per thread; default this machine's: ${getKernels().name === 'reference' ? 1 : getThreads()})`],
+    ['--threads N', `kernel threads inside the TA (im2col workspace per thread; default this machine's: ${kernelThreads()})`],
     ['--cost-from DIR', 'fit the overhead model to a `layerlock bench tee` result (DIR/bench.json)'],
     ['--tee-slowdown S', 'layers run S times slower inside the TEE (default 1: the emulation runs the same kernels)'],
     ['--top N', 'print only the N best ranges'],
@@ -51,9 +50,8 @@ export async function run(argv: string[]): Promise<void> {
   const mode = str(p, 'mode');
   if (mode !== 'train' && mode !== 'infer') throw new UsageError(`--mode must be train or infer (got "${mode}")`);
   const config = withBatchOverride(p, await loadCfg(cfgPath));
-  const mem = str(p, 'secure-mem');
-  const secureMem = mem !== undefined ? parseByteSize(mem) : DEFAULT_SECURE_MEM;
-  const threads = int(p, 'threads', 1) ?? (getKernels().name === 'reference' ? 1 : getThreads());
+  const secureMem = secureMemOf(p);
+  const threads = int(p, 'threads', 1) ?? kernelThreads();
   const expPath = str(p, 'exposure');
   const exposure = expPath !== undefined ? await loadExposure(expPath, config) : null;
   let cost = { ...DEFAULT_COST };
@@ -85,18 +83,5 @@ export async function run(argv: string[]): Promise<void> {
   const attacks = attacksPath !== undefined ? await loadAttackSweep(attacksPath) : null;
   const plan = planPartitions(config, cfgPath, { secureMem, mode, threads, exposure, cost, attacks });
   const top = int(p, 'top', 1);
-  emit(p, {
-    cfg: plan.cfg, mode: plan.mode, batch: plan.batch, per_forward: plan.perForward, secure_mem: plan.secureMem, threads: plan.threads,
-    exposure: plan.exposure,
-    cost_model: plan.cost,
-    ranges: plan.ranges.map((r) => ({
-      tee_layers: [r.start, r.end], layers: r.layers, memory_bytes: r.memoryBytes, overhead_pct: r.overheadPct, overhead_s_per_batch: r.overheadSecondsPerBatch,
-      exposure: r.exposure, exposure_raw: r.exposureRaw, protects: r.protects, holds_output: r.holdsOutput, suffix_outside: r.suffixOutside,
-      ...(attacks ? { attack: r.attack ?? null } : {}),
-    })),
-    ...(attacks ? { attacks: plan.attacks } : {}),
-    ranges_too_big: plan.tooBig,
-    recommended: plan.recommended ? { tee_layers: [plan.recommended.start, plan.recommended.end], layers: plan.recommended.layers, memory_bytes: plan.recommended.memoryBytes, overhead_pct: plan.recommended.overheadPct, exposure: plan.recommended.exposure, ...(attacks ? { attack: plan.recommended.attack ?? null } : {}) } : null,
-    why: plan.why,
-  }, () => formatPlan(plan, top));
+  emit(p, planDocument(plan), () => formatPlan(plan, top));
 }

@@ -2,10 +2,9 @@
 // TEE cost → deploy → fine-tune and predict on the device → report — with one progress display and
 // a time-left estimate; re-running with the same --out continues where it stopped.
 import { runPipeline, EMBEDDED_DEFAULTS, formatDuration, type PipelineEvent } from '../pipeline/index.js';
-import { DEFAULT_SECURE_MEM } from '../tee/client.js';
 import { shippedCfg } from '../nn/shipped.js';
 import {
-  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, num, parse, parseByteSize, str, UsageError, type CommandHelp,
+  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, num, parse, secureMemOf, str, UsageError, type CommandHelp,
 } from './common.js';
 import { progressBar, type Progress } from './progress.js';
 
@@ -81,7 +80,6 @@ export async function run(argv: string[]): Promise<void> {
   const seeds = parseSeeds(str(p, 'seeds') ?? str(p, 'seed') ?? '1');
   const split = num(p, 'split') ?? 0.5;
   if (!(split > 0 && split < 1)) throw new UsageError(`--split must be in (0, 1): exposure needs both S and T (got ${split})`);
-  const mem = str(p, 'secure-mem');
   const ui = display();
   let result;
   try {
@@ -95,7 +93,7 @@ export async function run(argv: string[]): Promise<void> {
       seeds,
       epochs: int(p, 'epochs', 1) ?? EMBEDDED_DEFAULTS.epochs,
       ftEpochs: int(p, 'ft-epochs', 1) ?? EMBEDDED_DEFAULTS.ftEpochs,
-      secureMem: mem !== undefined ? parseByteSize(mem) : DEFAULT_SECURE_MEM,
+      secureMem: secureMemOf(p),
       benchReps: int(p, 'reps', 2) ?? EMBEDDED_DEFAULTS.benchReps,
       benchBatches: int(p, 'batches', 1) ?? EMBEDDED_DEFAULTS.benchBatches,
       deviceEpochs: int(p, 'device-epochs', 1) ?? EMBEDDED_DEFAULTS.deviceEpochs,

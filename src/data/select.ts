@@ -33,9 +33,8 @@ export interface InputShape {
 
 export type SetName = 'S' | 'T' | 'test';
 
-/** Loads the data with the limits, fits it to the network's input (or fails), splits S/T. */
-export async function selectData(sel: DataSelection, net: InputShape): Promise<SelectedData> {
-  if (!(sel.split > 0 && sel.split <= 1)) throw new RangeError(`the split must be in (0, 1] (got ${sel.split})`);
+/** Loads the data with the limits and fits it to the network's input (or fails); no split. */
+export async function loadSets(sel: Omit<DataSelection, 'seed' | 'split'>, net: InputShape): Promise<{ source: DataSource; train: Dataset; test: Dataset }> {
   const c = net.inShape.c;
   const source = await loadData(sel.data, {
     trainLimit: sel.trainLimit,
@@ -43,8 +42,13 @@ export async function selectData(sel: DataSelection, net: InputShape): Promise<S
     channels: c === 1 || c === 3 ? c : undefined,
   });
   const shape = { height: net.inShape.h, width: net.inShape.w, channels: c };
-  const train = checkShape(source.train, shape, sel.resize);
-  const test = checkShape(source.test, shape, sel.resize);
+  return { source, train: checkShape(source.train, shape, sel.resize), test: checkShape(source.test, shape, sel.resize) };
+}
+
+/** Loads the data with the limits, fits it to the network's input (or fails), splits S/T. */
+export async function selectData(sel: DataSelection, net: InputShape): Promise<SelectedData> {
+  if (!(sel.split > 0 && sel.split <= 1)) throw new RangeError(`--split must be in (0, 1] (got ${sel.split})`);
+  const { source, train, test } = await loadSets(sel, net);
   const { S, T } = splitST(train.count, sel.seed, sel.split);
   return { source, train, test, S, T };
 }

@@ -1,14 +1,13 @@
 // Data of an exposure run: the same selection as every command (limits, shape check or resize),
 // loaded once per process, and the S/T split of each seed.
-import { checkShape } from '../data/resize.js';
-import { loadData } from '../data/load.js';
+import { loadSets as selectSets } from '../data/select.js';
 import { splitST } from '../data/split.js';
-import type { Dataset, DataSource } from '../data/types.js';
+import type { Dataset } from '../data/types.js';
 import type { Shape } from '../nn/layer.js';
 import { datasetsSha256, type RunIdentity } from './identity.js';
 import type { ExposureData } from './protocol.js';
 
-let cachedSource: { key: string; source: DataSource } | null = null;
+let cached: { key: string; sets: { train: Dataset; test: Dataset } } | null = null;
 
 export interface DataSelection {
   /** 'embedded' or a directory. */
@@ -18,22 +17,22 @@ export interface DataSelection {
   resize: boolean;
 }
 
-/** The training and test sets as the network sees them (limits applied, shape checked or resized). */
+/**
+ * The training and test sets as the network sees them (limits applied, shape checked or resized):
+ * the library's data selection (data/select.ts), loaded once per process — a worker runs many jobs.
+ * fresh: read the files again (the start of a run hashes what is on disk now, not what an earlier run
+ * of this process loaded).
+ */
 export async function loadSets(sel: DataSelection, shape: Shape, fresh = false): Promise<{ train: Dataset; test: Dataset }> {
-  const key = JSON.stringify([sel.data, sel.train_limit, sel.test_limit, shape.c]);
-  // fresh: read the files again (the start of a run hashes what is on disk now, not what an earlier run of this process loaded).
-  if (fresh || cachedSource?.key !== key) {
-    const c = shape.c;
-    const source = await loadData(sel.data, {
-      trainLimit: sel.train_limit ?? undefined,
-      testLimit: sel.test_limit ?? undefined,
-      channels: c === 1 || c === 3 ? c : undefined,
-    });
-    cachedSource = { key, source };
+  const key = JSON.stringify([sel.data, sel.train_limit, sel.test_limit, sel.resize, shape.c, shape.h, shape.w]);
+  if (fresh || cached?.key !== key) {
+    const { train, test } = await selectSets(
+      { data: sel.data, trainLimit: sel.train_limit ?? undefined, testLimit: sel.test_limit ?? undefined, resize: sel.resize },
+      { inShape: shape },
+    );
+    cached = { key, sets: { train, test } };
   }
-  const { source } = cachedSource;
-  const want = { height: shape.h, width: shape.w, channels: shape.c };
-  return { train: checkShape(source.train, want, sel.resize), test: checkShape(source.test, want, sel.resize) };
+  return cached.sets;
 }
 
 let cachedHash: { train: Dataset; test: Dataset; sha256: string } | null = null;

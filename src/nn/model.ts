@@ -20,9 +20,24 @@ export interface ModelOptions {
   batch?: number;
 }
 
+/**
+ * The cfg with its batch and/or subdivisions overridden (--batch, --subdivisions, a benchmark's or a
+ * predictor's batch). A batch given alone means one forward per batch (subdivisions 1), as when the
+ * TEE's out-of-memory message suggests a smaller batch.
+ */
+export function withBatch(config: NetworkConfig, o: { batch?: number | undefined; subdivisions?: number | undefined }): NetworkConfig {
+  if (o.batch === undefined && o.subdivisions === undefined) return config;
+  const b = o.batch ?? config.net.batch;
+  const s = o.subdivisions ?? (o.batch !== undefined ? 1 : config.net.subdivisions);
+  if (!(Number.isInteger(b) && b >= 1)) throw new RangeError(`--batch must be an integer ≥ 1 (got ${b})`);
+  if (!(Number.isInteger(s) && s >= 1)) throw new RangeError(`--subdivisions must be an integer ≥ 1 (got ${s})`);
+  if (s > b) throw new RangeError(`--subdivisions ${s} exceeds the batch of ${b}`);
+  return { ...config, net: { ...config.net, batch: b, subdivisions: s } };
+}
+
 export async function loadModel(opts: ModelOptions): Promise<Network> {
   const config = typeof opts.cfg === 'string' ? await loadCfg(opts.cfg) : opts.cfg;
-  const cfg = opts.batch ? { ...config, net: { ...config.net, batch: opts.batch, subdivisions: 1 } } : config;
+  const cfg = opts.batch ? withBatch(config, { batch: opts.batch }) : config;
   const net = new Network(cfg, { kernels: opts.kernels ?? getKernels(), seed: opts.seed ?? DEFAULT_SEED });
   if (opts.weights) {
     const header = await loadWeightsFile(opts.weights, net.weightsLayers());

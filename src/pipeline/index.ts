@@ -107,7 +107,7 @@ function estimates(o: PipelineOptions, sCount: number, trainable: number): Recor
     exposure: (exposureJobs + bases) / NOMINAL_IMG_S + 3,
     plan: 1,
     // per partition: the victim's answers, a substitute trained on T (2 epochs), the attack models
-    attack: 5 * (4 + (2 * (sCount + o.attackMembers * 4)) / (NOMINAL_IMG_S / 2)),
+    attack: 4 * (4 + (2 * (sCount + o.attackMembers * 4)) / (NOMINAL_IMG_S / 2)),
     bench: o.benchReps * 10 * 1.7 + 5,
     deploy: 6,
     finetune: (o.deviceEpochs * sCount) / (NOMINAL_IMG_S / 2) + 4,
@@ -185,10 +185,12 @@ function sentenceOf(report: string, plan: PlanRecord | null): string {
 export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   const t0 = performance.now();
   const out = resolve(o.out);
+  // The cfg is read (and parsed) before anything is created: a wrong --cfg leaves no run folder behind.
+  const cfgText = await readFile(o.cfg, 'utf8');
+  parseCfg(cfgText, o.cfg);
   await mkdir(join(out, 'stages'), { recursive: true });
   const release = await lockDevice(out);
   try {
-    const cfgText = await readFile(o.cfg, 'utf8');
     const settings: PipelineSettings = {
       cfg: o.cfg, cfg_sha256: createHash('sha256').update(cfgText).digest('hex'), data: o.data === 'embedded' ? 'embedded' : resolve(o.data),
       train_limit: o.trainLimit ?? null, test_limit: o.testLimit ?? null, split: o.split, resize: o.resize, seeds: o.seeds, epochs: o.epochs,

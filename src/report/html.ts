@@ -4,14 +4,14 @@
 import { basename, isAbsolute, relative } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { teeCostChartSpec } from '../bench/chart.js';
-import type { BenchDocument } from '../bench/tee-bench.js';
+import { benchPoints, type BenchDocument } from '../bench/tee-bench.js';
 import type { PlanDocument } from '../bench/plan.js';
 import { exposureChartSpec } from './exposure-chart.js';
 import type { ExposureDocument } from '../exposure/results.js';
 import type { DeployRecord, FinetuneRecord, PredictRecord, TrainRecord, ExposureRecord } from '../pipeline/stages.js';
 import { renderSvg } from './charts.js';
 import { dataName, type AttackDocument, type Named, type PipelineRun, type ReportInputs } from './load.js';
-import { aucSpec, benchPoints, memoryBarSpec, networkSpec, partitionName, rangesSpec, rocSpec, type NetworkLayer } from './specs.js';
+import { aucSpec, memoryBarSpec, networkSpec, partitionName, rangesSpec, rocSpec, type NetworkLayer } from './specs.js';
 
 export interface ReportMeta {
   generatedAt: string;
@@ -194,11 +194,19 @@ async function planSection(page: Page, plans: Named<PlanDocument>[]): Promise<st
         'Each point is a contiguous layer range that fits; the dashed line is the secure-memory budget.'));
     }
     out.push(`<p>${esc(doc.why)}</p>`);
+    // The measured-attack column appears when the plan was made with `plan --attacks`.
+    const measured = doc.ranges.some((r) => r.attack !== undefined);
     const shown = doc.ranges.slice(0, 15);
-    out.push(table(['range', 'layers', 'memory', '% of budget', 'predicted overhead', 'exposure'], shown.map((r) => [
+    const attackCell = (r: (typeof doc.ranges)[number]): string => (r.attack ? `${f(r.attack.auc)} (${f(r.attack.auc_ci95[0])}–${f(r.attack.auc_ci95[1])}) ${esc(r.attack.attack)}` : 'not measured');
+    out.push(table(['range', 'layers', 'memory', '% of budget', 'predicted overhead', 'exposure', ...(measured ? ['strongest attack measured (AUC)'] : [])], shown.map((r) => [
       `${r.tee_layers.join(':')}${rec && r.tee_layers[0] === rec.tee_layers[0] && r.tee_layers[1] === rec.tee_layers[1] ? ' ★' : ''}`,
       esc(r.layers.join(' ')), mib(r.memory_bytes), `${((100 * r.memory_bytes) / doc.secure_mem).toFixed(1)} %`, `+${r.overhead_pct.toFixed(2)} %`, f(r.exposure),
+      ...(measured ? [attackCell(r)] : []),
     ])) + (doc.ranges.length > shown.length ? `<p class="note">The best ${shown.length} of ${doc.ranges.length} ranges that fit.</p>` : ''));
+    if (doc.attacks?.unprotected) {
+      const u = doc.attacks.unprotected;
+      out.push(`<p>With nothing protected the strongest measured attack (${esc(u.attack)}) reaches AUC ${f(u.auc)} (${f(u.auc_ci95[0])}–${f(u.auc_ci95[1])}); sweep: <code>${esc(doc.attacks.file)}</code>.</p>`);
+    }
   }
   return `<section id="plan"><h2>What to protect: the plan</h2>${out.join('\n')}</section>`;
 }
@@ -398,7 +406,14 @@ function summary(inputs: ReportInputs): string {
   }
   for (const { name, doc } of inputs.bench) {
     const last = doc.configs[doc.configs.length - 1];
-    if (last && last.k > 0) lines.push(`<p>TEE cost (${esc(name)}): with the last ${last.k} layers in the TEE fine-tuning takes ${sgn(last.overhead_time_paired_pct, 1)} time (paired), ${mib(last.tee_peak_bytes)} of secure memory.</p>`);
+    if (last && last.k > 0) {
+      const [lo, hi] = last.overhead_time_paired_ci95_pct;
+      // With a few noisy runs the interval can hold zero (or a negative mean): say so rather than quote noise.
+      const time = lo <= 0 && hi >= 0
+        ? `no time difference measurable at ${last.runs} runs per configuration (${sgn(last.overhead_time_paired_pct, 1)}, 95 % CI ${lo.toFixed(1)} … ${hi.toFixed(1)} %)`
+        : `${sgn(last.overhead_time_paired_pct, 1)} time (paired, 95 % CI ${lo.toFixed(1)} … ${hi.toFixed(1)} %)`;
+      lines.push(`<p>TEE cost (${esc(name)}): with the last ${last.k} layers in the TEE, ${time}; ${mib(last.tee_peak_bytes)} of secure memory.</p>`);
+    }
   }
   return lines.length > 0 ? `<div class="summary">${lines.join('')}</div>` : '';
 }

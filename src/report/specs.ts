@@ -2,8 +2,6 @@
 // recommended TEE range marked, the secure-memory bar, every fitting range, and the attack charts.
 // Figure 2 and Figure 4 come from exposure-chart.ts and bench/chart.ts, as in the commands.
 import type { TopLevelSpec } from 'vega-lite';
-import type { ConfigStats } from '../bench/tee-bench.js';
-import type { FigurePoint } from '../bench/chart.js';
 import type { RangeDocument } from '../bench/plan.js';
 import type { AttackDocument } from './load.js';
 
@@ -112,16 +110,6 @@ export function rangesSpec(ranges: readonly RangeDocument[], recommended: [numbe
   } as unknown as TopLevelSpec;
 }
 
-/** Figure 4's points from a benchmark's configurations (as `bench tee` draws them). */
-export function benchPoints(configs: readonly ConfigStats[]): FigurePoint[] {
-  return configs.map((c) => ({
-    k: c.k, label: c.added ? `${c.k} ${c.added}` : '0 (REE)',
-    time_mean: c.time.mean, time_lo: c.time.ci95[0], time_hi: c.time.ci95[1],
-    mem_mean: c.memory_bytes.mean / MiB, mem_lo: c.memory_bytes.ci95[0] / MiB, mem_hi: c.memory_bytes.ci95[1] / MiB,
-    ...(c.cpu_s ? { cpu_mean: c.cpu_s.mean, cpu_lo: c.cpu_s.ci95[0], cpu_hi: c.cpu_s.ci95[1] } : {}),
-  }));
-}
-
 /** A partition's short name for the attack charts: "none" (white-box), "last k" or "a:b". */
 export function partitionName(doc: AttackDocument, layerCount: number | null): string {
   const r = doc.partition.tee_layers;
@@ -181,6 +169,8 @@ export function aucSpec(docs: readonly { partition: string; doc: AttackDocument 
   if (values.length === 0) return null;
   const order = [...new Set(docs.map((d) => d.partition))];
   const x = { field: 'partition', type: 'ordinal' as const, sort: order, title: 'layers in the TEE', axis: { labelAngle: 0 } };
+  // Around chance, wide enough that intervals near 0.5 are not magnified into differences.
+  const domain = [Math.min(0.4, ...values.map((v) => v.lo - 0.02)), Math.max(0.7, ...values.map((v) => Math.min(1, v.hi + 0.02)))];
   return {
     ...COMMON,
     title,
@@ -190,7 +180,7 @@ export function aucSpec(docs: readonly { partition: string; doc: AttackDocument 
       {
         data: { values },
         mark: { type: 'errorbar', ticks: true, size: 10 },
-        encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'attack ROC AUC (95 % CI)', scale: { domain: [0.3, 1] } }, y2: { field: 'hi' }, color: { field: 'attack', type: 'nominal', title: 'attack' } },
+        encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'attack ROC AUC (95 % CI)', scale: { domain } }, y2: { field: 'hi' }, color: { field: 'attack', type: 'nominal', title: 'attack' } },
       },
       {
         data: { values },
