@@ -201,7 +201,10 @@ test('the attack process never receives a protected parameter, an internal activ
   }
   assert.ok(secrets.count > 10_000, `${secrets.count} secret windows`);
 
-  const ctx = await initializeContext({ storageDir: join(dir, 'store2'), kernels: taKernels, transcript: true });
+  // Over the pipe every byte the attacker's process receives is inside a recorded frame, so the scan
+  // below sees all of it; the shared-memory transport carries the same bytes (tee-equivalence tests)
+  // and has its own scan of the pool in tee.test.ts.
+  const ctx = await initializeContext({ storageDir: join(dir, 'store2'), kernels: taKernels, transcript: true, transport: 'pipe' });
   try {
     const v = await openVictim({ cfg: cfgPath, weights, seed: SEED, range, policy: 'top1', context: ctx });
     const loaded = ctx.transcript.length;
@@ -309,7 +312,7 @@ test('layerlock attack --device attacks the installed deployment, whose protecte
   const pkg = join(dir, 'v.pkg');
   for (const args of [
     ['keygen', '--out', srv],
-    ['device', 'init', '--dir', dev],
+    ['device', 'init', '--dir', dev, '--trust', join(srv, 'server.pub')],
     ['package', '--cfg', cfgPath, '--weights', weights, '--tee-last', '3', '--device', join(dev, 'device.cert'), '--signing-key', join(srv, 'server.key'), '--out', pkg],
     ['install', pkg, '--device', dev, '--trust', join(srv, 'server.pub')],
   ]) {

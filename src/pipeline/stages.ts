@@ -296,8 +296,8 @@ export async function deployStage(ctx: StageContext): Promise<DeployRecord> {
   const opts = deviceOptions(ctx.secureMem);
   ctx.progress(0, 'server keys');
   const keys = await generateServerKeys(server);
-  ctx.progress(0.15, 'device init (keys made inside the TA)');
-  const device = await initDevice(dev, opts);
+  ctx.progress(0.15, 'device init (keys made inside the TA, the server key sealed as its trust anchor)');
+  const device = await initDevice(dev, { ...opts, trust: keys.pubPath });
   ctx.progress(0.4, 'package (HPKE to the device, signed)');
   const summary = await createPackage({
     cfg: ctx.cfg, weights: join(ctx.out, tr.weights), range: r.tee_layers, deviceCert: device.cert, signingKey: keys.keyPath, out: pkg, policy: 'top1',
