@@ -37,6 +37,8 @@ export interface PipelineSettings {
   device_epochs: number;
   predict_images: number;
   attack_members: number;
+  /** SHA-256 of the trained weights the train stage starts from (`run --model`); absent otherwise. */
+  base_weights_sha256?: string;
 }
 
 export interface Environment {
