@@ -15,6 +15,7 @@ import { loadCfg } from '../src/nn/cfg.js';
 import { layerShapes } from '../src/nn/network.js';
 import { selectData } from '../src/data/select.js';
 import { trainStage, type StageContext } from '../src/pipeline/stages.js';
+import { settingsDifference, type PipelineSettings } from '../src/pipeline/store.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/onnx/', import.meta.url));
@@ -155,6 +156,15 @@ test('run --model: the imported weights are the pipeline\'s M (train stage with 
   const ev = json(['eval', '--model', VGG, '--test-limit', '100']);
   assert.equal(rec.test.acc, ev['acc']);
   assert.equal(rec.test.n, 100);
+  // A run folder started with given weights is not continued without them (or with others), nor the reverse.
+  const settings: PipelineSettings = {
+    cfg, cfg_sha256: 'c', data: 'embedded', train_limit: 200, test_limit: 100, split: 0.5, resize: false, seeds: [1], epochs: 0, ft_epochs: 1,
+    secure_mem: 1 << 24, bench_reps: 1, bench_batches: 1, device_epochs: 1, predict_images: 1, attack_members: 10,
+  };
+  assert.deepEqual(settingsDifference({ ...settings, base_weights_sha256: 'a' }, settings), ['base_weights_sha256']);
+  assert.deepEqual(settingsDifference(settings, { ...settings, base_weights_sha256: 'a' }), ['base_weights_sha256']);
+  assert.deepEqual(settingsDifference({ ...settings, base_weights_sha256: 'a' }, { ...settings, base_weights_sha256: 'b' }), ['base_weights_sha256']);
+  assert.deepEqual(settingsDifference(settings, { ...settings }), []);
   // Without the weights the stage starts from Darknet's initialisation: another model.
   const fresh = await trainStage({ ...ctx, out: join(dir, 'run-fresh'), baseWeights: undefined });
   assert.notDeepEqual(readFileSync(join(dir, 'run-fresh', fresh.weights)), readFileSync(weights));

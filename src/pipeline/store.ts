@@ -119,7 +119,9 @@ export async function writeStage<R>(out: string, record: StageRecord<R>): Promis
 
 /** The settings that differ between a recorded run and the one asked for (empty: same run). */
 export function settingsDifference(recorded: PipelineSettings, wanted: PipelineSettings): string[] {
-  return (Object.keys(wanted) as (keyof PipelineSettings)[]).filter((k) => JSON.stringify(recorded[k]) !== JSON.stringify(wanted[k]));
+  // Both sides' keys: an optional setting (base_weights_sha256) recorded on one side only is a difference.
+  const keys = [...new Set([...Object.keys(recorded), ...Object.keys(wanted)])] as (keyof PipelineSettings)[];
+  return keys.filter((k) => JSON.stringify(recorded[k]) !== JSON.stringify(wanted[k]));
 }
 
 /**
