@@ -9,17 +9,18 @@ import { attackSweep, type PartitionChoice, type SweepDocument } from '../attack
 import { openDeviceVictim, openVictim, type Victim } from '../attack/victim.js';
 import { AttackRefused } from '../attack/types.js';
 import {
-  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, parse, parseTeeOutput, requireStr, secureMemOf, seedOf, selectData, str, teeChoice,
+  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, parse, parseTeeOutput, requireStr, secureMemOf, seedOf, selectData, str, teeChoice,
   UsageError, type CommandHelp, type Parsed,
 } from './common.js';
 
 export const help: CommandHelp = {
-  usage: '[sweep] --cfg F --weights W [--data D] [--tee-last k | --tee-layers a:b] [--tee-output P] [--attacks LIST] [--members N] [--steal --queries Q] --out DIR',
+  usage: '[sweep] (--cfg F --weights W | --model F.onnx) [--data D] [--tee-last k | --tee-layers a:b] [--tee-output P] [--attacks LIST] [--members N] [--steal --queries Q] --out DIR',
   summary: 'Membership inference and model stealing against a partition, as the normal world sees it (`attack sweep`: several partitions).',
   options: [
     ['--device DEV', 'attack the model installed on a device folder (layerlock install) instead of --cfg/--weights: the protected layers exist only sealed and inside the TA'],
     ['--cfg F', 'network definition (Darknet .cfg)'],
     ['--weights W', 'the trained model (.weights); its protected layers go to the TEE before any attack runs'],
+    [MODEL_HELP[0], `${MODEL_HELP[1]}; its weights are the trained model attacked`],
     ['--tee-last k | --tee-layers a:b', 'the partition (none or k = 0: nothing protected, full output — the white-box baseline); sweep: lists, e.g. --tee-last 0,1,3,5,8 --tee-layers 6:13'],
     ['--tee-output P', 'what the TEE releases: top1 (default), topk/top<k>, full'],
     ['--secure-mem SIZE', 'the TEE\'s secure memory (default 16MiB)'],
@@ -42,6 +43,7 @@ export const help: CommandHelp = {
 
 const OPTIONS = {
   ...DATA_OPTIONS,
+  ...MODEL_OPTIONS,
   cfg: { type: 'string' },
   weights: { type: 'string' },
   'tee-last': { type: 'string' },
@@ -139,8 +141,8 @@ export async function run(argv: string[]): Promise<void> {
   const p = parse(sweep ? argv.slice(1) : argv, OPTIONS);
   if (flag(p, 'help')) return void process.stdout.write(formatHelp(sweep ? 'attack sweep' : 'attack', help));
   const device = str(p, 'device');
-  if (device !== undefined && (sweep || str(p, 'cfg') !== undefined || str(p, 'weights') !== undefined || str(p, 'tee-last') !== undefined || str(p, 'tee-layers') !== undefined)) {
-    throw new UsageError('--device attacks the installed model and its partition: no --cfg, --weights, --tee-last/--tee-layers, and not with sweep');
+  if (device !== undefined && (sweep || str(p, 'cfg') !== undefined || str(p, 'weights') !== undefined || str(p, 'model') !== undefined || str(p, 'tee-last') !== undefined || str(p, 'tee-layers') !== undefined)) {
+    throw new UsageError('--device attacks the installed model and its partition: no --cfg, --weights, --model, --tee-last/--tee-layers, and not with sweep');
   }
   const out = requireStr(p, 'out');
   const attacks = parseAttacks(str(p, 'attacks'));
@@ -150,8 +152,10 @@ export async function run(argv: string[]): Promise<void> {
     const tee = str(p, 'tee-output');
     deviceVictim = await openDeviceVictim(device, { seed: seedOf(p), ...(tee !== undefined ? parseTeeOutput(tee) : {}) });
   }
-  const cfg = deviceVictim ? device! : requireStr(p, 'cfg');
-  const weights = deviceVictim ? '' : requireStr(p, 'weights');
+  // --model is imported (once, cached) into the same .cfg + .weights pair --cfg/--weights name.
+  const files = deviceVictim ? null : await modelFiles(p, 'required');
+  const cfg = files ? files.cfg : device!;
+  const weights = files ? files.weights : '';
   const config = deviceVictim ? deviceVictim.oracle.config : await loadCfg(cfg);
   let data;
   try {

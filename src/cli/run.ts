@@ -4,16 +4,17 @@
 import { runPipeline, EMBEDDED_DEFAULTS, formatDuration, type PipelineEvent } from '../pipeline/index.js';
 import { shippedCfg } from '../nn/shipped.js';
 import {
-  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, num, parse, secureMemOf, str, UsageError, type CommandHelp,
+  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, secureMemOf, str, UsageError, type CommandHelp,
 } from './common.js';
 import { progressBar, type Progress } from './progress.js';
 
 export const help: CommandHelp = {
-  usage: '[--out DIR] [--cfg F] [--epochs E] [--ft-epochs E] [--seeds 1,2] [--secure-mem 16MiB] [data options]',
+  usage: '[--out DIR] [--cfg F | --model F.onnx] [--epochs E] [--ft-epochs E] [--seeds 1,2] [--secure-mem 16MiB] [data options]',
   summary: 'The whole job: train, exposure, plan, attack sweep, TEE cost, deploy to a device, fine-tune, predict, report.',
   options: [
     ['--out DIR', 'run folder (default runs/pipeline); re-running continues an interrupted run'],
     ['--cfg F', 'network definition (default: the shipped VGG-7 for MNIST)'],
+    [MODEL_HELP[0], `${MODEL_HELP[1]}; its weights are the trained model M (the train stage trains them --epochs more, default 0; one seed)`],
     ['--epochs E', `epochs of the model on S (default ${EMBEDDED_DEFAULTS.epochs}: enough to overfit the embedded S, so exposure has a gap to measure)`],
     ['--ft-epochs E', `epochs of each exposure job (default ${EMBEDDED_DEFAULTS.ftEpochs})`],
     ['--seeds 1,2,3', 'seeds: the first trains the deployed model; several give exposure intervals (--seed N = --seeds N)'],
@@ -70,6 +71,7 @@ function display(): { onEvent: (e: PipelineEvent) => void; stop: () => void } {
 export async function run(argv: string[]): Promise<void> {
   const p = parse(argv, {
     ...DATA_OPTIONS,
+    ...MODEL_OPTIONS,
     out: { type: 'string' }, cfg: { type: 'string' }, epochs: { type: 'string' }, 'ft-epochs': { type: 'string' }, seeds: { type: 'string' },
     'secure-mem': { type: 'string' }, reps: { type: 'string' }, batches: { type: 'string' }, 'device-epochs': { type: 'string' },
     predict: { type: 'string' }, members: { type: 'string' }, jobs: { type: 'string' },
@@ -80,18 +82,23 @@ export async function run(argv: string[]): Promise<void> {
   const seeds = parseSeeds(str(p, 'seeds') ?? str(p, 'seed') ?? '1');
   const split = num(p, 'split') ?? 0.5;
   if (!(split > 0 && split < 1)) throw new UsageError(`--split must be in (0, 1): exposure needs both S and T (got ${split})`);
+  // An imported model is already trained: as in `exposure --model`, its weights are M, so by default
+  // the train stage trains them no further, and several seeds (several bases) have no meaning.
+  const imported = str(p, 'model') !== undefined ? await modelFiles(p, 'required') : null;
+  if (imported && seeds.length !== 1) throw new UsageError('--model brings one trained model (M): give one seed with --seed (it seeds the S/T split and the re-initialisations)');
   const ui = display();
   let result;
   try {
     result = await runPipeline({
-      cfg: str(p, 'cfg') ?? shippedCfg('vgg7-mnist.cfg'),
+      cfg: imported?.cfg ?? str(p, 'cfg') ?? shippedCfg('vgg7-mnist.cfg'),
+      baseWeights: imported?.weights,
       data,
       trainLimit: int(p, 'train-limit', 1) ?? (data === 'embedded' ? EMBEDDED_DEFAULTS.trainLimit : undefined),
       testLimit: int(p, 'test-limit', 1),
       split,
       resize: flag(p, 'resize'),
       seeds,
-      epochs: int(p, 'epochs', 1) ?? EMBEDDED_DEFAULTS.epochs,
+      epochs: imported ? int(p, 'epochs', 0) ?? 0 : int(p, 'epochs', 1) ?? EMBEDDED_DEFAULTS.epochs,
       ftEpochs: int(p, 'ft-epochs', 1) ?? EMBEDDED_DEFAULTS.ftEpochs,
       secureMem: secureMemOf(p),
       benchReps: int(p, 'reps', 2) ?? EMBEDDED_DEFAULTS.benchReps,

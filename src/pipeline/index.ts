@@ -33,6 +33,11 @@ export interface PipelineOptions {
   seeds: number[];
   /** Epochs of the base model on S. */
   epochs: number;
+  /**
+   * Trained weights for cfg (an imported ONNX model, `run --model`): the train stage starts from
+   * them instead of Darknet's initialisation, so with epochs 0 they are the model M. One seed only.
+   */
+  baseWeights?: string | undefined;
   /** Epochs of each exposure fine-tuning job (E_ft). */
   ftEpochs: number;
   secureMem: number;
@@ -191,11 +196,15 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   await mkdir(join(out, 'stages'), { recursive: true });
   const release = await lockDevice(out);
   try {
+    // Several seeds mean several bases trained from scratch by the exposure stage, which would not be the given model.
+    if (o.baseWeights !== undefined && o.seeds.length !== 1) throw new Error('given trained weights are one model: give one seed');
     const settings: PipelineSettings = {
       cfg: o.cfg, cfg_sha256: createHash('sha256').update(cfgText).digest('hex'), data: o.data === 'embedded' ? 'embedded' : resolve(o.data),
       train_limit: o.trainLimit ?? null, test_limit: o.testLimit ?? null, split: o.split, resize: o.resize, seeds: o.seeds, epochs: o.epochs,
       ft_epochs: o.ftEpochs, secure_mem: o.secureMem, bench_reps: o.benchReps, bench_batches: o.benchBatches, device_epochs: o.deviceEpochs,
       predict_images: o.predictImages, attack_members: o.attackMembers,
+      // Only when given, so the folders of runs without it keep their settings.
+      ...(o.baseWeights !== undefined ? { base_weights_sha256: createHash('sha256').update(await readFile(o.baseWeights)).digest('hex') } : {}),
     };
     await checkOrRecordManifest(out, { format: 'layerlock-pipeline/1', settings, environment: environment(), command: o.command ?? null, started_at: new Date().toISOString() });
     const cfg = await copyCfg(o.cfg, out);
@@ -214,7 +223,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
 
     let current: { index: number; started: number } | null = null;
     const ctx: StageContext = {
-      out, cfg, config, data, dataSpec, seeds: o.seeds, epochs: o.epochs, ftEpochs: o.ftEpochs, secureMem: o.secureMem, benchReps: o.benchReps,
+      out, cfg, config, data, dataSpec, seeds: o.seeds, epochs: o.epochs, baseWeights: o.baseWeights, ftEpochs: o.ftEpochs, secureMem: o.secureMem, benchReps: o.benchReps,
       benchBatches: o.benchBatches, deviceEpochs: o.deviceEpochs, predictImages: o.predictImages, attackMembers: o.attackMembers, jobs: o.jobs,
       progress: (fraction, detail) => {
         if (!current) return;

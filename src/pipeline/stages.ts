@@ -33,6 +33,8 @@ export interface StageContext {
   dataSpec: { data: string; trainLimit?: number | undefined; testLimit?: number | undefined; split: number; resize: boolean };
   seeds: number[];
   epochs: number;
+  /** Trained weights the train stage starts from (an imported model), or undefined: Darknet's initialisation. */
+  baseWeights?: string | undefined;
   ftEpochs: number;
   secureMem: number;
   benchReps: number;
@@ -72,7 +74,7 @@ export interface TrainRecord {
 
 export async function trainStage(ctx: StageContext): Promise<TrainRecord> {
   const seed = ctx.seeds[0]!;
-  const net = await loadModel({ cfg: ctx.config, seed });
+  const net = await loadModel({ cfg: ctx.config, seed, ...(ctx.baseWeights !== undefined ? { weights: ctx.baseWeights } : {}) });
   const { data } = ctx;
   const dir = join(ctx.out, 'train');
   await mkdir(dir, { recursive: true });

@@ -37,6 +37,8 @@ export interface PipelineSettings {
   device_epochs: number;
   predict_images: number;
   attack_members: number;
+  /** SHA-256 of the trained weights the train stage starts from (`run --model`); absent otherwise. */
+  base_weights_sha256?: string;
 }
 
 export interface Environment {
@@ -117,7 +119,9 @@ export async function writeStage<R>(out: string, record: StageRecord<R>): Promis
 
 /** The settings that differ between a recorded run and the one asked for (empty: same run). */
 export function settingsDifference(recorded: PipelineSettings, wanted: PipelineSettings): string[] {
-  return (Object.keys(wanted) as (keyof PipelineSettings)[]).filter((k) => JSON.stringify(recorded[k]) !== JSON.stringify(wanted[k]));
+  // Both sides' keys: an optional setting (base_weights_sha256) recorded on one side only is a difference.
+  const keys = [...new Set([...Object.keys(recorded), ...Object.keys(wanted)])] as (keyof PipelineSettings)[];
+  return keys.filter((k) => JSON.stringify(recorded[k]) !== JSON.stringify(wanted[k]));
 }
 
 /**

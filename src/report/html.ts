@@ -100,7 +100,10 @@ function modelSection(inputs: ReportInputs): string {
     parts.push(`<h3>Model</h3>`, dl([
       ['network', `${esc(basename(s.cfg))} — ${t.model.layers.length} layers, ${t.model.params.toLocaleString('en-US')} parameters, batch ${t.model.batch}, learning rate ${t.model.learning_rate}`],
       ['layers', esc(t.model.layers.map((l) => l.label).join(' · '))],
-      ['trained', `${t.epochs} epochs on S with seed ${t.seed}, ${t.seconds.toFixed(1)} s (${Math.round(t.train_img_s)} img/s, ${esc(t.kernels)})`],
+      // `run --model`: the model came trained; the stage only trained it --epochs more (default none).
+      ['trained', s.base_weights_sha256 !== undefined
+        ? `given weights (an imported model, SHA-256 ${s.base_weights_sha256.slice(0, 12)}…)${t.epochs > 0 ? `, then ${t.epochs} epochs on S with seed ${t.seed}, ${t.seconds.toFixed(1)} s` : ', not trained further'}`
+        : `${t.epochs} epochs on S with seed ${t.seed}, ${t.seconds.toFixed(1)} s (${Math.round(t.train_img_s)} img/s, ${esc(t.kernels)})`],
     ]));
     parts.push(`<h3>Data</h3>`, dl([
       ['data set', `${esc(dataName(t.data.location))} (${esc(t.data.format)}), images ${t.data.shape.join('×')} (C×H×W), ${t.data.classes} classes`],
