@@ -109,7 +109,8 @@ export async function writeChartFiles(series: ExposureSeries[], pathNoExt: strin
 
 /** Name of the data set of a run, for legends: the data folder's name, or "embedded". */
 export function datasetName(identity: RunIdentity): string {
-  return identity.data;
+  // basename: results made before issue 12 recorded the data folder's full path here.
+  return basename(identity.data);
 }
 
 export function seriesOf(doc: ExposureDocument, name = datasetName(doc.options)): ExposureSeries {
