@@ -204,6 +204,9 @@ test('layerlock exposure: usage errors are one clear line', async () => {
     [['exposure', '--cfg', 'x.cfg', '--epochs', '1', '--out', 'o', '--seeds', '1,1'], /lists a seed twice/],
     [['exposure', '--cfg', 'x.cfg', '--epochs', '1', '--out', 'o', '--seed', '1', '--seeds', '2'], /--seed or --seeds, not both/],
     [['exposure', '--cfg', 'x.cfg', '--out', 'o', '--base', 'w', '--ft-epochs', '1', '--seeds', '1,2'], /--base is one model/],
+    [['exposure', '--cfg', 'x.cfg', '--epochs', '1', '--out', 'o', '--cache-mem', 'lots'], /--cache-mem must be a size/],
+    [['exposure', 'status'], /exposure status needs one run folder/],
+    [['exposure', 'status', 'no-such-folder', '--cfg', 'x.cfg'], /no-such-folder is not an exposure run folder/],
   ] as [string[], RegExp][]) {
     const r = await run(argv);
     assert.equal(r.code, 1, argv.join(' '));
@@ -213,4 +216,6 @@ test('layerlock exposure: usage errors are one clear line', async () => {
   const h = await run(['exposure', '--help']);
   assert.equal(h.code, 0);
   assert.match(h.stdout, /exposure plot DIR/);
+  assert.match(h.stdout, /--cache-mem SIZE/);
+  assert.match(h.stdout, /exposure status DIR/);
 });

@@ -234,3 +234,19 @@ test('a base-training checkpoint of another identity is not resumed from', async
     await s.cleanup();
   }
 });
+
+test('a base model file that is not the one its job recorded is refused, not silently used', async () => {
+  const s = await setup();
+  try {
+    const dir = s.req({}).dir;
+    await runExposure(s.req({}));
+    const w = join(dir, 'base', 's1.weights');
+    const bytes = await readFile(w);
+    bytes[bytes.length - 1] ^= 1;
+    await writeFile(w, bytes);
+    await unlink(join(dir, 'jobs', 's1-l0-mr.json'));
+    await assert.rejects(runExposure(s.req({})), /s1\.weights is not the base model its job s1-base recorded/);
+  } finally {
+    await s.cleanup();
+  }
+});

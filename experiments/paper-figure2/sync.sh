@@ -2,7 +2,7 @@
 # Copies the finished state of the paper-figure2 runs (a run folder per data set, see README.md) into
 # this folder for committing: the identity, every finished job, the base models and the base-training
 # checkpoints (so a later session resumes instead of recomputing). Logs are not copied (they hold
-# machine paths). Usage: sync.sh RUNS_DIR   (e.g. /work/runs-out)
+# machine paths). Usage: sync.sh RUNS_DIR   (the folder holding the mnist/, fashion-mnist/, cifar10/ run folders)
 set -eu
 src=${1:?usage: sync.sh RUNS_DIR}
 here=$(cd "$(dirname "$0")" && pwd)

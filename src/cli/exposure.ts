@@ -76,7 +76,8 @@ function progressReporter(): { onEvent: (e: RunnerEvent) => void; stop: () => vo
         bar?.update(s.costDone, payload(e));
         if (!tty) {
           const r = e.result;
-          log(`[${s.done}/${s.total}] ${e.job.id} done in ${r.seconds.toFixed(1)} s: S loss ${r.scores.S.loss.toFixed(4)}, test loss ${r.scores.test.loss.toFixed(4)}, test acc ${(100 * r.scores.test.acc).toFixed(2)} %`);
+          const cached = r.kind !== 'base' && r.cache ? ` (trained from cached activations of layer ${r.cache.after})` : '';
+          log(`[${s.done}/${s.total}] ${e.job.id} done in ${r.seconds.toFixed(1)} s: S loss ${r.scores.S.loss.toFixed(4)}, test loss ${r.scores.test.loss.toFixed(4)}, test acc ${(100 * r.scores.test.acc).toFixed(2)} %${cached}`);
         }
         break;
       case 'job-failed':

@@ -112,7 +112,8 @@ export async function writeChartFiles(series: ExposureSeries[], pathNoExt: strin
 
 /** Name of the data set of a run, for legends: the data folder's name, or "embedded". */
 export function datasetName(identity: RunIdentity): string {
-  return identity.data;
+  // basename: results made before issue 12 recorded the data folder's full path here.
+  return basename(identity.data);
 }
 
 export function seriesOf(doc: ExposureDocument, name = datasetName(doc.options)): ExposureSeries {
@@ -193,8 +194,9 @@ export async function exposureStatus(dir: string, cfgPath: string, metric: Metri
   const cfgText = await readFile(cfgPath, 'utf8');
   if (createHash('sha256').update(cfgText).digest('hex') !== identity.cfg_sha256) throw new Error(`${cfgPath} is not the cfg the run in ${dir} was made with (its content hash differs)`);
   const config = parseCfg(cfgText, cfgPath);
-  const names = await readdir(join(dir, 'jobs')).catch(() => [] as string[]);
-  const seeds = [...new Set(names.map((n) => /^s(\d+)-/.exec(n)?.[1]).filter((x): x is string => x !== undefined).map(Number))].sort((a, b) => a - b);
+  // Seeds with a finished job, or a base model or checkpoint (a base still in training).
+  const names = [...(await readdir(join(dir, 'jobs')).catch(() => [] as string[])), ...(await readdir(join(dir, 'base')).catch(() => [] as string[]))];
+  const seeds = [...new Set(names.map((n) => /^s(\d+)[-.]/.exec(n)?.[1]).filter((x): x is string => x !== undefined).map(Number))].sort((a, b) => a - b);
   const { results, stale } = await loadValidJobs(dir, config, seeds, identity);
   const perSeed = seeds.map((seed) => {
     const jobs = jobList(config, [seed]);

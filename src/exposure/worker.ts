@@ -9,12 +9,12 @@ import { parseCfg } from '../nn/cfg.js';
 import type { NetworkConfig } from '../nn/config.js';
 import { loadModel, saveModel } from '../nn/model.js';
 import type { BatchProgress, EpochResult } from '../nn/train.js';
-import type { Job, LayerJob } from './jobs.js';
+import { baseJobId, type Job, type LayerJob } from './jobs.js';
 import { engineIdentity, identityKey, identityMismatch, type RunIdentity } from './identity.js';
 import { loadExposureData } from './data.js';
 import { fineTune, scoreModel, trainBase, type ModelScores } from './protocol.js';
 import {
-  baseCheckpointFile, baseWeightsFile, checkpointHistory, decodeCheckpoint, encodeCheckpoint, jobFile, layerCheckpointFile, writeAtomic, writeJsonAtomic,
+  baseCheckpointFile, baseWeightsFile, checkpointHistory, decodeCheckpoint, encodeCheckpoint, jobFile, layerCheckpointFile, readJobResult, writeAtomic, writeJsonAtomic,
 } from './store.js';
 
 /** What the runner tells a worker about the run. */
@@ -186,6 +186,12 @@ async function runLayer(job: LayerJob, ctx: WorkerContext, config: NetworkConfig
   const { identity, dir } = ctx;
   const weights = ctx.basePath ?? baseWeightsFile(dir, job.seed);
   const baseSha = sha256(await readFile(weights));
+  if (ctx.basePath === null) {
+    // The base model on disk must be the one its job recorded, or this job would be computed from
+    // another M (and then never be reused, see valid-jobs.ts).
+    const base = await readJobResult<BaseResult>(dir, baseJobId(job.seed));
+    if (base?.weights_sha256 !== baseSha) throw new Error(`${weights} is not the base model its job ${baseJobId(job.seed)} recorded; delete that job file to retrain it`);
+  }
   const net = await loadModel({ cfg: config, weights, seed: job.seed });
   const data = await loadExposureData(identity, ctx.dataLocation, job.seed, net.inShape);
   const layer = net.layer(job.layer);

@@ -27,17 +27,19 @@ export function exposureChartSpec(series: readonly ExposureSeries[], title = 'La
   const withStd = values.filter((v) => v.lo !== null);
   const x = { field: 'layer', type: 'ordinal' as const, sort: order, title: 'layer', axis: { labelAngle: 0 } };
   const color = { field: 'series', type: 'nominal' as const, title: 'data set', scale: { domain: series.map((s) => s.name) } };
+  // Several series: shift each a little sideways so their error bars do not cover each other.
+  const offset = series.length > 1 ? { xOffset: { field: 'series', type: 'nominal' as const, sort: series.map((s) => s.name), scale: { paddingOuter: 0.6 } } } : {};
   const layer: NonNullable<Extract<TopLevelSpec, { layer: unknown }>['layer']> = [
     {
       mark: { type: 'line', point: { size: 60, filled: true } },
-      encoding: { x, y: { field: 'exposure', type: 'quantitative', title: 'exposure' }, color },
+      encoding: { x, ...offset, y: { field: 'exposure', type: 'quantitative', title: 'exposure' }, color },
     },
   ];
   if (withStd.length > 0) {
     layer.push({
       transform: [{ filter: 'datum.lo !== null' }],
       mark: { type: 'errorbar', ticks: true, size: 12, thickness: 1.5 },
-      encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'exposure' }, y2: { field: 'hi' }, color },
+      encoding: { x, ...offset, y: { field: 'lo', type: 'quantitative', title: 'exposure' }, y2: { field: 'hi' }, color },
     });
   }
   return {
