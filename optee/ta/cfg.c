@@ -374,14 +374,9 @@ struct range {
 
 static const struct range NO_RANGE = { 0, 0, 0, 0, 0, 0, 0, 0 };
 
-static struct range at_least(double v)
-{
-	struct range r = NO_RANGE;
-
-	r.has_min = 1;
-	r.min = v;
-	return r;
-}
+/* ranges used by value, not returned (the TA dev kit warns about functions returning structs) */
+static const struct range MIN0 = { 1, 0, 0, 0, 0, 0, 0, 0 };
+static const struct range MIN1 = { 1, 0, 0, 0, 1, 0, 0, 0 };
 
 static int check_range(struct parser *p, const struct entry *e, double v, struct range r)
 {
@@ -543,7 +538,7 @@ static int square_stride(struct parser *p, int32_t stride)
 
 		if (!e)
 			continue;
-		if (parse_int_entry(p, e, at_least(1), &v))
+		if (parse_int_entry(p, e, MIN1, &v))
 			return -1;
 		if (v != stride) {
 			fail_entry(p, e, "is not supported (it differs from stride=");
@@ -721,8 +716,8 @@ static int parse_net(struct parser *p, struct ll_net_cfg *c)
 	size_t i;
 	int uses_step, uses_scale, uses_gamma, uses_steps;
 
-	if (get_int(p, "batch", 1, at_least(1), &c->batch) ||
-	    get_int(p, "subdivisions", 1, at_least(1), &c->subdivisions))
+	if (get_int(p, "batch", 1, MIN1, &c->batch) ||
+	    get_int(p, "subdivisions", 1, MIN1, &c->subdivisions))
 		return -1;
 	if (c->batch % c->subdivisions) {
 		e = (struct entry *)find(p, "subdivisions");
@@ -736,13 +731,13 @@ static int parse_net(struct parser *p, struct ll_net_cfg *c)
 		ll_sb_str(&p->err, ")");
 		return -1;
 	}
-	if (required_int(p, "height", "input height in pixels", at_least(1), &c->height) ||
-	    required_int(p, "width", "input width in pixels", at_least(1), &c->width) ||
-	    required_int(p, "channels", "input channels, 1 for grey or 3 for RGB", at_least(1), &c->channels))
+	if (required_int(p, "height", "input height in pixels", MIN1, &c->height) ||
+	    required_int(p, "width", "input width in pixels", MIN1, &c->width) ||
+	    required_int(p, "channels", "input channels, 1 for grey or 3 for RGB", MIN1, &c->channels))
 		return -1;
 	e = use(p, "inputs");
 	if (e) {
-		if (parse_int_entry(p, e, at_least(1), &inputs))
+		if (parse_int_entry(p, e, MIN1, &inputs))
 			return -1;
 		if ((int64_t)inputs != (int64_t)c->height * c->width * c->channels) {
 			fail_entry_num(p, e, "is not supported (it differs from height*width*channels = ",
@@ -754,11 +749,11 @@ static int parse_net(struct parser *p, struct ll_net_cfg *c)
 	r.has_min = 1;
 	r.has_below = 1;
 	r.below = 1;
-	if (get_float(p, "learning_rate", 0.001, at_least(0), &c->learning_rate) ||
+	if (get_float(p, "learning_rate", 0.001, MIN0, &c->learning_rate) ||
 	    get_float(p, "momentum", 0.9, r, &c->momentum) ||
-	    get_float(p, "decay", 0.0001, at_least(0), &c->decay) ||
-	    get_int(p, "max_batches", 0, at_least(0), &c->max_batches) ||
-	    get_int(p, "burn_in", 0, at_least(0), &c->burn_in) ||
+	    get_float(p, "decay", 0.0001, MIN0, &c->decay) ||
+	    get_int(p, "max_batches", 0, MIN0, &c->max_batches) ||
+	    get_int(p, "burn_in", 0, MIN0, &c->burn_in) ||
 	    get_float(p, "power", 4, NO_RANGE, &c->power))
 		return -1;
 	c->policy = LL_LR_CONSTANT;
@@ -781,7 +776,7 @@ static int parse_net(struct parser *p, struct ll_net_cfg *c)
 	c->scale = 1;
 	c->gamma = 1;
 	c->nsteps = 0;
-	if (uses_step && get_int(p, "step", 1, at_least(1), &c->step))
+	if (uses_step && get_int(p, "step", 1, MIN1, &c->step))
 		return -1;
 	if (uses_scale && get_float(p, "scale", 1, NO_RANGE, &c->scale))
 		return -1;
@@ -822,9 +817,9 @@ static int parse_net(struct parser *p, struct ll_net_cfg *c)
 
 static int parse_pool_geometry(struct parser *p, struct ll_layer_cfg *l)
 {
-	if (get_int(p, "stride", 1, at_least(1), &l->stride) || square_stride(p, l->stride) ||
-	    get_int(p, "size", l->stride, at_least(1), &l->size) ||
-	    get_int(p, "padding", l->size - 1, at_least(0), &l->padding) ||
+	if (get_int(p, "stride", 1, MIN1, &l->stride) || square_stride(p, l->stride) ||
+	    get_int(p, "size", l->stride, MIN1, &l->size) ||
+	    get_int(p, "padding", l->size - 1, MIN0, &l->padding) ||
 	    get_flag(p, "ceil_mode", &l->ceil_mode))
 		return -1;
 	if (l->ceil_mode && l->padding % 2) {
@@ -846,10 +841,10 @@ static int parse_layer(struct parser *p, enum ll_layer_type type, struct ll_laye
 	l->line = p->sec.line;
 	switch (type) {
 	case LL_LAYER_CONVOLUTIONAL:
-		if (get_int(p, "filters", 1, at_least(1), &l->filters) ||
-		    get_int(p, "size", 1, at_least(1), &l->size) ||
-		    get_int(p, "stride", 1, at_least(1), &l->stride) || square_stride(p, l->stride) ||
-		    get_flag(p, "pad", &pad) || get_int(p, "padding", 0, at_least(0), &l->padding))
+		if (get_int(p, "filters", 1, MIN1, &l->filters) ||
+		    get_int(p, "size", 1, MIN1, &l->size) ||
+		    get_int(p, "stride", 1, MIN1, &l->stride) || square_stride(p, l->stride) ||
+		    get_flag(p, "pad", &pad) || get_int(p, "padding", 0, MIN0, &l->padding))
 			return -1;
 		if (pad)
 			l->padding = l->size / 2; /* pad=1 overrides padding= (a warning in the engine) */
@@ -858,7 +853,7 @@ static int parse_layer(struct parser *p, enum ll_layer_type type, struct ll_laye
 			return -1;
 		return finish(p, CONV_RULES, COMMON_RULES);
 	case LL_LAYER_CONNECTED:
-		if (get_int(p, "output", 1, at_least(1), &l->output) || get_activation(p, &l->activation) ||
+		if (get_int(p, "output", 1, MIN1, &l->output) || get_activation(p, &l->activation) ||
 		    get_leaky_slope(p, l) || get_flag(p, "batch_normalize", &l->batch_normalize))
 			return -1;
 		return finish(p, NO_RULES, COMMON_RULES);
