@@ -395,7 +395,7 @@ test('the C command layer compiles (with the TA dev kit\'s warnings as errors)',
   assert.equal(cc.status, 0, cc.stderr);
 });
 
-test('C TA = software TA over whole partitioned training runs: VGG-7 last k layers (k = 2, 3, 5, 6, 8), LeNet last 7', { skip }, async () => {
+test('C TA = software TA over whole partitioned training runs: VGG-7 last k layers (k = 2, 3, 5, 6, 8), LeNet last 7', { skip }, async (t) => {
   const rec = new Recorder();
   let gradients = 0;
   for (const k of [2, 3, 5, 6, 8]) gradients += (await lastKSession(rec, VGG7, k, [4, 4, 3], 'top1')).gradients;
@@ -404,13 +404,15 @@ test('C TA = software TA over whole partitioned training runs: VGG-7 last k laye
   assert.equal(gradients, 5 * 3 + 2 + 2, 'every step with trainable REE layers below got a gradient back');
   const { compared, bytes } = replayInC(rec);
   assert.ok(compared > 80 && bytes > 1_000_000, `compared ${compared} replies, ${bytes} bytes`);
+  t.diagnostic(`${compared} replies, ${bytes} bytes out of the TA compared; ${gradients} gradients left the TA into the REE's layers`);
 });
 
-test('C TA = software TA: a middle range (FORWARD/BACKWARD with the REE above and below) and LeNet inference with loaded weights', { skip }, async () => {
+test('C TA = software TA: a middle range (FORWARD/BACKWARD with the REE above and below) and LeNet inference with loaded weights', { skip }, async (t) => {
   const rec = new Recorder();
   await middleSession(rec);
   await inferenceSessions(rec);
-  replayInC(rec);
+  const { compared, bytes } = replayInC(rec);
+  t.diagnostic(`${compared} replies, ${bytes} bytes out of the TA compared`);
 });
 
 test('C TA = software TA: OUT_OF_MEMORY names the layer and buffer and what would fit, word for word', { skip }, async () => {
@@ -506,4 +508,22 @@ test('C TA = software TA: refusals (parameter types, state, ranges, cfg errors, 
     CMD_DEVICE_INIT, out(64));
   rec.close();
   replayInC(rec);
+});
+
+test('entry.c: OP-TEE\'s entry points reach the dispatcher (built against a test stand-in of OP-TEE\'s headers)', { skip }, () => {
+  // Only the TA dev kit build checks entry.c against OP-TEE's real headers (scripts/optee-qemu);
+  // this checks it is well-formed under the dev kit's warnings and wired as OP-TEE calls it.
+  const entryExe = join(dir, 'entry_dump');
+  const build = spawnSync('cc', ['-std=gnu99', '-O2', '-ffp-contract=off', '-fno-math-errno', ...WARNINGS, '-DLAYERLOCK_OPTEE=1',
+    `-I${join(TA, 'test', 'optee-stub')}`, `-I${join(TA, 'include')}`, join(TA, 'entry.c'), ...SOURCES, join(TA, 'test', 'entry_dump.c'), '-o', entryExe],
+  { encoding: 'utf8' });
+  assert.equal(build.status, 0, build.stderr);
+  const r = spawnSync(entryExe, [], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const [create, open, stats, json = '{}', forward] = r.stdout.trim().split('\n');
+  assert.deepEqual([create, open, stats, forward], ['create 0', 'open 0', 'stats 0', `forward ${TEE_ERROR_BAD_STATE.toString(16)}`]);
+  const s = JSON.parse(json) as { arena: { capacity: number }; commands: Record<string, number> };
+  assert.equal(s.arena.capacity, 12 * MIB, 'the arena is LAYERLOCK_SECURE_MEM (12 MiB by default)');
+  assert.deepEqual(s.commands, { GET_STATS: 1 });
+  assert.match(r.stderr, /layerlock: FORWARD: 0xffff0007: the session has no partition yet \(CONFIGURE first\)/, 'the message goes to the TA log');
 });
