@@ -500,6 +500,10 @@ test('C TA = software TA: refusals (parameter types, state, ranges, cfg errors, 
   const train = await rec.invoke('CONFIGURE 12:13 training', CMD_CONFIGURE, ...configureParams(VGG7, 12, 13, 2, FLAG_TRAIN, 'top1'));
   assert.equal(train.code, TEE_SUCCESS, train.message);
   assert.equal((await rec.invoke('TRAIN_STEP without labels', CMD_TRAIN_STEP, mem(new Uint8Array(2 * 10 * 4)), val(2))).code, TEE_ERROR_BAD_PARAMETERS);
+  // an empty memory reference is labels given (none of them), not labels absent; OP-TEE passes NULL
+  assert.equal((await rec.invoke('TRAIN_STEP with an empty labels buffer', CMD_TRAIN_STEP, mem(new Uint8Array(2 * 10 * 4)), val(2), mem(new Uint8Array(0)))).code, TEE_ERROR_BAD_PARAMETERS);
+  assert.equal((await rec.invoke('TRAIN_STEP with an empty activation', CMD_TRAIN_STEP, mem(new Uint8Array(0)), val(2), mem(new Uint8Array(2)))).code, TEE_ERROR_BAD_PARAMETERS);
+  assert.equal((await rec.invoke('GET_STATS into an empty buffer', CMD_GET_STATS, out(0))).code, TEE_ERROR_SHORT_BUFFER);
   assert.equal((await rec.invoke('TRAIN_STEP with a gradient buffer nobody needs', CMD_TRAIN_STEP, mem(new Uint8Array(2 * 10 * 4)), val(2), mem(new Uint8Array(2)), out(80))).code, TEE_ERROR_BAD_PARAMETERS);
   assert.equal((await rec.invoke('UPDATE of no images', CMD_UPDATE, val(0, 0))).code, TEE_ERROR_BAD_PARAMETERS);
   // The deployment commands are not in the C TA's table yet (docs/optee.md): NOT_SUPPORTED there

@@ -235,7 +235,7 @@ static TEE_Result forward_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4], 
 					   "nothing leaves this partition on FORWARD: p3 must be NONE");
 		return TEE_ERROR_BAD_PARAMETERS;
 	}
-	res = ll_partition_forward(part, p[0].memref.buffer, p[0].memref.size, n, train,
+	res = ll_partition_forward(part, p[0].memref.buffer, p[0].memref.size, n, train, has_labels,
 				   has_labels ? p[2].memref.buffer : NULL, has_labels ? p[2].memref.size : 0, msg);
 	if (res != TEE_SUCCESS)
 		return res;
@@ -314,7 +314,7 @@ static TEE_Result train_step_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4
 	if (res != TEE_SUCCESS)
 		return res;
 	n = p[1].value.a;
-	res = ll_partition_forward(part, p[0].memref.buffer, p[0].memref.size, n, 1,
+	res = ll_partition_forward(part, p[0].memref.buffer, p[0].memref.size, n, 1, has_labels,
 				   has_labels ? p[2].memref.buffer : NULL, has_labels ? p[2].memref.size : 0, msg);
 	if (res != TEE_SUCCESS)
 		return res;

@@ -695,8 +695,8 @@ static void net_forward(struct ll_partition *p, const float *input, uint32_t n, 
 }
 
 TEE_Result ll_partition_forward(struct ll_partition *p, const void *activation, size_t bytes,
-				uint32_t n, int train, const uint8_t *labels, size_t nlabels,
-				struct ll_sb *msg)
+				uint32_t n, int train, int has_labels, const uint8_t *labels,
+				size_t nlabels, struct ll_sb *msg)
 {
 	const struct ll_spec *s = &p->spec;
 	size_t want = (size_t)n * p->inputs * 4, i;
@@ -712,19 +712,19 @@ TEE_Result ll_partition_forward(struct ll_partition *p, const void *activation, 
 		ll_sb_str(msg, "this partition was configured for inference only");
 		return TEE_ERROR_BAD_STATE;
 	}
-	if (train && p->roles.loss_inside && !labels) {
+	if (train && p->roles.loss_inside && !has_labels) {
 		ll_sb_str(msg, "training with the loss inside the TEE needs the labels");
 		return TEE_ERROR_BAD_PARAMETERS;
 	}
-	if (labels && train && !p->roles.loss_inside) {
+	if (has_labels && train && !p->roles.loss_inside) {
 		ll_sb_str(msg, "no loss layer inside the TEE: training takes no labels");
 		return TEE_ERROR_BAD_PARAMETERS;
 	}
-	if (labels && !train && !p->roles.holds_output) {
+	if (has_labels && !train && !p->roles.holds_output) {
 		ll_sb_str(msg, "the prediction is not made inside the TEE: inference takes no labels");
 		return TEE_ERROR_BAD_PARAMETERS;
 	}
-	if (labels && !train && s->policy == LAYERLOCK_POLICY_TOP1) {
+	if (has_labels && !train && s->policy == LAYERLOCK_POLICY_TOP1) {
 		ll_sb_str(msg, "policy top1: no loss leaves the TEE, so inference takes no labels");
 		return TEE_ERROR_ACCESS_DENIED;
 	}
@@ -747,7 +747,7 @@ TEE_Result ll_partition_forward(struct ll_partition *p, const void *activation, 
 		}
 		x = activation;
 	}
-	if (labels) {
+	if (has_labels) {
 		if (nlabels != n) {
 			u64_msg(msg, "", nlabels, " labels for ");
 			u64_msg(msg, "", n, " images");
@@ -768,7 +768,7 @@ TEE_Result ll_partition_forward(struct ll_partition *p, const void *activation, 
 			truth = p->truth;
 	}
 	net_forward(p, x, n, train, truth);
-	if (labels && p->roles.holds_output) {
+	if (has_labels && p->roles.holds_output) {
 		/* scoreProbs of src/nn/train.ts: the cross-entropy of the true classes */
 		const float *probs = p->layers[p->out_layer].output;
 		double ce = 0;

@@ -90,13 +90,13 @@ TEE_Result ll_partition_build(struct ll_partition *p, const struct ll_net_cfg *c
 size_t ll_partition_forward_output_bytes(const struct ll_partition *p, uint32_t n);
 
 /*
- * FORWARD on n images. `activation` is n × inputs float32 (`bytes` long), `labels` n bytes or
- * NULL. On success the bytes allowed out (ll_partition_forward_output_bytes) are written to
- * `out` when out_size holds them; *out_needed says how many; out may be NULL when none leave.
+ * FORWARD on n images. `activation` is n × inputs float32 (`bytes` long); the labels, when
+ * has_labels, are `nlabels` bytes (a memref may be empty, and then its buffer NULL: the flag,
+ * not the pointer, says labels were given). Then ll_partition_forward_output gives what leaves.
  */
 TEE_Result ll_partition_forward(struct ll_partition *p, const void *activation, size_t bytes,
-				uint32_t n, int train, const uint8_t *labels, size_t nlabels,
-				struct ll_sb *msg);
+				uint32_t n, int train, int has_labels, const uint8_t *labels,
+				size_t nlabels, struct ll_sb *msg);
 /* Writes the forward output of the last FORWARD of n images into out (out_bytes long). */
 void ll_partition_forward_output(const struct ll_partition *p, uint32_t n, void *out);
 

@@ -62,12 +62,19 @@ static int nibble(char c)
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* hex → a fresh buffer (4-byte aligned, as OP-TEE's shared memory is) */
+/*
+ * hex → a fresh buffer (4-byte aligned, as OP-TEE's shared memory is); NULL for no bytes, as
+ * OP-TEE passes an empty memory reference
+ */
 static uint8_t *unhex(const char *t, size_t *len)
 {
 	size_t n = strcmp(t, "-") ? strlen(t) / 2 : 0, i;
-	uint8_t *b = malloc(n + 4);
+	uint8_t *b;
 
+	*len = 0;
+	if (!n)
+		return NULL;
+	b = malloc(n);
 	if (!b)
 		exit(3);
 	for (i = 0; i < n; i++)
@@ -141,8 +148,8 @@ int main(void)
 				} else if (ty == TEE_PARAM_TYPE_MEMREF_OUTPUT) {
 					size_t len = strtoul(v, NULL, 10);
 
-					bufs[i] = calloc(1, len + 4);
-					if (!bufs[i])
+					bufs[i] = len ? calloc(1, len) : NULL;
+					if (len && !bufs[i])
 						return 3;
 					p[i].memref.buffer = bufs[i];
 					p[i].memref.size = len;
