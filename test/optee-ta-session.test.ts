@@ -506,6 +506,23 @@ test('C TA = software TA: refusals (parameter types, state, ranges, cfg errors, 
   assert.equal((await rec.invoke('GET_STATS into an empty buffer', CMD_GET_STATS, out(0))).code, TEE_ERROR_SHORT_BUFFER);
   assert.equal((await rec.invoke('TRAIN_STEP with a gradient buffer nobody needs', CMD_TRAIN_STEP, mem(new Uint8Array(2 * 10 * 4)), val(2), mem(new Uint8Array(2)), out(80))).code, TEE_ERROR_BAD_PARAMETERS);
   assert.equal((await rec.invoke('UPDATE of no images', CMD_UPDATE, val(0, 0))).code, TEE_ERROR_BAD_PARAMETERS);
+  // Absurd sizes from a hostile normal world: the software TA runs out of secure memory, the C TA
+  // refuses them before any size arithmetic could overflow (its own guard, docs/optee.md).
+  rec.close();
+  rec.open('absurd sizes');
+  const vgg = parseCfg(VGG7, 'test');
+  for (const [what, text, layer] of [
+    ['2^31 - 1 filters', VGG7.replace('filters=16', 'filters=2147483647'), 0],
+    ['a max-pool padded by 2^31 - 1', VGG7.replace('[maxpool]\nsize=2\nstride=2', '[maxpool]\nsize=2\nstride=2\npadding=2147483647'), 2],
+  ] as const) {
+    assert.notEqual(text, VGG7, what);
+    const type = vgg.layers[layer]!.type;
+    await rec.invokeExpectingC(what, {
+      code: TEE_ERROR_BAD_PARAMETERS,
+      message: `cfg from the normal world:${vgg.layers[layer]!.source.line}: [${type}] layer ${layer} is larger than any secure memory (more than 2^36 values in one buffer)`,
+    }, CMD_CONFIGURE, ...configureParams(text, 0, 13, 1, FLAG_TRAIN, 'top1'));
+    assert.equal(rec.replies.at(-1)!.code, TEE_ERROR_OUT_OF_MEMORY, `${what}: the software TA runs out of secure memory`);
+  }
   // The deployment commands are not in the C TA's table yet (docs/optee.md): NOT_SUPPORTED there
   // (last, as the software TA counts it in GET_STATS and the C TA does not).
   await rec.invokeExpectingC('deployment command', { code: TEE_ERROR_NOT_SUPPORTED, message: 'command DEVICE_INIT is not supported by this TA' },

@@ -40,13 +40,6 @@ static int trainable_type(enum ll_layer_type t)
 	return t == LL_LAYER_CONVOLUTIONAL || t == LL_LAYER_CONNECTED;
 }
 
-static int32_t floor_div(int32_t a, int32_t b)
-{
-	int32_t q = a / b;
-
-	return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
 static void sb_shape(struct ll_sb *s, struct ll_shape sh)
 {
 	ll_sb_i64(s, sh.w);
@@ -54,6 +47,38 @@ static void sb_shape(struct ll_sb *s, struct ll_shape sh)
 	ll_sb_i64(s, sh.h);
 	ll_sb_str(s, "\xc3\x97");
 	ll_sb_i64(s, sh.c);
+}
+
+/* convOutputSize in 64 bits (cfg values go up to 2^31 - 1); 0 for what would not fit an int32 */
+static int32_t conv_out(int32_t in, int32_t padding, int32_t size, int32_t stride)
+{
+	int64_t a = (int64_t)in + 2 * (int64_t)padding - size;
+	int64_t q = a / stride - ((a % stride != 0 && a < 0) ? 1 : 0);
+
+	return q + 1 > INT32_MAX ? 0 : (int32_t)(q + 1);
+}
+
+/*
+ * The C TA's own guard, beyond the engine's rules: a tensor of more than 2^36 values (256 GiB of
+ * float32) can never fit any arena, and refusing it up front keeps every size product far from
+ * 64-bit overflow, whatever numbers a hostile normal world writes into the cfg.
+ */
+#define MAX_TENSOR (1ULL << 36)
+
+static int too_large(const struct ll_layer_cfg *l, struct ll_shape in, struct ll_shape out)
+{
+	uint64_t o = (uint64_t)out.c * (uint64_t)out.h * (uint64_t)out.w;
+	uint64_t i = (uint64_t)in.c * (uint64_t)in.h * (uint64_t)in.w;
+
+	if (o > MAX_TENSOR)
+		return 1;
+	if (l->type == LL_LAYER_CONVOLUTIONAL)
+		return (uint64_t)l->size * (uint64_t)l->size > MAX_TENSOR ||
+		       (uint64_t)l->filters * (uint64_t)in.c * (uint64_t)l->size * (uint64_t)l->size > MAX_TENSOR ||
+		       (uint64_t)in.c * (uint64_t)l->size * (uint64_t)l->size * (uint64_t)out.h * (uint64_t)out.w > MAX_TENSOR;
+	if (l->type == LL_LAYER_CONNECTED)
+		return (uint64_t)l->output * i > MAX_TENSOR;
+	return 0;
 }
 
 /* layerShapes of src/nn/network.ts: what every layer receives, and the final output. */
@@ -71,8 +96,8 @@ static int layer_shapes(const struct ll_net_cfg *cfg, struct ll_shape *shapes, s
 		switch (l->type) {
 		case LL_LAYER_CONVOLUTIONAL:
 			out.c = l->filters;
-			out.h = floor_div(in.h + 2 * l->padding - l->size, l->stride) + 1;
-			out.w = floor_div(in.w + 2 * l->padding - l->size, l->stride) + 1;
+			out.h = conv_out(in.h, l->padding, l->size, l->stride);
+			out.w = conv_out(in.w, l->padding, l->size, l->stride);
 			break;
 		case LL_LAYER_CONNECTED:
 			out.c = l->output;
@@ -81,6 +106,12 @@ static int layer_shapes(const struct ll_net_cfg *cfg, struct ll_shape *shapes, s
 			break;
 		case LL_LAYER_MAXPOOL:
 		case LL_LAYER_LOCAL_AVGPOOL:
+			/* keep maxpool.c's int32 arithmetic from overflowing (the guard below refuses it) */
+			if ((int64_t)in.h + l->padding > INT32_MAX / 2 || (int64_t)in.w + l->padding > INT32_MAX / 2) {
+				out.h = out.w = INT32_MAX;
+				out.c = INT32_MAX;
+				break;
+			}
 			out.h = ll_pool_output_size(in.h, l->size, l->stride, l->padding, l->ceil_mode);
 			out.w = ll_pool_output_size(in.w, l->size, l->stride, l->padding, l->ceil_mode);
 			break;
@@ -102,6 +133,16 @@ static int layer_shapes(const struct ll_net_cfg *cfg, struct ll_shape *shapes, s
 			sb_shape(msg, in);
 			ll_sb_str(msg, " and would produce an empty output ");
 			sb_shape(msg, out);
+			return -1;
+		}
+		if (too_large(l, in, out)) {
+			ll_sb_str(msg, "cfg from the normal world:");
+			ll_sb_i64(msg, l->line);
+			ll_sb_str(msg, ": [");
+			ll_sb_str(msg, ll_layer_type_name(l->type));
+			ll_sb_str(msg, "] layer ");
+			ll_sb_u64(msg, i);
+			ll_sb_str(msg, " is larger than any secure memory (more than 2^36 values in one buffer)");
 			return -1;
 		}
 		shapes[i + 1] = out;
