@@ -514,12 +514,13 @@ test('C TA = software TA: refusals (parameter types, state, ranges, cfg errors, 
   for (const [what, text, layer] of [
     ['2^31 - 1 filters', VGG7.replace('filters=16', 'filters=2147483647'), 0],
     ['a max-pool padded by 2^31 - 1', VGG7.replace('[maxpool]\nsize=2\nstride=2', '[maxpool]\nsize=2\nstride=2\npadding=2147483647'), 2],
+    ['an input of (2^31 - 1)^3 values', VGG7.replace('height=28\nwidth=28\nchannels=1', 'height=2147483647\nwidth=2147483647\nchannels=2147483647'), 0],
   ] as const) {
     assert.notEqual(text, VGG7, what);
     const type = vgg.layers[layer]!.type;
     await rec.invokeExpectingC(what, {
       code: TEE_ERROR_BAD_PARAMETERS,
-      message: `cfg from the normal world:${vgg.layers[layer]!.source.line}: [${type}] layer ${layer} is larger than any secure memory (more than 2^36 values in one buffer)`,
+      message: `cfg from the normal world:${vgg.layers[layer]!.source.line}: [${type}] layer ${layer} is larger than any secure memory (more than 2^32 values in one buffer)`,
     }, CMD_CONFIGURE, ...configureParams(text, 0, 13, 1, FLAG_TRAIN, 'top1'));
     assert.equal(rec.replies.at(-1)!.code, TEE_ERROR_OUT_OF_MEMORY, `${what}: the software TA runs out of secure memory`);
   }

@@ -59,25 +59,37 @@ static int32_t conv_out(int32_t in, int32_t padding, int32_t size, int32_t strid
 }
 
 /*
- * The C TA's own guard, beyond the engine's rules: a tensor of more than 2^36 values (256 GiB of
- * float32) can never fit any arena, and refusing it up front keeps every size product far from
- * 64-bit overflow, whatever numbers a hostile normal world writes into the cfg.
+ * The C TA's own guard, beyond the engine's rules: a tensor of more than 2^32 values (16 GiB of
+ * float32) can never fit any arena, and refusing it up front keeps every size sum of the
+ * footprint (512 blocks at most, each at most 2^20 images × 2^32 values × 4 bytes) below 2^64,
+ * whatever numbers a hostile normal world writes into the cfg.
  */
-#define MAX_TENSOR (1ULL << 36)
+#define MAX_TENSOR (1ULL << 32)
+
+/* a * b, saturating just above MAX_TENSOR (no 64-bit overflow, whatever the factors) */
+static uint64_t mul_sat(uint64_t a, uint64_t b)
+{
+	if (a && b > (MAX_TENSOR + 1) / a)
+		return MAX_TENSOR + 1;
+	return a * b > MAX_TENSOR ? MAX_TENSOR + 1 : a * b;
+}
+
+static uint64_t shape_sat(struct ll_shape s)
+{
+	return mul_sat(mul_sat((uint64_t)s.c, (uint64_t)s.h), (uint64_t)s.w);
+}
 
 static int too_large(const struct ll_layer_cfg *l, struct ll_shape in, struct ll_shape out)
 {
-	uint64_t o = (uint64_t)out.c * (uint64_t)out.h * (uint64_t)out.w;
-	uint64_t i = (uint64_t)in.c * (uint64_t)in.h * (uint64_t)in.w;
+	uint64_t k2 = mul_sat((uint64_t)l->size, (uint64_t)l->size);
 
-	if (o > MAX_TENSOR)
+	if (shape_sat(in) > MAX_TENSOR || shape_sat(out) > MAX_TENSOR)
 		return 1;
 	if (l->type == LL_LAYER_CONVOLUTIONAL)
-		return (uint64_t)l->size * (uint64_t)l->size > MAX_TENSOR ||
-		       (uint64_t)l->filters * (uint64_t)in.c * (uint64_t)l->size * (uint64_t)l->size > MAX_TENSOR ||
-		       (uint64_t)in.c * (uint64_t)l->size * (uint64_t)l->size * (uint64_t)out.h * (uint64_t)out.w > MAX_TENSOR;
+		return mul_sat(mul_sat((uint64_t)l->filters, (uint64_t)in.c), k2) > MAX_TENSOR ||
+		       mul_sat(mul_sat((uint64_t)in.c, k2), mul_sat((uint64_t)out.h, (uint64_t)out.w)) > MAX_TENSOR;
 	if (l->type == LL_LAYER_CONNECTED)
-		return (uint64_t)l->output * i > MAX_TENSOR;
+		return mul_sat((uint64_t)l->output, shape_sat(in)) > MAX_TENSOR;
 	return 0;
 }
 
@@ -142,7 +154,7 @@ static int layer_shapes(const struct ll_net_cfg *cfg, struct ll_shape *shapes, s
 			ll_sb_str(msg, ll_layer_type_name(l->type));
 			ll_sb_str(msg, "] layer ");
 			ll_sb_u64(msg, i);
-			ll_sb_str(msg, " is larger than any secure memory (more than 2^36 values in one buffer)");
+			ll_sb_str(msg, " is larger than any secure memory (more than 2^32 values in one buffer)");
 			return -1;
 		}
 		shapes[i + 1] = out;
