@@ -381,7 +381,21 @@ async function inferenceSessions(rec: Recorder): Promise<void> {
     assert.equal(loss.code, TEE_SUCCESS, loss.message);
     const exp = await rec.invoke(`${tag}: EXPORT`, CMD_EXPORT_PARAMS_PLAINTEXT, out(MIB));
     assert.equal(exp.code, policy === 'full' ? TEE_SUCCESS : TEE_ERROR_ACCESS_DENIED, exp.message);
-    if (policy === 'full') assert.deepEqual(outBytes(exp), weights, 'the loaded weights come back unchanged');
+    if (policy === 'full') {
+      assert.deepEqual(outBytes(exp), weights, 'the loaded weights come back unchanged');
+      // very old Darknet files (major > 1000) store connected weights transposed: loaded, they are the same model
+      const old = encodeWeights(trained.weightsLayers(), { major: 1001, minor: 0, revision: 0, seen: 12 });
+      assert.notDeepEqual(old.subarray(16), weights.subarray(20), "the file layouts differ");
+      assert.equal((await rec.invoke(`${tag}: LOAD_PARAMS (transposed, 16-byte header)`, CMD_LOAD_PARAMS, mem(old))).code, TEE_SUCCESS);
+      assert.deepEqual(outBytes(await rec.invoke(`${tag}: EXPORT after the transposed load`, CMD_EXPORT_PARAMS_PLAINTEXT, out(MIB))), weights);
+      const neg = Uint8Array.from(weights);
+      neg[3] = 0x80;
+      assert.equal((await rec.invoke(`${tag}: LOAD_PARAMS with a negative version`, CMD_LOAD_PARAMS, mem(neg))).code, TEE_ERROR_BAD_PARAMETERS);
+      const long = new Uint8Array(weights.length + 4);
+      long.set(weights);
+      assert.equal((await rec.invoke(`${tag}: LOAD_PARAMS 4 bytes too long`, CMD_LOAD_PARAMS, mem(long))).code, TEE_ERROR_BAD_PARAMETERS);
+      assert.equal((await rec.invoke(`${tag}: LOAD_PARAMS of 10 bytes`, CMD_LOAD_PARAMS, mem(weights.subarray(0, 10)))).code, TEE_ERROR_BAD_PARAMETERS);
+    }
     const train = await rec.invoke(`${tag}: training refused`, CMD_TRAIN_STEP, mem(new Uint8Array(B * taIn * 4)), val(B), mem(new Uint8Array(B)));
     assert.equal(train.code, TEE_ERROR_BAD_STATE);
     await rec.invoke(`${tag}: GET_STATS`, CMD_GET_STATS, out(1 << 16));
