@@ -339,6 +339,17 @@ async function middleSession(rec: Recorder): Promise<void> {
     top.update(B);
     await rec.invoke(`${tag}: UPDATE ${b}`, CMD_UPDATE, val(B, b));
   }
+  // a gradient of the wrong size, or none, from above; either spends the forward it follows
+  const data = images(B, 784, 599);
+  const x = ree.forward(data.x, B, true);
+  for (const [what, top] of [['a short gradient from above', mem(new Uint8Array(B * taOut * 4 - 4))], ['no gradient from above', NONE]] as const) {
+    assert.equal((await rec.invoke(`${tag}: FORWARD before ${what}`, CMD_FORWARD, mem(f32bytes(x.subarray(0, B * taIn))), val(B, FORWARD_TRAIN), NONE, out(B * taOut * 4))).code, TEE_SUCCESS);
+    assert.equal((await rec.invoke(`${tag}: BACKWARD with ${what}`, CMD_BACKWARD, top, val(B), out(B * taIn * 4))).code, TEE_ERROR_BAD_PARAMETERS);
+    assert.equal((await rec.invoke(`${tag}: BACKWARD again`, CMD_BACKWARD, mem(new Uint8Array(B * taOut * 4)), val(B), out(B * taIn * 4))).code, TEE_ERROR_BAD_STATE);
+  }
+  assert.equal((await rec.invoke(`${tag}: FORWARD of 2`, CMD_FORWARD, mem(f32bytes(x.subarray(0, 2 * taIn))), val(2, FORWARD_TRAIN), NONE, out(2 * taOut * 4))).code, TEE_SUCCESS);
+  assert.equal((await rec.invoke(`${tag}: BACKWARD of 3 after a FORWARD of 2`, CMD_BACKWARD, mem(new Uint8Array(B * taOut * 4)), val(B), out(B * taIn * 4))).code, TEE_ERROR_BAD_STATE);
+  assert.equal((await rec.invoke(`${tag}: BACKWARD without a gradient buffer`, CMD_BACKWARD, mem(new Uint8Array(B * taOut * 4)), val(B))).code, TEE_ERROR_BAD_PARAMETERS);
   const drift = await rec.invoke(`${tag}: UPDATE out of step`, CMD_UPDATE, val(B, 7));
   assert.equal(drift.code, TEE_ERROR_BAD_STATE);
   await rec.invoke(`${tag}: GET_STATS`, CMD_GET_STATS, out(1 << 16));
@@ -520,6 +531,10 @@ test('C TA = software TA: refusals (parameter types, state, ranges, cfg errors, 
   assert.equal((await rec.invoke('GET_STATS into an empty buffer', CMD_GET_STATS, out(0))).code, TEE_ERROR_SHORT_BUFFER);
   assert.equal((await rec.invoke('TRAIN_STEP with a gradient buffer nobody needs', CMD_TRAIN_STEP, mem(new Uint8Array(2 * 10 * 4)), val(2), mem(new Uint8Array(2)), out(80))).code, TEE_ERROR_BAD_PARAMETERS);
   assert.equal((await rec.invoke('UPDATE of no images', CMD_UPDATE, val(0, 0))).code, TEE_ERROR_BAD_PARAMETERS);
+  assert.equal((await rec.invoke('training FORWARD with the loss inside', CMD_FORWARD, mem(new Uint8Array(2 * 10 * 4)), val(2, FORWARD_TRAIN), mem(Uint8Array.of(3, 4)), out(8))).code, TEE_SUCCESS);
+  assert.equal((await rec.invoke('BACKWARD with a gradient from above the last layer', CMD_BACKWARD, mem(new Uint8Array(80)), val(2))).code, TEE_ERROR_BAD_PARAMETERS);
+  assert.equal((await rec.invoke('training FORWARD without labels', CMD_FORWARD, mem(new Uint8Array(2 * 10 * 4)), val(2, FORWARD_TRAIN), NONE, out(8))).code, TEE_ERROR_BAD_PARAMETERS);
+  assert.equal((await rec.invoke('UPDATE in step', CMD_UPDATE, val(2, 0))).code, TEE_SUCCESS);
   // Absurd sizes from a hostile normal world: the software TA runs out of secure memory, the C TA
   // refuses them before any size arithmetic could overflow (its own guard, docs/optee.md).
   rec.close();
