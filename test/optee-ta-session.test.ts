@@ -42,7 +42,7 @@ const TA = join(ROOT, 'optee', 'ta');
 const dir = mkdtempSync(join(tmpdir(), 'layerlock-ta-session-'));
 const exe = join(dir, 'session_dump');
 const SOURCES = ['cfg', 'strbuf', 'partition', 'commands', 'arena', 'rng', 'output', 'maxpool', 'sgd', 'dropout', 'avgpool', 'connected', 'conv',
-  'softmax', 'llmath', 'cost'].map((f) => join(TA, `${f}.c`));
+  'batchnorm', 'softmax', 'llmath', 'cost'].map((f) => join(TA, `${f}.c`));
 // OP-TEE's TA dev kit flags (mk/compile.mk at WARNS=3, -Werror by default), so the TA build stays clean.
 const WARNINGS = ['-Werror', '-Wall', '-Wcast-align', '-Werror-implicit-function-declaration', '-Wextra', '-Wfloat-equal', '-Wformat-nonliteral',
   '-Wformat-security', '-Wformat=2', '-Winit-self', '-Wmissing-declarations', '-Wmissing-format-attribute', '-Wmissing-include-dirs',
@@ -57,6 +57,14 @@ process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
 const VGG7 = readFileSync(join(ROOT, 'cfg', 'vgg7-mnist.cfg'), 'utf8');
 const LENET = readFileSync(join(ROOT, 'cfg', 'lenet-mnist.cfg'), 'utf8');
+/** A cfg with batch_normalize=1 added to the layer sections (cfg indices) listed. */
+function withBatchNorm(text: string, layers: readonly number[]): string {
+  const parts = text.split(/^(?=\[)/m);
+  // parts[0] is the comments, parts[1] [net], parts[2 + i] layer i
+  for (const i of layers) parts[2 + i] = parts[2 + i]!.replace(/^(\[\w+\]\n)/, '$1batch_normalize=1\n');
+  return parts.join('');
+}
+const VGG7_BN = withBatchNorm(VGG7, [6, 7, 9]);
 const SEED = 20190617;
 const MIB = 1 << 20;
 
@@ -269,7 +277,8 @@ async function lastKSession(rec: Recorder, cfgText: string, k: number, batches: 
     ...configureParams(cfgText, start, L - 1, B, FLAG_TRAIN | (below ? FLAG_INPUT_DELTA : 0) | FLAG_ALLOW_PLAINTEXT_EXPORT, policy, 3));
   assert.equal(cfgr.code, TEE_SUCCESS, cfgr.message);
   await rec.invoke(`${tag}: GET_STATS`, CMD_GET_STATS, out(1 << 16));
-  await rec.invoke(`${tag}: initial weights`, CMD_EXPORT_PARAMS_PLAINTEXT, out(MIB));
+  const initial = outBytes(await rec.invoke(`${tag}: initial weights`, CMD_EXPORT_PARAMS_PLAINTEXT, out(MIB)));
+  assert.equal((await rec.invoke(`${tag}: LOAD_PARAMS of them`, CMD_LOAD_PARAMS, mem(initial))).code, TEE_SUCCESS);
   let gradients = 0;
   for (const [b, n] of batches.entries()) {
     const data = images(n, inputs, 1000 * k + b);
@@ -420,13 +429,16 @@ test('the C command layer compiles (with the TA dev kit\'s warnings as errors)',
   assert.equal(cc.status, 0, cc.stderr);
 });
 
-test('C TA = software TA over whole partitioned training runs: VGG-7 last k layers (k = 2, 3, 5, 6, 8), LeNet last 7', { skip }, async (t) => {
+test('C TA = software TA over whole partitioned training runs: VGG-7 last k layers (k = 2, 3, 5, 6, 8; with batch norm), LeNet last 7', { skip }, async (t) => {
   const rec = new Recorder();
   let gradients = 0;
   for (const k of [2, 3, 5, 6, 8]) gradients += (await lastKSession(rec, VGG7, k, [4, 4, 3], 'top1')).gradients;
   gradients += (await lastKSession(rec, LENET, 7, [4, 2], 'topk')).gradients;
   gradients += (await lastKSession(rec, VGG7, 3, [2, 2], 'full')).gradients;
-  assert.equal(gradients, 5 * 3 + 2 + 2, 'every step with trainable REE layers below got a gradient back');
+  // batch normalisation inside (two convolutions and the 64-unit FC; over the FC's batch of 2 images too)
+  gradients += (await lastKSession(rec, VGG7_BN, 8, [4, 4, 3], 'top1')).gradients;
+  gradients += (await lastKSession(rec, VGG7_BN, 5, [3, 2], 'full')).gradients;
+  assert.equal(gradients, 5 * 3 + 2 + 2 + 3 + 2, 'every step with trainable REE layers below got a gradient back');
   const { compared, bytes } = replayInC(rec);
   assert.ok(compared > 80 && bytes > 1_000_000, `compared ${compared} replies, ${bytes} bytes`);
   t.diagnostic(`${compared} replies, ${bytes} bytes out of the TA compared; ${gradients} gradients left the TA into the REE's layers`);

@@ -105,23 +105,34 @@ void ll_bias_gradient(float *bias_updates, const float *delta, size_t n, size_t 
 		}
 }
 
-void ll_connected_forward(struct ll_connected *l, const float *input, size_t n)
+void ll_connected_forward_linear(struct ll_connected *l, const float *input, size_t n)
 {
 	ll_gemm_ref(0, 1, n, l->outputs, l->inputs, 1.0, input, l->inputs, l->weights, l->inputs,
 		    0.0, l->output, l->outputs);
+}
+
+void ll_connected_forward(struct ll_connected *l, const float *input, size_t n)
+{
+	ll_connected_forward_linear(l, input, n);
 	ll_bias_activate(l->output, l->biases, n, l->outputs, 1, l->activation);
+}
+
+void ll_connected_backward_linear(struct ll_connected *l, const float *input, float *input_delta,
+				  size_t n, int frozen)
+{
+	if (!frozen)
+		ll_gemm_ref(1, 0, l->outputs, l->inputs, n, 1.0, l->delta, l->outputs, input,
+			    l->inputs, 1.0, l->weight_updates, l->inputs);
+	if (input_delta)
+		ll_gemm_ref(0, 0, n, l->inputs, l->outputs, 1.0, l->delta, l->outputs, l->weights,
+			    l->inputs, 1.0, input_delta, l->inputs);
 }
 
 void ll_connected_backward(struct ll_connected *l, const float *input, float *input_delta,
 			   size_t n, int frozen)
 {
 	ll_activation_gradient(l->activation, l->output, l->delta, n * l->outputs);
-	if (!frozen) {
+	if (!frozen)
 		ll_bias_gradient(l->bias_updates, l->delta, n, l->outputs, 1);
-		ll_gemm_ref(1, 0, l->outputs, l->inputs, n, 1.0, l->delta, l->outputs, input,
-			    l->inputs, 1.0, l->weight_updates, l->inputs);
-	}
-	if (input_delta)
-		ll_gemm_ref(0, 0, n, l->inputs, l->outputs, 1.0, l->delta, l->outputs, l->weights,
-			    l->inputs, 1.0, input_delta, l->inputs);
+	ll_connected_backward_linear(l, input, input_delta, n, frozen);
 }

@@ -468,8 +468,6 @@ static int check_supported(const struct ll_net_cfg *cfg, const struct ll_spec *s
 			return unsupported(msg, i, l, "[local_avgpool]");
 		if (!trainable_type(l->type))
 			continue;
-		if (l->batch_normalize)
-			return unsupported(msg, i, l, "batch normalisation");
 		if (l->activation == LL_CFG_ACT_LOGISTIC)
 			return unsupported(msg, i, l, "the logistic activation (Darknet's default when activation= is absent)");
 		if (l->activation == LL_CFG_ACT_TANH)
@@ -505,6 +503,23 @@ static void *take(struct alloc *al, int32_t layer, const char *buffer, uint64_t 
 	return al->arena->memory + off;
 }
 
+/* makeBatchNorm of src/nn/batchnorm.ts, right after the layer's bias updates */
+static void take_batchnorm(struct alloc *al, struct ll_player *y, uint64_t channels, uint64_t outs)
+{
+	int32_t i = y->index;
+
+	if (!y->cfg->batch_normalize)
+		return;
+	y->has_bn = 1;
+	y->bn.scales = take(al, i, "scales", 4 * channels, 0);
+	y->bn.scale_updates = take(al, i, "scale_updates", 4 * channels, 1);
+	y->bn.rolling_mean = take(al, i, "rolling_mean", 4 * channels, 0);
+	y->bn.rolling_variance = take(al, i, "rolling_variance", 4 * channels, 0);
+	y->bn.mean = take(al, i, "bn_mean", 4 * channels, 1);
+	y->bn.variance = take(al, i, "bn_variance", 4 * channels, 1);
+	y->bn.x_norm = take(al, i, "x_norm", 4 * outs, 1);
+}
+
 static void build_layer(struct ll_partition *p, struct alloc *al, struct ll_player *y)
 {
 	const struct ll_layer_cfg *l = y->cfg;
@@ -535,6 +550,7 @@ static void build_layer(struct ll_partition *p, struct alloc *al, struct ll_play
 		c->bias_updates = take(al, i, "bias_updates", 4 * (uint64_t)l->filters, 1);
 		c->output = y->output;
 		c->delta = y->delta;
+		take_batchnorm(al, y, (uint64_t)l->filters, outs);
 		break;
 	}
 	case LL_LAYER_CONNECTED: {
@@ -549,6 +565,7 @@ static void build_layer(struct ll_partition *p, struct alloc *al, struct ll_play
 		f->bias_updates = take(al, i, "bias_updates", 4 * (uint64_t)f->outputs, 1);
 		f->output = y->output;
 		f->delta = y->delta;
+		take_batchnorm(al, y, (uint64_t)f->outputs, outs);
 		break;
 	}
 	case LL_LAYER_MAXPOOL:
@@ -564,13 +581,23 @@ static void build_layer(struct ll_partition *p, struct alloc *al, struct ll_play
 	}
 }
 
-/* Network.initialise: each trainable layer from Rng(seed, 'init', index) */
+/* Network.initialise: each trainable layer from Rng(seed, 'init', index); BN scales 1 */
 static void initialise(struct ll_partition *p)
 {
-	size_t k;
+	size_t k, j;
 
 	for (k = 0; k < p->n; k++) {
 		struct ll_player *y = &p->layers[k];
+		size_t ch = y->cfg->type == LL_LAYER_CONVOLUTIONAL ? (size_t)y->cfg->filters : (size_t)y->cfg->output;
+
+		if (y->has_bn)
+			for (j = 0; j < ch; j++) {
+				y->bn.scales[j] = 1.0f;
+				y->bn.rolling_mean[j] = 0.0f;
+				y->bn.rolling_variance[j] = 1.0f;
+				if (y->bn.scale_updates)
+					y->bn.scale_updates[j] = 0.0f;
+			}
 
 		if (y->cfg->type == LL_LAYER_CONVOLUTIONAL) {
 			struct ll_conv *c = &y->conv;
@@ -711,10 +738,23 @@ static void net_forward(struct ll_partition *p, const float *input, uint32_t n, 
 
 		switch (l->type) {
 		case LL_LAYER_CONVOLUTIONAL:
-			ll_conv_forward(&y->conv, x, n);
+			if (!y->has_bn) {
+				ll_conv_forward(&y->conv, x, n);
+				break;
+			}
+			ll_conv_forward_linear(&y->conv, x, n);
+			ll_batchnorm_forward(&y->bn, y->output, n, (size_t)l->filters, y->out_size / (size_t)l->filters, train);
+			ll_bias_activate(y->output, y->conv.biases, n, (size_t)l->filters, y->out_size / (size_t)l->filters,
+					 y->conv.activation);
 			break;
 		case LL_LAYER_CONNECTED:
-			ll_connected_forward(&y->fc, x, n);
+			if (!y->has_bn) {
+				ll_connected_forward(&y->fc, x, n);
+				break;
+			}
+			ll_connected_forward_linear(&y->fc, x, n);
+			ll_batchnorm_forward(&y->bn, y->output, n, y->fc.outputs, 1, train);
+			ll_bias_activate(y->output, y->fc.biases, n, y->fc.outputs, 1, y->fc.activation);
 			break;
 		case LL_LAYER_MAXPOOL:
 			ll_maxpool_forward(&y->pool, n, x, y->output, y->argmax);
@@ -923,10 +963,25 @@ TEE_Result ll_partition_backward(struct ll_partition *p, const void *top_delta, 
 			break;
 		switch (l->type) {
 		case LL_LAYER_CONVOLUTIONAL:
-			ll_conv_backward(&y->conv, prev_in, prev_delta, n, 0);
+			if (!y->has_bn) {
+				ll_conv_backward(&y->conv, prev_in, prev_delta, n, 0);
+				break;
+			}
+			/* ConvolutionalLayer.backward: activation, bias, batch norm, then filters and data */
+			ll_activation_gradient(y->conv.activation, y->output, y->delta, count);
+			ll_bias_gradient(y->conv.bias_updates, y->delta, n, (size_t)l->filters, y->out_size / (size_t)l->filters);
+			ll_batchnorm_backward(&y->bn, y->delta, n, (size_t)l->filters, y->out_size / (size_t)l->filters, 0);
+			ll_conv_backward_linear(&y->conv, prev_in, prev_delta, n, 0);
 			break;
 		case LL_LAYER_CONNECTED:
-			ll_connected_backward(&y->fc, prev_in, prev_delta, n, 0);
+			if (!y->has_bn) {
+				ll_connected_backward(&y->fc, prev_in, prev_delta, n, 0);
+				break;
+			}
+			ll_activation_gradient(y->fc.activation, y->output, y->delta, count);
+			ll_bias_gradient(y->fc.bias_updates, y->delta, n, y->fc.outputs, 1);
+			ll_batchnorm_backward(&y->bn, y->delta, n, y->fc.outputs, 1, 0);
+			ll_connected_backward_linear(&y->fc, prev_in, prev_delta, n, 0);
 			break;
 		case LL_LAYER_MAXPOOL:
 			if (prev_delta)
@@ -1004,12 +1059,16 @@ TEE_Result ll_partition_update(struct ll_partition *p, uint32_t images, uint32_t
 			size_t nw = (size_t)cv->g.filters * (size_t)cv->g.channels * (size_t)cv->g.size * (size_t)cv->g.size;
 
 			ll_sgd_update(cv->biases, cv->bias_updates, (size_t)cv->g.filters, lr, c->momentum, c->decay, images, 0);
+			if (y->has_bn)
+				ll_sgd_update(y->bn.scales, y->bn.scale_updates, (size_t)cv->g.filters, lr, c->momentum, c->decay, images, 0);
 			ll_sgd_update(cv->weights, cv->weight_updates, nw, lr, c->momentum, c->decay, images, 1);
 		} else if (y->cfg->type == LL_LAYER_CONNECTED) {
 			struct ll_connected *f = &y->fc;
 
 			ll_sgd_update(f->biases, f->bias_updates, f->outputs, lr, c->momentum, c->decay, images, 0);
 			ll_sgd_update(f->weights, f->weight_updates, f->outputs * f->inputs, lr, c->momentum, c->decay, images, 1);
+			if (y->has_bn)
+				ll_sgd_update(y->bn.scales, y->bn.scale_updates, f->outputs, lr, c->momentum, c->decay, images, 0);
 		}
 	}
 	p->updates++;
@@ -1031,40 +1090,73 @@ TEE_Result ll_partition_take_loss(struct ll_partition *p, double *sum, double *c
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Darknet .weights of the range (src/nn/weights.ts): biases then weights per trainable layer */
+/* Darknet .weights of the range (src/nn/weights.ts), per trainable layer in file order */
 
-static size_t layer_floats(const struct ll_player *y, size_t *nb)
+/*
+ * The layer's arrays in .weights order: convolutional biases, [scales, rolling mean, rolling
+ * variance], weights; connected biases, weights, [scales, rolling mean, rolling variance].
+ * Returns how many (0 for a layer without parameters); *weights_at is the weights' position.
+ */
+static size_t file_arrays(const struct ll_player *y, float **arr, size_t *len, size_t *weights_at)
 {
+	const struct ll_batchnorm *bn = &y->bn;
+	size_t n = 0, ch, nw;
+	float *biases, *weights;
+
 	if (y->cfg->type == LL_LAYER_CONVOLUTIONAL) {
 		const struct ll_conv_geometry *g = &y->conv.g;
 
-		*nb = (size_t)g->filters;
-		return *nb + (size_t)g->filters * (size_t)g->channels * (size_t)g->size * (size_t)g->size;
+		ch = (size_t)g->filters;
+		nw = ch * (size_t)g->channels * (size_t)g->size * (size_t)g->size;
+		biases = y->conv.biases;
+		weights = y->conv.weights;
+	} else if (y->cfg->type == LL_LAYER_CONNECTED) {
+		ch = y->fc.outputs;
+		nw = ch * y->fc.inputs;
+		biases = y->fc.biases;
+		weights = y->fc.weights;
+	} else {
+		return 0;
 	}
+	arr[n] = biases;
+	len[n++] = ch;
 	if (y->cfg->type == LL_LAYER_CONNECTED) {
-		*nb = y->fc.outputs;
-		return *nb + y->fc.outputs * y->fc.inputs;
+		*weights_at = n;
+		arr[n] = weights;
+		len[n++] = nw;
 	}
-	*nb = 0;
-	return 0;
+	if (y->has_bn) {
+		arr[n] = bn->scales;
+		len[n++] = ch;
+		arr[n] = bn->rolling_mean;
+		len[n++] = ch;
+		arr[n] = bn->rolling_variance;
+		len[n++] = ch;
+	}
+	if (y->cfg->type == LL_LAYER_CONVOLUTIONAL) {
+		*weights_at = n;
+		arr[n] = weights;
+		len[n++] = nw;
+	}
+	return n;
 }
 
-static float *biases_of(struct ll_player *y)
+static size_t layer_bytes(const struct ll_player *y)
 {
-	return y->cfg->type == LL_LAYER_CONVOLUTIONAL ? y->conv.biases : y->fc.biases;
-}
+	float *arr[5];
+	size_t len[5], w = 0, n = file_arrays(y, arr, len, &w), i, total = 0;
 
-static float *weights_of(struct ll_player *y)
-{
-	return y->cfg->type == LL_LAYER_CONVOLUTIONAL ? y->conv.weights : y->fc.weights;
+	for (i = 0; i < n; i++)
+		total += 4 * len[i];
+	return total;
 }
 
 size_t ll_partition_weights_bytes(const struct ll_partition *p)
 {
-	size_t k, total = 20, nb;
+	size_t k, total = 20;
 
 	for (k = 0; k < p->n; k++)
-		total += 4 * layer_floats(&p->layers[k], &nb);
+		total += layer_bytes(&p->layers[k]);
 	return total;
 }
 
@@ -1094,21 +1186,20 @@ static uint32_t get_le32(const uint8_t *b)
 
 void ll_partition_export(const struct ll_partition *p, uint8_t *out)
 {
-	size_t k, off = 20, nb, nf;
+	size_t k, i, off = 20;
 
 	/* DARKNET_WEIGHTS_VERSION 0.2.0, seen 0 as a uint64 */
 	memset(out, 0, 20);
 	put_le32(out + 4, 2);
 	for (k = 0; k < p->n; k++) {
-		struct ll_player *y = (struct ll_player *)&p->layers[k];
+		float *arr[5];
+		size_t len[5], w = 0, n = file_arrays(&p->layers[k], arr, len, &w);
 
-		nf = layer_floats(y, &nb);
-		if (!nf)
-			continue;
 		/* raw bytes: every bit pattern travels unchanged (little-endian hosts: Arm, x86) */
-		memcpy(out + off, biases_of(y), 4 * nb);
-		memcpy(out + off + 4 * nb, weights_of(y), 4 * (nf - nb));
-		off += 4 * nf;
+		for (i = 0; i < n; i++) {
+			memcpy(out + off, arr[i], 4 * len[i]);
+			off += 4 * len[i];
+		}
 	}
 }
 
@@ -1116,7 +1207,7 @@ TEE_Result ll_partition_load(struct ll_partition *p, const uint8_t *bytes, size_
 			     struct ll_sb *msg)
 {
 	int32_t major, minor, revision;
-	size_t hsize, need, k, nb, nf, off;
+	size_t hsize, need, k, nf, off;
 	int transpose;
 
 #define SOURCE(m) do { \
@@ -1167,15 +1258,15 @@ TEE_Result ll_partition_load(struct ll_partition *p, const uint8_t *bytes, size_
 	}
 	need = hsize;
 	for (k = 0; k < p->n; k++)
-		need += 4 * layer_floats(&p->layers[k], &nb);
+		need += layer_bytes(&p->layers[k]);
 	if (len < need) {
 		size_t end = hsize;
 
 		for (k = 0; k < p->n; k++) {
-			nf = layer_floats(&p->layers[k], &nb);
+			nf = layer_bytes(&p->layers[k]);
 			if (!nf)
 				continue;
-			end += 4 * nf;
+			end += nf;
 			if (end > len)
 				break;
 		}
@@ -1198,25 +1289,23 @@ TEE_Result ll_partition_load(struct ll_partition *p, const uint8_t *bytes, size_
 	/* everything is known to fit: only now touch the layers */
 	off = hsize;
 	for (k = 0; k < p->n; k++) {
-		struct ll_player *y = &p->layers[k];
-		float *w;
+		const struct ll_player *y = &p->layers[k];
+		float *arr[5];
+		size_t lens[5], w = 0, n = file_arrays(y, arr, lens, &w), i;
 
-		nf = layer_floats(y, &nb);
-		if (!nf)
-			continue;
-		memcpy(biases_of(y), bytes + off, 4 * nb);
-		w = weights_of(y);
-		if (transpose && y->cfg->type == LL_LAYER_CONNECTED) {
-			/* stored inputs × outputs: transpose the raw patterns into outputs × inputs */
-			size_t rows = y->fc.inputs, cols = y->fc.outputs, r, c;
+		for (i = 0; i < n; i++) {
+			if (transpose && y->cfg->type == LL_LAYER_CONNECTED && i == w) {
+				/* stored inputs × outputs: transpose the raw patterns into outputs × inputs */
+				size_t rows = y->fc.inputs, cols = y->fc.outputs, r, c;
 
-			for (r = 0; r < rows; r++)
-				for (c = 0; c < cols; c++)
-					memcpy(&w[c * rows + r], bytes + off + 4 * nb + 4 * (r * cols + c), 4);
-		} else {
-			memcpy(w, bytes + off + 4 * nb, 4 * (nf - nb));
+				for (r = 0; r < rows; r++)
+					for (c = 0; c < cols; c++)
+						memcpy(&arr[i][c * rows + r], bytes + off + 4 * (r * cols + c), 4);
+			} else {
+				memcpy(arr[i], bytes + off, 4 * lens[i]);
+			}
+			off += 4 * lens[i];
 		}
-		off += 4 * nf;
 	}
 	return TEE_SUCCESS;
 }

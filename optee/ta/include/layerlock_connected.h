@@ -1,6 +1,7 @@
 /*
  * The connected (fully connected) layer for layerlock's OP-TEE TA (issue 17, milestone 2),
- * without batch normalisation, with the linear, relu and leaky activations: ConnectedLayer
+ * with the linear, relu and leaky activations (batch normalisation, layerlock_batchnorm.h, goes
+ * between the *_linear parts and the bias; partition.c composes them): ConnectedLayer
  * of src/nn/layers/connected.ts on the engine's *reference* kernels (src/kernels/reference.ts:
  * gemmReference, biasActivateReference, activationGradientReference, biasGradientReference),
  * in their order of operations and with JavaScript's double-then-float32 rounding. So the TA
@@ -43,6 +44,8 @@ struct ll_connected {
 
 /* output = act(input · weightsᵀ + biases) for n images */
 void ll_connected_forward(struct ll_connected *l, const float *input, size_t n);
+/* its linear part alone, output = input · weightsᵀ (batch normalisation goes between) */
+void ll_connected_forward_linear(struct ll_connected *l, const float *input, size_t n);
 
 /*
  * Uses l->delta; accumulates bias and weight updates (unless frozen) and adds the
@@ -50,5 +53,11 @@ void ll_connected_forward(struct ll_connected *l, const float *input, size_t n);
  */
 void ll_connected_backward(struct ll_connected *l, const float *input, float *input_delta,
 			   size_t n, int frozen);
+/*
+ * The part after the activation and bias gradients (and batch normalisation's backward): weight
+ * updates unless frozen, the input gradient unless input_delta is NULL.
+ */
+void ll_connected_backward_linear(struct ll_connected *l, const float *input, float *input_delta,
+				  size_t n, int frozen);
 
 #endif

@@ -9,7 +9,7 @@
  * enter and leave) and their result codes and messages are partition.ts's.
  *
  * Not in C yet, refused at CONFIGURE with TEE_ERROR_NOT_SUPPORTED when inside the range (the
- * rest of the network may use them): batch normalisation, the logistic and tanh activations,
+ * rest of the network may use them): the logistic and tanh activations,
  * a leaky slope other than Darknet's 0.1, [local_avgpool]; and, for training, learning-rate
  * policies other than constant and steps, and burn-in (they need pow/exp equal to V8's).
  */
@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <layerlock_arena.h>
+#include <layerlock_batchnorm.h>
 #include <layerlock_cfg.h>
 #include <layerlock_conv.h>
 #include <layerlock_connected.h>
@@ -55,6 +56,8 @@ struct ll_player {
 	struct ll_conv conv;
 	struct ll_connected fc;
 	struct ll_pool_geometry pool;
+	int has_bn;
+	struct ll_batchnorm bn;
 	int32_t *argmax;
 	uint8_t *keep;
 	int last_train;
