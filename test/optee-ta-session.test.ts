@@ -65,6 +65,8 @@ function withBatchNorm(text: string, layers: readonly number[]): string {
   return parts.join('');
 }
 const VGG7_BN = withBatchNorm(VGG7, [6, 7, 9]);
+/** LeNet with its 120-unit FC on Darknet's default activation (no activation= key: logistic). */
+const LENET_LOGISTIC = LENET.replace('output=120\nactivation=relu\n', 'output=120\n');
 const SEED = 20190617;
 const MIB = 1 << 20;
 
@@ -429,7 +431,7 @@ test('the C command layer compiles (with the TA dev kit\'s warnings as errors)',
   assert.equal(cc.status, 0, cc.stderr);
 });
 
-test('C TA = software TA over whole partitioned training runs: VGG-7 last k layers (k = 2, 3, 5, 6, 8; with batch norm), LeNet last 7', { skip }, async (t) => {
+test('C TA = software TA over whole partitioned training runs: VGG-7 last k layers (k = 2, 3, 5, 6, 8; with batch norm), LeNet last 7 (relu, logistic)', { skip }, async (t) => {
   const rec = new Recorder();
   let gradients = 0;
   for (const k of [2, 3, 5, 6, 8]) gradients += (await lastKSession(rec, VGG7, k, [4, 4, 3], 'top1')).gradients;
@@ -438,7 +440,9 @@ test('C TA = software TA over whole partitioned training runs: VGG-7 last k laye
   // batch normalisation inside (two convolutions and the 64-unit FC; over the FC's batch of 2 images too)
   gradients += (await lastKSession(rec, VGG7_BN, 8, [4, 4, 3], 'top1')).gradients;
   gradients += (await lastKSession(rec, VGG7_BN, 5, [3, 2], 'full')).gradients;
-  assert.equal(gradients, 5 * 3 + 2 + 2 + 3 + 2, 'every step with trainable REE layers below got a gradient back');
+  assert.notEqual(LENET_LOGISTIC, LENET);
+  gradients += (await lastKSession(rec, LENET_LOGISTIC, 7, [4, 3], 'top1')).gradients;
+  assert.equal(gradients, 5 * 3 + 2 + 2 + 3 + 2 + 2, 'every step with trainable REE layers below got a gradient back');
   const { compared, bytes } = replayInC(rec);
   assert.ok(compared > 80 && bytes > 1_000_000, `compared ${compared} replies, ${bytes} bytes`);
   t.diagnostic(`${compared} replies, ${bytes} bytes out of the TA compared; ${gradients} gradients left the TA into the REE's layers`);

@@ -1,5 +1,6 @@
 /* The connected layer for layerlock's OP-TEE TA: see include/layerlock_connected.h. */
 #include <layerlock_connected.h>
+#include <layerlock_math.h>
 
 /* Exact comparisons with 0 and 1 are the engine's own (beta, zero multipliers): intended. */
 #pragma GCC diagnostic ignored "-Wfloat-equal"
@@ -63,6 +64,10 @@ void ll_bias_activate(float *x, const float *biases, size_t n, size_t channels, 
 			if (!(x[i] > 0.0f))
 				x[i] = (float)(0.1 * (double)x[i]);
 		break;
+	case LL_ACT_LOGISTIC:
+		for (i = 0; i < count; i++)
+			x[i] = (float)(1.0 / (1.0 + ll_exp(-(double)x[i])));
+		break;
 	default:
 		break;
 	}
@@ -83,6 +88,13 @@ void ll_activation_gradient(enum ll_activation act, const float *output, float *
 		for (i = 0; i < count; i++)
 			if (!(output[i] > 0.0f))
 				delta[i] = (float)(0.1 * (double)delta[i]);
+		break;
+	case LL_ACT_LOGISTIC:
+		for (i = 0; i < count; i++) {
+			const double y = output[i];
+
+			delta[i] = (float)((double)delta[i] * y * (1.0 - y));
+		}
 		break;
 	default:
 		break;

@@ -468,8 +468,6 @@ static int check_supported(const struct ll_net_cfg *cfg, const struct ll_spec *s
 			return unsupported(msg, i, l, "[local_avgpool]");
 		if (!trainable_type(l->type))
 			continue;
-		if (l->activation == LL_CFG_ACT_LOGISTIC)
-			return unsupported(msg, i, l, "the logistic activation (Darknet's default when activation= is absent)");
 		if (l->activation == LL_CFG_ACT_TANH)
 			return unsupported(msg, i, l, "the tanh activation");
 		if (l->has_slope && l->slope != DARKNET_LEAKY_SLOPE)

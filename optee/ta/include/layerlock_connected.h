@@ -1,6 +1,6 @@
 /*
  * The connected (fully connected) layer for layerlock's OP-TEE TA (issue 17, milestone 2),
- * with the linear, relu and leaky activations (batch normalisation, layerlock_batchnorm.h, goes
+ * with the linear, relu, leaky and logistic activations (batch normalisation, layerlock_batchnorm.h, goes
  * between the *_linear parts and the bias; partition.c composes them): ConnectedLayer
  * of src/nn/layers/connected.ts on the engine's *reference* kernels (src/kernels/reference.ts:
  * gemmReference, biasActivateReference, activationGradientReference, biasGradientReference),
@@ -14,7 +14,8 @@
 
 #include <stddef.h>
 
-enum ll_activation { LL_ACT_LINEAR = 0, LL_ACT_RELU = 1, LL_ACT_LEAKY = 2 };
+/* the logistic is 1 / (1 + e^-x) with layerlock_math.h's exp, not V8's (the tests measure it) */
+enum ll_activation { LL_ACT_LINEAR = 0, LL_ACT_RELU = 1, LL_ACT_LEAKY = 2, LL_ACT_LOGISTIC = 3 };
 
 /* gemmReference: C = alpha * op(A) * op(B) + beta * C, row-major, with its loop order. */
 void ll_gemm_ref(int trans_a, int trans_b, size_t m, size_t n, size_t k, double alpha,
