@@ -42,7 +42,7 @@ const TA = join(ROOT, 'optee', 'ta');
 const dir = mkdtempSync(join(tmpdir(), 'layerlock-ta-session-'));
 const exe = join(dir, 'session_dump');
 const SOURCES = ['cfg', 'strbuf', 'partition', 'commands', 'arena', 'rng', 'output', 'maxpool', 'sgd', 'dropout', 'avgpool', 'connected', 'conv',
-  'batchnorm', 'softmax', 'llmath', 'cost'].map((f) => join(TA, `${f}.c`));
+  'batchnorm', 'localavgpool', 'softmax', 'llmath', 'cost'].map((f) => join(TA, `${f}.c`));
 // OP-TEE's TA dev kit flags (mk/compile.mk at WARNS=3, -Werror by default), so the TA build stays clean.
 const WARNINGS = ['-Werror', '-Wall', '-Wcast-align', '-Werror-implicit-function-declaration', '-Wextra', '-Wfloat-equal', '-Wformat-nonliteral',
   '-Wformat-security', '-Wformat=2', '-Winit-self', '-Wmissing-declarations', '-Wmissing-format-attribute', '-Wmissing-include-dirs',
@@ -65,6 +65,9 @@ function withBatchNorm(text: string, layers: readonly number[]): string {
   return parts.join('');
 }
 const VGG7_BN = withBatchNorm(VGG7, [6, 7, 9]);
+/** VGG-7 with its last max-pool (layer 8) an average over the same windows, Darknet's way and PyTorch's. */
+const VGG7_LAP = VGG7.replace(/\[maxpool\]\nsize=2\nstride=2\n(?![\s\S]*\[maxpool\])/, '[local_avgpool]\nsize=2\nstride=2\n');
+const VGG7_LAP_PT = VGG7.replace(/\[maxpool\]\nsize=2\nstride=2\n(?![\s\S]*\[maxpool\])/, '[local_avgpool]\nsize=3\nstride=2\npadding=2\nceil_mode=1\ncount_include_pad=1\n');
 /** LeNet with its 120-unit FC on Darknet's default activation (no activation= key: logistic). */
 const LENET_LOGISTIC = LENET.replace('output=120\nactivation=relu\n', 'output=120\n');
 const SEED = 20190617;
@@ -431,7 +434,7 @@ test('the C command layer compiles (with the TA dev kit\'s warnings as errors)',
   assert.equal(cc.status, 0, cc.stderr);
 });
 
-test('C TA = software TA over whole partitioned training runs: VGG-7 last k layers (k = 2, 3, 5, 6, 8; with batch norm), LeNet last 7 (relu, logistic)', { skip }, async (t) => {
+test('C TA = software TA over whole partitioned training runs: VGG-7 last k layers (k = 2, 3, 5, 6, 8; with batch norm), LeNet last 7 (relu, logistic), local average pools', { skip }, async (t) => {
   const rec = new Recorder();
   let gradients = 0;
   for (const k of [2, 3, 5, 6, 8]) gradients += (await lastKSession(rec, VGG7, k, [4, 4, 3], 'top1')).gradients;
@@ -442,7 +445,12 @@ test('C TA = software TA over whole partitioned training runs: VGG-7 last k laye
   gradients += (await lastKSession(rec, VGG7_BN, 5, [3, 2], 'full')).gradients;
   assert.notEqual(LENET_LOGISTIC, LENET);
   gradients += (await lastKSession(rec, LENET_LOGISTIC, 7, [4, 3], 'top1')).gradients;
-  assert.equal(gradients, 5 * 3 + 2 + 2 + 3 + 2 + 2, 'every step with trainable REE layers below got a gradient back');
+  // [local_avgpool] inside, the gradient flowing through it into the convolutions below
+  for (const text of [VGG7_LAP, VGG7_LAP_PT]) {
+    assert.equal(parseCfg(text, 'test').layers[8]!.type, 'local_avgpool');
+    gradients += (await lastKSession(rec, text, 8, [3, 2], 'top1')).gradients;
+  }
+  assert.equal(gradients, 5 * 3 + 2 + 2 + 3 + 2 + 2 + 2 * 2, 'every step with trainable REE layers below got a gradient back');
   const { compared, bytes } = replayInC(rec);
   assert.ok(compared > 80 && bytes > 1_000_000, `compared ${compared} replies, ${bytes} bytes`);
   t.diagnostic(`${compared} replies, ${bytes} bytes out of the TA compared; ${gradients} gradients left the TA into the REE's layers`);
@@ -565,7 +573,7 @@ test('C TA = software TA: refusals (parameter types, state, ranges, cfg errors, 
     const type = vgg.layers[layer]!.type;
     await rec.invokeExpectingC(what, {
       code: TEE_ERROR_BAD_PARAMETERS,
-      message: `cfg from the normal world:${vgg.layers[layer]!.source.line}: [${type}] layer ${layer} is larger than any secure memory (more than 2^32 values in one buffer)`,
+      message: `cfg from the normal world:${vgg.layers[layer]!.source.line}: [${type}] layer ${layer} is larger than the C TA takes (more than 2^32 values in one buffer, or a window or stride above 65536)`,
     }, CMD_CONFIGURE, ...configureParams(text, 0, 13, 1, FLAG_TRAIN, 'top1'));
     assert.equal(rec.replies.at(-1)!.code, TEE_ERROR_OUT_OF_MEMORY, `${what}: the software TA runs out of secure memory`);
   }

@@ -3,6 +3,7 @@
 #include <layerlock_avgpool.h>
 #include <layerlock_cost.h>
 #include <layerlock_dropout.h>
+#include <layerlock_localavgpool.h>
 #include <layerlock_math.h>
 #include <layerlock_output.h>
 #include <layerlock_partition.h>
@@ -90,6 +91,9 @@ static int too_large(const struct ll_layer_cfg *l, struct ll_shape in, struct ll
 		       mul_sat(mul_sat((uint64_t)in.c, k2), mul_sat((uint64_t)out.h, (uint64_t)out.w)) > MAX_TENSOR;
 	if (l->type == LL_LAYER_CONNECTED)
 		return mul_sat((uint64_t)l->output, shape_sat(in)) > MAX_TENSOR;
+	/* pooling windows: keeps the window arithmetic (origin + size, divisors) within int32 */
+	if (l->type == LL_LAYER_MAXPOOL || l->type == LL_LAYER_LOCAL_AVGPOOL)
+		return l->size > 65536 || l->stride > 65536;
 	return 0;
 }
 
@@ -154,7 +158,7 @@ static int layer_shapes(const struct ll_net_cfg *cfg, struct ll_shape *shapes, s
 			ll_sb_str(msg, ll_layer_type_name(l->type));
 			ll_sb_str(msg, "] layer ");
 			ll_sb_u64(msg, i);
-			ll_sb_str(msg, " is larger than any secure memory (more than 2^32 values in one buffer)");
+			ll_sb_str(msg, " is larger than the C TA takes (more than 2^32 values in one buffer, or a window or stride above 65536)");
 			return -1;
 		}
 		shapes[i + 1] = out;
@@ -464,8 +468,6 @@ static int check_supported(const struct ll_net_cfg *cfg, const struct ll_spec *s
 	for (i = s->start; i <= s->end; i++) {
 		const struct ll_layer_cfg *l = &cfg->layers[i];
 
-		if (l->type == LL_LAYER_LOCAL_AVGPOOL)
-			return unsupported(msg, i, l, "[local_avgpool]");
 		if (!trainable_type(l->type))
 			continue;
 		if (l->activation == LL_CFG_ACT_TANH)
@@ -570,6 +572,10 @@ static void build_layer(struct ll_partition *p, struct alloc *al, struct ll_play
 		ll_pool_geometry_init(&y->pool, y->in.c, y->in.h, y->in.w, l->size, l->stride,
 				      l->padding, l->ceil_mode);
 		y->argmax = take(al, i, "argmax", 4 * outs, 0);
+		break;
+	case LL_LAYER_LOCAL_AVGPOOL:
+		ll_pool_geometry_init(&y->pool, y->in.c, y->in.h, y->in.w, l->size, l->stride,
+				      l->padding, l->ceil_mode);
 		break;
 	case LL_LAYER_DROPOUT:
 		y->keep = take(al, i, "dropout_mask", outs, 1);
@@ -756,6 +762,9 @@ static void net_forward(struct ll_partition *p, const float *input, uint32_t n, 
 			break;
 		case LL_LAYER_MAXPOOL:
 			ll_maxpool_forward(&y->pool, n, x, y->output, y->argmax);
+			break;
+		case LL_LAYER_LOCAL_AVGPOOL:
+			ll_local_avgpool_forward(&y->pool, l->count_include_pad, n, x, y->output);
 			break;
 		case LL_LAYER_AVGPOOL:
 			ll_avgpool_forward(x, y->output, (size_t)n * (size_t)y->in.c,
@@ -984,6 +993,10 @@ TEE_Result ll_partition_backward(struct ll_partition *p, const void *top_delta, 
 		case LL_LAYER_MAXPOOL:
 			if (prev_delta)
 				ll_maxpool_backward(count, y->delta, y->argmax, prev_delta);
+			break;
+		case LL_LAYER_LOCAL_AVGPOOL:
+			if (prev_delta)
+				ll_local_avgpool_backward(&y->pool, l->count_include_pad, n, y->delta, prev_delta);
 			break;
 		case LL_LAYER_AVGPOOL:
 			if (prev_delta)
