@@ -68,8 +68,10 @@ const VGG7_BN = withBatchNorm(VGG7, [6, 7, 9]);
 /** VGG-7 with its last max-pool (layer 8) an average over the same windows, Darknet's way and PyTorch's. */
 const VGG7_LAP = VGG7.replace(/\[maxpool\]\nsize=2\nstride=2\n(?![\s\S]*\[maxpool\])/, '[local_avgpool]\nsize=2\nstride=2\n');
 const VGG7_LAP_PT = VGG7.replace(/\[maxpool\]\nsize=2\nstride=2\n(?![\s\S]*\[maxpool\])/, '[local_avgpool]\nsize=3\nstride=2\npadding=2\nceil_mode=1\ncount_include_pad=1\n');
-/** LeNet with its 120-unit FC on Darknet's default activation (no activation= key: logistic). */
-const LENET_LOGISTIC = LENET.replace('output=120\nactivation=relu\n', 'output=120\n');
+/** LeNet with its 120-unit FC on Darknet's default activation (no activation= key: logistic) … */
+const LENET_LOGISTIC = LENET.replace('output=120\nactivation=relu\n', 'output=120\n')
+  // and its 84-unit FC on PyTorch's leaky slope (not the kernels' 0.1: a loop after a linear epilogue)
+  .replace('output=84\nactivation=relu\n', 'output=84\nactivation=leaky\nleaky_slope=0.01\n');
 const SEED = 20190617;
 const MIB = 1 << 20;
 
@@ -434,7 +436,7 @@ test('the C command layer compiles (with the TA dev kit\'s warnings as errors)',
   assert.equal(cc.status, 0, cc.stderr);
 });
 
-test('C TA = software TA over whole partitioned training runs: VGG-7 last k layers (k = 2, 3, 5, 6, 8; with batch norm), LeNet last 7 (relu, logistic), local average pools', { skip }, async (t) => {
+test('C TA = software TA over whole partitioned training runs: VGG-7 last k layers (k = 2, 3, 5, 6, 8; with batch norm), LeNet last 7 (relu; logistic and leaky 0.01), local average pools', { skip }, async (t) => {
   const rec = new Recorder();
   let gradients = 0;
   for (const k of [2, 3, 5, 6, 8]) gradients += (await lastKSession(rec, VGG7, k, [4, 4, 3], 'top1')).gradients;
@@ -443,7 +445,8 @@ test('C TA = software TA over whole partitioned training runs: VGG-7 last k laye
   // batch normalisation inside (two convolutions and the 64-unit FC; over the FC's batch of 2 images too)
   gradients += (await lastKSession(rec, VGG7_BN, 8, [4, 4, 3], 'top1')).gradients;
   gradients += (await lastKSession(rec, VGG7_BN, 5, [3, 2], 'full')).gradients;
-  assert.notEqual(LENET_LOGISTIC, LENET);
+  assert.deepEqual(parseCfg(LENET_LOGISTIC, 'test').layers.slice(4, 7).map((l) => l.type === 'connected' ? [l.activation, l.slope ?? null] : l.type),
+    [['logistic', null], 'dropout', ['leaky', 0.01]]);
   gradients += (await lastKSession(rec, LENET_LOGISTIC, 7, [4, 3], 'top1')).gradients;
   // [local_avgpool] inside, the gradient flowing through it into the convolutions below
   for (const text of [VGG7_LAP, VGG7_LAP_PT]) {

@@ -101,6 +101,24 @@ void ll_activation_gradient(enum ll_activation act, const float *output, float *
 	}
 }
 
+void ll_leaky_slope(float *x, size_t count, double slope)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (!(x[i] > 0.0f))
+			x[i] = (float)(slope * (double)x[i]);
+}
+
+void ll_leaky_slope_gradient(const float *output, float *delta, size_t count, double slope)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (!(output[i] > 0.0f))
+			delta[i] = (float)(slope * (double)delta[i]);
+}
+
 void ll_bias_gradient(float *bias_updates, const float *delta, size_t n, size_t channels,
 		      size_t spatial)
 {

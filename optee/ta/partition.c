@@ -472,8 +472,6 @@ static int check_supported(const struct ll_net_cfg *cfg, const struct ll_spec *s
 			continue;
 		if (l->activation == LL_CFG_ACT_TANH)
 			return unsupported(msg, i, l, "the tanh activation");
-		if (l->has_slope && l->slope != DARKNET_LEAKY_SLOPE)
-			return unsupported(msg, i, l, "a leaky slope other than Darknet's 0.1");
 	}
 	if (s->train && (cfg->burn_in > 0 || (cfg->policy != LL_LR_CONSTANT && cfg->policy != LL_LR_STEPS))) {
 		ll_sb_str(msg, "training with learning-rate burn-in or a policy other than constant and steps is not implemented in the C TA yet (it needs pow/exp equal to V8's)");
@@ -501,6 +499,15 @@ static void *take(struct alloc *al, int32_t layer, const char *buffer, uint64_t 
 		return NULL;
 	}
 	return al->arena->memory + off;
+}
+
+/*
+ * A leaky slope the kernels do not have (kernelActivation of src/nn/activation.ts): the layer runs
+ * with a linear epilogue and the slope is applied after it, as the engine does.
+ */
+static int own_slope(const struct ll_layer_cfg *l)
+{
+	return l->activation == LL_CFG_ACT_LEAKY && l->has_slope && l->slope != DARKNET_LEAKY_SLOPE;
 }
 
 /* makeBatchNorm of src/nn/batchnorm.ts, right after the layer's bias updates */
@@ -543,7 +550,7 @@ static void build_layer(struct ll_partition *p, struct alloc *al, struct ll_play
 		c->g.padding = l->padding;
 		c->g.out_height = y->out.h;
 		c->g.out_width = y->out.w;
-		c->activation = (enum ll_activation)l->activation;
+		c->activation = own_slope(l) ? LL_ACT_LINEAR : (enum ll_activation)l->activation;
 		c->weights = take(al, i, "weights", 4 * nw, 0);
 		c->weight_updates = take(al, i, "weight_updates", 4 * nw, 1);
 		c->biases = take(al, i, "biases", 4 * (uint64_t)l->filters, 0);
@@ -558,7 +565,7 @@ static void build_layer(struct ll_partition *p, struct alloc *al, struct ll_play
 
 		f->inputs = y->in_size;
 		f->outputs = (size_t)l->output;
-		f->activation = (enum ll_activation)l->activation;
+		f->activation = own_slope(l) ? LL_ACT_LINEAR : (enum ll_activation)l->activation;
 		f->weights = take(al, i, "weights", 4 * (uint64_t)f->outputs * f->inputs, 0);
 		f->weight_updates = take(al, i, "weight_updates", 4 * (uint64_t)f->outputs * f->inputs, 1);
 		f->biases = take(al, i, "biases", 4 * (uint64_t)f->outputs, 0);
@@ -790,6 +797,8 @@ static void net_forward(struct ll_partition *p, const float *input, uint32_t n, 
 		default:
 			break;
 		}
+		if (own_slope(l))
+			ll_leaky_slope(y->output, count, l->slope);
 		x = y->output;
 	}
 }
@@ -968,6 +977,8 @@ TEE_Result ll_partition_backward(struct ll_partition *p, const void *top_delta, 
 
 		if (!y->delta_needed && !trainable_type(l->type))
 			break;
+		if (own_slope(l)) /* then the layer's own (linear) activation gradient is the identity */
+			ll_leaky_slope_gradient(y->output, y->delta, count, l->slope);
 		switch (l->type) {
 		case LL_LAYER_CONVOLUTIONAL:
 			if (!y->has_bn) {

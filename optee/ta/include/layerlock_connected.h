@@ -28,6 +28,14 @@ void ll_bias_activate(float *x, const float *biases, size_t n, size_t channels, 
 /* activationGradientReference: delta *= act'(output) */
 void ll_activation_gradient(enum ll_activation act, const float *output, float *delta,
 			    size_t count);
+/*
+ * A leaky ReLU of another slope than Darknet's 0.1 (layerlock's leaky_slope=, e.g. PyTorch's 0.01),
+ * as src/nn/activation.ts runs it after a linear epilogue: x = slope * x where x <= 0, and
+ * delta = slope * delta where the output is <= 0 (a positive slope keeps the sign).
+ */
+void ll_leaky_slope(float *x, size_t count, double slope);
+void ll_leaky_slope_gradient(const float *output, float *delta, size_t count, double slope);
+
 /* biasGradientReference: bias_updates[c] += sum of delta over each image's plane c */
 void ll_bias_gradient(float *bias_updates, const float *delta, size_t n, size_t channels,
 		      size_t spatial);
