@@ -9,9 +9,9 @@
  * enter and leave) and their result codes and messages are partition.ts's.
  *
  * Not in C yet, refused at CONFIGURE with TEE_ERROR_NOT_SUPPORTED when inside the range (the
- * rest of the network may use them): the tanh activation, a leaky slope other than Darknet's
- * 0.1; and, for training, learning-rate policies other than constant and steps, and burn-in
- * (they need pow/exp equal to V8's).
+ * rest of the network may use them): the tanh activation (V8's Math.tanh); and, for training,
+ * learning-rate policies other than constant and steps, and burn-in (they need pow/exp equal to
+ * V8's).
  */
 #ifndef LAYERLOCK_PARTITION_H
 #define LAYERLOCK_PARTITION_H
