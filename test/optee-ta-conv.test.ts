@@ -16,13 +16,13 @@ import { referenceKernels } from '../src/kernels/reference.js';
 const TA = fileURLToPath(new URL('../../optee/ta/', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'layerlock-ta-conv-'));
 const exe = join(dir, 'conv_dump');
-const cc = spawnSync('cc', ['-std=c99', '-O2', '-ffp-contract=off', '-Wall', '-Wextra', '-Werror', `-I${join(TA, 'include')}`,
-  join(TA, 'conv.c'), join(TA, 'connected.c'), join(TA, 'test', 'conv_dump.c'), '-o', exe], { encoding: 'utf8' });
+const cc = spawnSync('cc', ['-std=c99', '-O2', '-ffp-contract=off', '-fno-math-errno', '-Wall', '-Wextra', '-Werror', `-I${join(TA, 'include')}`,
+  join(TA, 'conv.c'), join(TA, 'connected.c'), join(TA, 'llmath.c'), join(TA, 'test', 'conv_dump.c'), '-o', exe], { encoding: 'utf8' });
 const skip = cc.error ? `no C compiler (cc): ${cc.error.message}` : false;
 if (skip) process.stderr.write(`\n*** optee-ta-conv.test: SKIPPED — ${skip} ***\n\n`);
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
-const ACTS = ['linear', 'relu', 'leaky'] as const;
+const ACTS = ['linear', 'relu', 'leaky', 'logistic'] as const;
 const hex = (a: Float32Array): string[] => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length), (b) => b.toString(16));
 const bits = (a: Float32Array): number[] => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 
@@ -34,7 +34,7 @@ function data(n: number, seed: number): Float32Array {
   });
 }
 
-interface Case { n: number; c: number; h: number; w: number; filters: number; size: number; stride: number; padding: number; act: 0 | 1 | 2; frozen: boolean; wantInputDelta: boolean; seed: number }
+interface Case { n: number; c: number; h: number; w: number; filters: number; size: number; stride: number; padding: number; act: 0 | 1 | 2 | 3; frozen: boolean; wantInputDelta: boolean; seed: number }
 
 function compare(k: Case): void {
   const layer = new ConvolutionalLayer(4, { type: 'convolutional', filters: k.filters, size: k.size, stride: k.stride, padding: k.padding, activation: ACTS[k.act], batchNormalize: false, source: { file: 'test', line: 1 } },
@@ -74,12 +74,13 @@ test('C convolution = ConvolutionalLayer (reference kernels) at VGG-7\'s and LeN
   compare({ n: 2, c: 32, h: 7, w: 7, filters: 32, size: 3, stride: 1, padding: 1, act: 1, frozen: false, wantInputDelta: true, seed: 3 }); // VGG-7 C6
   compare({ n: 2, c: 1, h: 28, w: 28, filters: 16, size: 3, stride: 1, padding: 1, act: 1, frozen: false, wantInputDelta: false, seed: 4 }); // VGG-7 C1
   compare({ n: 2, c: 6, h: 12, w: 12, filters: 16, size: 5, stride: 1, padding: 0, act: 2, frozen: false, wantInputDelta: true, seed: 5 }); // LeNet C3
+  compare({ n: 4, c: 32, h: 7, w: 7, filters: 32, size: 3, stride: 1, padding: 1, act: 3, frozen: false, wantInputDelta: true, seed: 6 }); // C6, logistic
 });
 
 test('C convolution = ConvolutionalLayer (reference kernels) for random geometries and modes', { skip }, () => {
   fc.assert(fc.property(fc.record({
     n: fc.integer({ min: 1, max: 2 }), c: fc.integer({ min: 1, max: 3 }), h: fc.integer({ min: 1, max: 8 }), w: fc.integer({ min: 1, max: 8 }),
     filters: fc.integer({ min: 1, max: 4 }), size: fc.integer({ min: 1, max: 3 }), stride: fc.integer({ min: 1, max: 2 }), padding: fc.integer({ min: 0, max: 2 }),
-    act: fc.constantFrom(0 as const, 1 as const, 2 as const), frozen: fc.boolean(), wantInputDelta: fc.boolean(), seed: fc.nat(),
+    act: fc.constantFrom(0 as const, 1 as const, 2 as const, 3 as const), frozen: fc.boolean(), wantInputDelta: fc.boolean(), seed: fc.nat(),
   }).filter((k) => k.h + 2 * k.padding >= k.size && k.w + 2 * k.padding >= k.size), (k) => compare(k)), { numRuns: 60 });
 });

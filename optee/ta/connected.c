@@ -1,5 +1,6 @@
 /* The connected layer for layerlock's OP-TEE TA: see include/layerlock_connected.h. */
 #include <layerlock_connected.h>
+#include <layerlock_math.h>
 
 /* Exact comparisons with 0 and 1 are the engine's own (beta, zero multipliers): intended. */
 #pragma GCC diagnostic ignored "-Wfloat-equal"
@@ -63,6 +64,10 @@ void ll_bias_activate(float *x, const float *biases, size_t n, size_t channels, 
 			if (!(x[i] > 0.0f))
 				x[i] = (float)(0.1 * (double)x[i]);
 		break;
+	case LL_ACT_LOGISTIC:
+		for (i = 0; i < count; i++)
+			x[i] = (float)(1.0 / (1.0 + ll_exp(-(double)x[i])));
+		break;
 	default:
 		break;
 	}
@@ -84,9 +89,34 @@ void ll_activation_gradient(enum ll_activation act, const float *output, float *
 			if (!(output[i] > 0.0f))
 				delta[i] = (float)(0.1 * (double)delta[i]);
 		break;
+	case LL_ACT_LOGISTIC:
+		for (i = 0; i < count; i++) {
+			const double y = output[i];
+
+			delta[i] = (float)((double)delta[i] * y * (1.0 - y));
+		}
+		break;
 	default:
 		break;
 	}
+}
+
+void ll_leaky_slope(float *x, size_t count, double slope)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (!(x[i] > 0.0f))
+			x[i] = (float)(slope * (double)x[i]);
+}
+
+void ll_leaky_slope_gradient(const float *output, float *delta, size_t count, double slope)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (!(output[i] > 0.0f))
+			delta[i] = (float)(slope * (double)delta[i]);
 }
 
 void ll_bias_gradient(float *bias_updates, const float *delta, size_t n, size_t channels,
@@ -105,23 +135,34 @@ void ll_bias_gradient(float *bias_updates, const float *delta, size_t n, size_t 
 		}
 }
 
-void ll_connected_forward(struct ll_connected *l, const float *input, size_t n)
+void ll_connected_forward_linear(struct ll_connected *l, const float *input, size_t n)
 {
 	ll_gemm_ref(0, 1, n, l->outputs, l->inputs, 1.0, input, l->inputs, l->weights, l->inputs,
 		    0.0, l->output, l->outputs);
+}
+
+void ll_connected_forward(struct ll_connected *l, const float *input, size_t n)
+{
+	ll_connected_forward_linear(l, input, n);
 	ll_bias_activate(l->output, l->biases, n, l->outputs, 1, l->activation);
+}
+
+void ll_connected_backward_linear(struct ll_connected *l, const float *input, float *input_delta,
+				  size_t n, int frozen)
+{
+	if (!frozen)
+		ll_gemm_ref(1, 0, l->outputs, l->inputs, n, 1.0, l->delta, l->outputs, input,
+			    l->inputs, 1.0, l->weight_updates, l->inputs);
+	if (input_delta)
+		ll_gemm_ref(0, 0, n, l->inputs, l->outputs, 1.0, l->delta, l->outputs, l->weights,
+			    l->inputs, 1.0, input_delta, l->inputs);
 }
 
 void ll_connected_backward(struct ll_connected *l, const float *input, float *input_delta,
 			   size_t n, int frozen)
 {
 	ll_activation_gradient(l->activation, l->output, l->delta, n * l->outputs);
-	if (!frozen) {
+	if (!frozen)
 		ll_bias_gradient(l->bias_updates, l->delta, n, l->outputs, 1);
-		ll_gemm_ref(1, 0, l->outputs, l->inputs, n, 1.0, l->delta, l->outputs, input,
-			    l->inputs, 1.0, l->weight_updates, l->inputs);
-	}
-	if (input_delta)
-		ll_gemm_ref(0, 0, n, l->inputs, l->outputs, 1.0, l->delta, l->outputs, l->weights,
-			    l->inputs, 1.0, input_delta, l->inputs);
+	ll_connected_backward_linear(l, input, input_delta, n, frozen);
 }

@@ -54,7 +54,7 @@ void ll_col2im(const struct ll_conv_geometry *g, const float *col, float *out)
 			}
 }
 
-void ll_conv_forward(struct ll_conv *l, const float *input, size_t n)
+void ll_conv_forward_linear(struct ll_conv *l, const float *input, size_t n)
 {
 	const struct ll_conv_geometry *g = &l->g;
 	const size_t k = (size_t)g->channels * g->size * g->size;
@@ -67,11 +67,19 @@ void ll_conv_forward(struct ll_conv *l, const float *input, size_t n)
 		ll_gemm_ref(0, 0, (size_t)g->filters, sp, k, 1.0, l->weights, k, l->col, sp, 0.0,
 			    l->output + b * (size_t)g->filters * sp, sp);
 	}
-	ll_bias_activate(l->output, l->biases, n, (size_t)g->filters, sp, l->activation);
 }
 
-void ll_conv_backward(struct ll_conv *l, const float *input, float *input_delta, size_t n,
-		      int frozen)
+void ll_conv_forward(struct ll_conv *l, const float *input, size_t n)
+{
+	const struct ll_conv_geometry *g = &l->g;
+
+	ll_conv_forward_linear(l, input, n);
+	ll_bias_activate(l->output, l->biases, n, (size_t)g->filters,
+			 (size_t)g->out_height * g->out_width, l->activation);
+}
+
+void ll_conv_backward_linear(struct ll_conv *l, const float *input, float *input_delta, size_t n,
+			     int frozen)
 {
 	const struct ll_conv_geometry *g = &l->g;
 	const size_t k = (size_t)g->channels * g->size * g->size;
@@ -79,9 +87,7 @@ void ll_conv_backward(struct ll_conv *l, const float *input, float *input_delta,
 	const size_t in_size = (size_t)g->channels * g->height * g->width;
 	size_t b;
 
-	ll_activation_gradient(l->activation, l->output, l->delta, n * (size_t)g->filters * sp);
 	if (!frozen) {
-		ll_bias_gradient(l->bias_updates, l->delta, n, (size_t)g->filters, sp);
 		/* convBackwardFilter */
 		for (b = 0; b < n; b++) {
 			ll_im2col(g, input + b * in_size, l->col);
@@ -98,4 +104,16 @@ void ll_conv_backward(struct ll_conv *l, const float *input, float *input_delta,
 			ll_col2im(g, l->col, input_delta + b * in_size);
 		}
 	}
+}
+
+void ll_conv_backward(struct ll_conv *l, const float *input, float *input_delta, size_t n,
+		      int frozen)
+{
+	const struct ll_conv_geometry *g = &l->g;
+	const size_t sp = (size_t)g->out_height * g->out_width;
+
+	ll_activation_gradient(l->activation, l->output, l->delta, n * (size_t)g->filters * sp);
+	if (!frozen)
+		ll_bias_gradient(l->bias_updates, l->delta, n, (size_t)g->filters, sp);
+	ll_conv_backward_linear(l, input, input_delta, n, frozen);
 }

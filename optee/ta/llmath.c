@@ -41,6 +41,28 @@ double ll_exp_nonpositive(double x)
 	return scale2(p, k);
 }
 
+double ll_exp(double x)
+{
+	static const uint64_t inf_bits = 0x7ff0000000000000ULL;
+	double r, p, inf;
+	int k, i;
+
+	if (!(x > 0))
+		return ll_exp_nonpositive(x); /* and NaN */
+	if (x > 709.782712893384) {
+		memcpy(&inf, &inf_bits, sizeof(inf));
+		return inf;
+	}
+	k = (int)(x * INV_LN2 + 0.5); /* round to nearest for x > 0 */
+	r = (x - k * LN2_HI) - k * LN2_LO;
+	p = 1.0;
+	for (i = 18; i >= 1; i--)
+		p = 1.0 + p * r / i;
+	if (k > 1023) /* 2^1024 is not a double: scale in two steps */
+		return scale2(scale2(p, k - 60), 60);
+	return scale2(p, k);
+}
+
 double ll_log(double x)
 {
 	uint64_t bits;

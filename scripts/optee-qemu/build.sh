@@ -10,6 +10,7 @@
 #          all  (= every build step; the default)   run  (boot and check; builds what is missing)
 #          boot (boot and check the images already built, building nothing)
 #          pins (print the pinned revisions)
+#          layerlock-ta (the layerlock TA of optee/ta, milestone 2; not in `all` yet)
 #
 # environment:
 #   LAYERLOCK_OPTEE_SRC    folder holding git clones (bare or not) of the pinned repositories, each
@@ -21,6 +22,7 @@
 #                          apt-get download cannot be used
 #   LAYERLOCK_OPTEE_TIMEOUT  seconds the boot + check may take (default 600; QEMU emulates every instruction)
 #   LAYERLOCK_OPTEE_TA_HEAP  the smoke-test TA's heap (TA_DATA_SIZE) in bytes (default 1048576)
+#   LAYERLOCK_OPTEE_SECURE_MEM  the layerlock TA's arena in bytes (default 12582912; its heap is 256 KiB more)
 #   LAYERLOCK_OPTEE_SMP    guest CPUs (default 1: the build machines' cores are shared)
 #   LAYERLOCK_OPTEE_LOG    file that receives the run's console log (default <cache>/out/logs/run.log)
 #
@@ -192,6 +194,23 @@ step_ta() {
 		|| { tail -n 30 "$LOGS/ta.log" >&2; die "TA build failed (log: $LOGS/ta.log)"; }
 	stamp ta "$k"
 }
+# The layerlock TA itself (optee/ta: command layer, entry points, layers; milestone 2), built straight
+# from its folder. Not part of `all` yet: it has not been built on the machines without the images, and
+# milestone 3 (the transport) is what will load and drive it in the guest.
+LL_TA_UUID=6c61796c-6c6f-4b54-a000-7a6500000005
+SECURE_MEM="${LAYERLOCK_OPTEE_SECURE_MEM:-12582912}"
+step_layerlock_ta() {
+	step_optee_os
+	[[ "$SECURE_MEM" =~ ^[0-9]+$ ]] || die "LAYERLOCK_OPTEE_SECURE_MEM must be a byte count, not '$SECURE_MEM'"
+	local k; k="$(key_of "$LLTA" "$(cat "$OUT/.stamp-optee-os")" "secure-mem=$SECURE_MEM")"
+	if fresh layerlock-ta "$k" && [ -f "$OUT/layerlock-ta/$LL_TA_UUID.ta" ]; then say "layerlock TA: cached"; return; fi
+	say "building layerlock's TA from optee/ta (log: $LOGS/layerlock-ta.log)"
+	rm -rf "$OUT/layerlock-ta"
+	"${NICE[@]}" make -C "$LLTA" -j"$JOBS" CROSS_COMPILE=$CROSS PLATFORM=vexpress-qemu_armv8a PYTHON3="$PYTHON3" \
+		CPPFLAGS="-DLAYERLOCK_SECURE_MEM=$SECURE_MEM" TA_DEV_KIT_DIR="$OUT/optee_os/export-ta_arm64" O="$OUT/layerlock-ta" \
+		> "$LOGS/layerlock-ta.log" 2>&1 || { tail -n 30 "$LOGS/layerlock-ta.log" >&2; die "layerlock TA build failed (log: $LOGS/layerlock-ta.log)"; }
+	stamp layerlock-ta "$k"
+}
 step_host() {
 	step_optee_client
 	local k r="$OUT/optee_client-root/usr"; k="$(key_of "$HERE/host" "$HERE/ta/include" "$LLTA/include" "$(cat "$OUT/.stamp-optee-client")" "heap=$TA_HEAP")"
@@ -307,6 +326,7 @@ run_step() {
 		tf-a) step_tf_a ;;
 		optee-client) step_optee_client ;;
 		ta) step_ta ;;
+		layerlock-ta) step_layerlock_ta ;;
 		host) step_host ;;
 		debs) step_debs ;;
 		initramfs) step_initramfs ;;
@@ -315,7 +335,7 @@ run_step() {
 		run) step_prereqs; step_images; step_run ;;
 		boot) step_run ;;
 		pins) grep -v '^#' "$HERE/pins.env" ;;
-		*) die "unknown step '$1' (steps: prereqs sources optee-os tf-a optee-client ta host debs initramfs images all run boot pins)" ;;
+		*) die "unknown step '$1' (steps: prereqs sources optee-os tf-a optee-client ta layerlock-ta host debs initramfs images all run boot pins)" ;;
 	esac
 }
 

@@ -1,6 +1,7 @@
 /*
  * The connected (fully connected) layer for layerlock's OP-TEE TA (issue 17, milestone 2),
- * without batch normalisation, with the linear, relu and leaky activations: ConnectedLayer
+ * with the linear, relu, leaky and logistic activations (batch normalisation, layerlock_batchnorm.h, goes
+ * between the *_linear parts and the bias; partition.c composes them): ConnectedLayer
  * of src/nn/layers/connected.ts on the engine's *reference* kernels (src/kernels/reference.ts:
  * gemmReference, biasActivateReference, activationGradientReference, biasGradientReference),
  * in their order of operations and with JavaScript's double-then-float32 rounding. So the TA
@@ -13,7 +14,8 @@
 
 #include <stddef.h>
 
-enum ll_activation { LL_ACT_LINEAR = 0, LL_ACT_RELU = 1, LL_ACT_LEAKY = 2 };
+/* the logistic is 1 / (1 + e^-x) with layerlock_math.h's exp, not V8's (the tests measure it) */
+enum ll_activation { LL_ACT_LINEAR = 0, LL_ACT_RELU = 1, LL_ACT_LEAKY = 2, LL_ACT_LOGISTIC = 3 };
 
 /* gemmReference: C = alpha * op(A) * op(B) + beta * C, row-major, with its loop order. */
 void ll_gemm_ref(int trans_a, int trans_b, size_t m, size_t n, size_t k, double alpha,
@@ -26,6 +28,14 @@ void ll_bias_activate(float *x, const float *biases, size_t n, size_t channels, 
 /* activationGradientReference: delta *= act'(output) */
 void ll_activation_gradient(enum ll_activation act, const float *output, float *delta,
 			    size_t count);
+/*
+ * A leaky ReLU of another slope than Darknet's 0.1 (layerlock's leaky_slope=, e.g. PyTorch's 0.01),
+ * as src/nn/activation.ts runs it after a linear epilogue: x = slope * x where x <= 0, and
+ * delta = slope * delta where the output is <= 0 (a positive slope keeps the sign).
+ */
+void ll_leaky_slope(float *x, size_t count, double slope);
+void ll_leaky_slope_gradient(const float *output, float *delta, size_t count, double slope);
+
 /* biasGradientReference: bias_updates[c] += sum of delta over each image's plane c */
 void ll_bias_gradient(float *bias_updates, const float *delta, size_t n, size_t channels,
 		      size_t spatial);
@@ -43,6 +53,8 @@ struct ll_connected {
 
 /* output = act(input · weightsᵀ + biases) for n images */
 void ll_connected_forward(struct ll_connected *l, const float *input, size_t n);
+/* its linear part alone, output = input · weightsᵀ (batch normalisation goes between) */
+void ll_connected_forward_linear(struct ll_connected *l, const float *input, size_t n);
 
 /*
  * Uses l->delta; accumulates bias and weight updates (unless frozen) and adds the
@@ -50,5 +62,11 @@ void ll_connected_forward(struct ll_connected *l, const float *input, size_t n);
  */
 void ll_connected_backward(struct ll_connected *l, const float *input, float *input_delta,
 			   size_t n, int frozen);
+/*
+ * The part after the activation and bias gradients (and batch normalisation's backward): weight
+ * updates unless frozen, the input gradient unless input_delta is NULL.
+ */
+void ll_connected_backward_linear(struct ll_connected *l, const float *input, float *input_delta,
+				  size_t n, int frozen);
 
 #endif

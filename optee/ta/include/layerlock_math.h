@@ -10,6 +10,8 @@
 
 /* e^x for x <= 0 (softmax only needs that) */
 double ll_exp_nonpositive(double x);
+/* e^x for any x (+inf above 709.78; the logistic activation needs positive arguments too) */
+double ll_exp(double x);
 /* natural log for finite x > 0 */
 double ll_log(double x);
 /* sin and cos of x for 0 <= x < 2^20 (Box–Muller needs [0, 2π)) */
