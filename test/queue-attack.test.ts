@@ -1,7 +1,7 @@
 // `layerlock attack sweep … --queue URL` against a REAL redis-server (test/redis-harness.ts): two
 // workers compute the partitions and the coordinator writes the local sweep's files byte for byte
 // (the wall-clock "seconds" fields aside); a second coordinator finds the finished flow and
-// computes nothing; a worker with other data refuses the partition jobs; the Redis password never
+// computes nothing; a coordinator killed and restarted enqueues nothing twice; a worker with other data refuses the partition jobs; the Redis password never
 // appears in any output.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +20,7 @@ let weights: string;
 const url = (db: number): string => `${redis.url}/${db}`;
 
 const worker = (db: number, extra: string[] = []): Proc => startWorker(url(db), 5, extra);
+
 
 // Two partitions (nothing protected; the last 3 layers in the TEE), every attack and stealing, on
 // settings small enough for seconds per partition.
@@ -99,6 +100,33 @@ test('attack sweep on two workers writes the local sweep\'s files byte for byte;
   const done = [w1, w2].map((w) => (JSON.parse(w.out()) as { completed: number }).completed);
   assert.equal(done[0]! + done[1]!, 3, 'two partition jobs and the aggregation, each once');
   assert.ok(done[0]! >= 1 && done[1]! >= 1, `both workers took jobs (${done.join(' + ')})`);
+});
+
+test('a coordinator killed after enqueueing and restarted enqueues nothing twice', async () => {
+  const want = await localSweep();
+  const out = join(tmp, 'q3');
+  const c1 = start(sweepArgs(out, ['--queue', url(2)]));
+  await until(() => /enqueued 2 partition jobs/.test(c1.err()), 'the flow enqueued');
+  c1.child.kill('SIGKILL');
+  await c1.closed;
+  const key = /sweep ([0-9a-f]{16})/.exec(c1.err())![1]!;
+  const prefix = 'bull:layerlock-exposure:';
+  const db = redis.client.duplicate({ db: 2 });
+  try {
+    const jobKeys = async (): Promise<string[]> => (await db.keys(`${prefix}${key}.*`)).filter((k) => !k.slice(prefix.length).includes(':')).sort();
+    const enqueued = await jobKeys();
+    assert.deepEqual(enqueued.map((k) => k.slice(prefix.length + key.length + 1)), ['k0', 'k3', 'sweep-k0_k3']);
+    const c2 = start(sweepArgs(out, ['--queue', url(2)]));
+    await until(() => /enqueued earlier, following it/.test(c2.err()), 'the restarted coordinator following the flow');
+    const w = worker(2);
+    assert.equal(await c2.closed, 0, c2.err());
+    assert.deepEqual(await jobKeys(), enqueued, 'no job added by the restart');
+    await assertSameFiles(out, want.dir);
+    await stopWorker(w);
+    assert.equal((JSON.parse(w.out()) as { completed: number }).completed, 3);
+  } finally {
+    db.disconnect();
+  }
 });
 
 test('a worker with other data refuses the partition jobs and computes nothing', async () => {

@@ -403,11 +403,12 @@ function objectWith(v: unknown, path: string, keys: readonly string[], optional:
   return object(v, path, [...keys, ...optional.filter((k) => o !== null && typeof o === 'object' && k in o)]);
 }
 
-/** An attack's `detail`: a few informational numbers, texts and number lists. */
+/** An attack's `detail`: at most 20 informational numbers, texts, booleans and number lists. */
 function detail(v: unknown, path: string): void {
-  const o = v as Obj;
-  object(v, path, o !== null && typeof o === 'object' && !Array.isArray(o) ? Object.keys(o).slice(0, 20) : []);
-  for (const [k, x] of Object.entries(o)) {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(path, 'must be an object');
+  const entries = Object.entries(v as Obj);
+  if (entries.length > 20) fail(path, 'has more than 20 fields');
+  for (const [k, x] of entries) {
     shortText(k, `${path} key`);
     if (Array.isArray(x)) list(x, `${path}.${k}`, MAX_LAYERS, numOrNull);
     else if (typeof x === 'string') shortText(x, `${path}.${k}`);

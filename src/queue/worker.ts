@@ -66,7 +66,7 @@ export interface SweepAggregateValue {
 }
 
 /** The partition's protected range, or undefined when it does not fit a network of `layers` layers. */
-function partitionRangeOrNull(p: AttackJobPayload, layers: number): [number, number] | null | undefined {
+function fittingRange(p: AttackJobPayload, layers: number): [number, number] | null | undefined {
   if (p.partition.kind === 'range' && p.partition.end >= layers) return undefined;
   if (p.partition.kind === 'last' && p.partition.k > layers) return undefined;
   return partitionRange(p.partition, layers);
@@ -194,7 +194,7 @@ export async function startWorker(o: QueueWorkerOptions): Promise<QueueWorkerHan
   async function processAttack(job: BullJob, p: AttackJobPayload): Promise<AttackDocument> {
     const id = p.identity;
     const { text: cfgText, config } = await cfgOf(id.cfg_sha256);
-    if (partitionRangeOrNull(p, config.layers.length) === undefined) throw new UnrecoverableError(`partition ${JSON.stringify(p.partition)} does not fit the sweep's network of ${config.layers.length} layers`);
+    if (fittingRange(p, config.layers.length) === undefined) throw new UnrecoverableError(`partition ${JSON.stringify(p.partition)} does not fit the sweep's network of ${config.layers.length} layers`);
     await refuseMismatch(job, { train_limit: id.train_limit, test_limit: id.test_limit, resize: id.resize }, config, id);
     const msg: ToAttackCompute = {
       type: 'attack', id: job.id!, payload: p, dataLocation, cfgPath: await blobFile(id.cfg_sha256, 'cfg'), cfgText,
