@@ -21,7 +21,6 @@ const url = (db: number): string => `${redis.url}/${db}`;
 
 const worker = (db: number, extra: string[] = []): Proc => startWorker(url(db), 5, extra);
 
-
 // Two partitions (nothing protected; the last 3 layers in the TEE), every attack and stealing, on
 // settings small enough for seconds per partition.
 const sweepArgs = (out: string, extra: string[] = []): string[] => [

@@ -16,7 +16,7 @@ import {
   attackJobId, PayloadError, queueJobId, sweepKey, validateAttackPayload, validateAttackResult, validateLayerPayload, validateLayerResult, type SweepIdentity,
 } from '../src/queue/payload.js';
 import type { AttackDocument } from '../src/attack/run.js';
-import type { PartitionSettings } from '../src/attack/sweep.js';
+import { storeAttackOnce, type PartitionSettings } from '../src/attack/sweep.js';
 import { parseQueueUrl, queueTarget, QueueUrlError, redactUrl, scrub } from '../src/queue/url.js';
 
 const H = (c: string): string => c.repeat(64);
@@ -202,5 +202,22 @@ test('a returned partition result is checked against its job; a non-finite numbe
     const d = JSON.parse(JSON.stringify(attackDoc())) as AttackDocument;
     mutate(d);
     assert.throws(() => validateAttackResult(d, expected), (e: unknown) => e instanceof PayloadError && msg.test(e.message), msg.source);
+  }
+});
+
+test('a partition result delivered twice is stored once; a different second delivery is reported, not written', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'layerlock-store-attack-'));
+  try {
+    const p = { kind: 'last' as const, k: 3 };
+    assert.equal(await storeAttackOnce(dir, p, attackDoc()), 'stored');
+    const path = join(dir, 'partitions', 'k3', 'attack.json');
+    const first = await readFile(path, 'utf8');
+    assert.equal(await storeAttackOnce(dir, p, { ...attackDoc(), seconds: 9 }), 'duplicate');
+    const other = attackDoc();
+    other.attacks[0]!.auc = 0.61;
+    assert.equal(await storeAttackOnce(dir, p, other), 'conflict');
+    assert.equal(await readFile(path, 'utf8'), first);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
