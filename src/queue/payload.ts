@@ -13,6 +13,11 @@ import type { ModelScores, SetScore } from '../exposure/protocol.js';
 import type { EpochRecord, LayerResult } from '../exposure/worker.js';
 import { OUTPUT_POLICIES } from '../tee/shared/protocol.js';
 
+/**
+ * The one queue of every layerlock job (exposure layers, attack-sweep partitions, their flows'
+ * parents): one worker serves both kinds. The name is the one first released, so that running
+ * workers and dashboards keep finding it.
+ */
 export const QUEUE_NAME = 'layerlock-exposure';
 /** Prefix of layerlock's own Redis keys (blobs, checkpoints); BullMQ keeps its default "bull". */
 export const KEY_PREFIX = 'layerlock';
