@@ -1,7 +1,8 @@
 // `layerlock worker`: takes exposure jobs and attack-sweep partitions from the queue and runs them
-// on this machine. Before a job runs, the worker checks that it would compute what the run asks for: the payload's schema,
-// the engine (layerlock version, kernels), and its own data against the run's content hash. A
-// mismatching job is refused with a message naming the difference, never computed.
+// on this machine. Before a job runs, the worker checks that it would compute what the run asks
+// for: the payload's schema, the engine (kernels, instruction set, fingerprint), and its own data
+// against the run's content hash. A mismatching job is refused with a message naming the
+// difference, never computed.
 import { mkdtemp, readFile, rm, unlink } from 'node:fs/promises';
 import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
