@@ -25,7 +25,7 @@ const worker = (db: number, extra: string[] = []): Proc => startWorker(url(db), 
 // settings small enough for seconds per partition.
 const sweepArgs = (out: string, extra: string[] = []): string[] => [
   'attack', 'sweep', '--cfg', cfg, '--weights', weights, '--train-limit', '400', '--test-limit', '400', '--seed', String(ATTACK_SEED),
-  '--tee-last', '0,3', '--members', '60', '--perturbations', '2', '--substitute-epochs', '1', '--bootstrap', '100', '--steal', '--queries', '40',
+  '--tee-last', '0,3', '--members', '40', '--perturbations', '2', '--substitute-epochs', '1', '--bootstrap', '50', '--steal', '--queries', '30',
   '--out', out, '--json', ...extra,
 ];
 
