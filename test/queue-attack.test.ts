@@ -2,7 +2,7 @@
 // workers compute the partitions and the coordinator writes the local sweep's files byte for byte
 // (the wall-clock "seconds" fields aside); a second coordinator finds the finished flow and
 // computes nothing; a coordinator killed and restarted enqueues nothing twice; a worker with other data refuses the partition jobs; the Redis password never
-// appears in any output.
+// appears in any output; --queue on attack is refused without sweep, with one line.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -140,4 +140,18 @@ test('a worker with other data refuses the partition jobs and computes nothing',
   await stopWorker(bad);
   assert.equal((JSON.parse(bad.out()) as { completed: number }).completed, 0, 'nothing computed with the wrong data');
   await assert.rejects(readFile(join(tmp, 'q2', 'sweep.json')), 'no sweep.json from a failed sweep');
+});
+
+test('--queue on attack: only with sweep, a redis URL, one clear line without the password', async () => {
+  const cases: [string[], RegExp][] = [
+    [['attack', '--cfg', 'x.cfg', '--weights', 'x.weights', '--out', join(tmp, 'o1'), '--queue', url(5)], /--queue distributes the partitions of `attack sweep`/],
+    [['attack', 'sweep', '--cfg', 'x.cfg', '--weights', 'x.weights', '--tee-last', '0', '--out', join(tmp, 'o2'), '--queue', 'http://u:hunter2@h:1'], /must start with redis:\/\/ or rediss:\/\/ \(got http:\/\/u:\*\*\*@h:1\/?\)/],
+  ];
+  for (const [argv, msg] of cases) {
+    const p = start(argv);
+    assert.equal(await p.closed, 1, argv.join(' '));
+    assert.match(p.err(), msg);
+    assert.equal(p.err().trim().split('\n').length, 1);
+    assert.ok(!p.err().includes('hunter2') && !p.err().includes(redis.password));
+  }
 });
