@@ -1,8 +1,9 @@
 // `layerlock attack sweep … --queue URL` against a REAL redis-server (test/redis-harness.ts): two
 // workers compute the partitions and the coordinator writes the local sweep's files byte for byte
 // (the wall-clock "seconds" fields aside); a second coordinator finds the finished flow and
-// computes nothing; a coordinator killed and restarted enqueues nothing twice; a worker with other data refuses the partition jobs; the Redis password never
-// appears in any output; --queue on attack is refused without sweep, with one line.
+// computes nothing; a coordinator killed and restarted enqueues nothing twice; a worker with
+// other data refuses the partition jobs; the Redis password never appears in any output; --queue
+// on attack is refused without sweep, with one line.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
