@@ -92,7 +92,7 @@ export async function sweepOnQueue(o: SweepQueueOptions): Promise<{ sweep: strin
     const workers = await c.queue.getWorkersCount().catch(() => 0);
     const done = o.sweep.partitions.length - o.pending.length;
     o.log(`${label}: ${o.sweep.partitions.length} partitions, ${done} already done, ${o.pending.length} on the queue ${o.target.display}, sweep ${key}: ` +
-      `${enqueued > 0 ? `enqueued ${enqueued - 1} partition jobs and their aggregation` : 'enqueued earlier, following it'} (${workers} worker${workers === 1 ? '' : 's'} connected now)`);
+      `${enqueued > 0 ? `enqueued ${enqueued - 1} partition job${enqueued === 2 ? '' : 's'} and their aggregation` : 'enqueued earlier, following it'} (${workers} worker${workers === 1 ? '' : 's'} connected now)`);
     await followFlow(c, {
       target: o.target, label, log: o.log, parentId, childIds: [...byId.keys()],
       stalledNote: 'another worker computes it again (with the same numbers)',
