@@ -44,7 +44,10 @@ export { runIdentity, identityMismatch, sameIdentity, identityKey, engineIdentit
 // Membership inference and model stealing against a partition (DESIGN.md §9, issue 11): the attacker's
 // view (Oracle) through the TEE client, the attacks, their metrics, resumable sweeps.
 export { attack, writeAttack, partitionTitle, type AttackRunOptions, type AttackDocument, type AttackRecord } from './attack/run.js';
-export { attackSweep, writeSweepOutputs, partitionName, partitionLabel, partitionRange, type SweepOptions, type SweepDocument, type SweepRecord, type PartitionChoice } from './attack/sweep.js';
+export {
+  attackSweep, attackPartition, partitionSettings, writeSweepOutputs, partitionName, partitionLabel, partitionRange,
+  type SweepOptions, type SweepDocument, type SweepRecord, type PartitionChoice, type PartitionSettings, type PartitionInputs,
+} from './attack/sweep.js';
 export { openVictim, type VictimSpec, type Victim } from './attack/victim.js';
 export { WholeModelOracle, TeeOracle, topLabels, type Oracle, type OracleAnswer, type Visible } from './attack/oracle.js';
 export { selectPools, subsample, type Pool, type AttackPools, type AttackData } from './attack/pools.js';

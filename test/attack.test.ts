@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,52 +13,19 @@ import { attack } from '../src/attack/run.js';
 import { selectPools, type AttackData, type AttackPools } from '../src/attack/pools.js';
 import { AttackRefused } from '../src/attack/types.js';
 import { openVictim } from '../src/attack/victim.js';
-import { loadData } from '../src/data/load.js';
-import { splitST } from '../src/data/split.js';
 import { getKernels } from '../src/kernels/index.js';
 import { parseCfg } from '../src/nn/cfg.js';
-import { saveModel } from '../src/nn/model.js';
 import { Network } from '../src/nn/network.js';
-import { train } from '../src/nn/train.js';
 import { initializeContext } from '../src/tee/client.js';
 import { CMD_CONFIGURE, CMD_FORWARD, CMD_LOAD_PARAMS, paramTypeAt, TEEC_MEMREF_TEMP_OUTPUT } from '../src/tee/shared/protocol.js';
 import { decodeReply, KIND_INVOKE, REPLY } from '../src/tee/shared/wire.js';
 import { Rng } from '../src/nn/rng.js';
+import { ATTACK_CFG, ATTACK_SEED, trainAttackMlp } from './attack-fixture.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const kernels = getKernels();
 const taKernels = kernels.name === 'reference' ? 'reference' as const : 'auto' as const;
-// A small MLP: FC64 (0), FC32 (1), FC10 (2), softmax (3), cost (4). Overfits 300 images quickly.
-const CFG = `[net]
-batch=32
-subdivisions=1
-height=28
-width=28
-channels=1
-learning_rate=0.05
-momentum=0.9
-decay=0
-policy=constant
-max_batches=100000
-
-[connected]
-output=64
-activation=relu
-
-[connected]
-output=32
-activation=relu
-
-[connected]
-output=10
-activation=linear
-
-[softmax]
-
-[cost]
-type=sse
-`;
-const SEED = 3;
+const SEED = ATTACK_SEED;
 const N = 100;
 let dir = '';
 let cfgPath = '';
@@ -67,15 +34,7 @@ let data: AttackData;
 
 test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'layerlock-attack-'));
-  cfgPath = join(dir, 'mlp.cfg');
-  weights = join(dir, 'mlp.weights');
-  await writeFile(cfgPath, CFG);
-  const src = await loadData('embedded', { trainLimit: 400, testLimit: 400 });
-  const { S, T } = splitST(src.train.count, SEED);
-  data = { train: src.train, test: src.test, S, T };
-  const net = new Network(parseCfg(CFG, cfgPath), { kernels, seed: SEED });
-  await train(net, src.train, S, { epochs: 60, seed: SEED });
-  await saveModel(net, weights);
+  ({ cfgPath, weights, data } = await trainAttackMlp(dir));
 });
 
 test.after(async () => {
@@ -182,7 +141,7 @@ class Needles {
 test('the attack process never receives a protected parameter, an internal activation or a score', async () => {
   const range: [number, number] = [1, 4]; // FC32, FC10, softmax, cost in the TEE; FC64 in the normal world
   // What the protected layers hold, computed by a twin of the victim in this test.
-  const config = parseCfg(CFG, cfgPath);
+  const config = parseCfg(ATTACK_CFG, cfgPath);
   const twin = new Network(config, { kernels, seed: SEED });
   const { loadWeightsFile } = await import('../src/nn/weights.js');
   await loadWeightsFile(weights, twin.weightsLayers());

@@ -61,3 +61,12 @@ export function cifarRecords(labels: readonly number[], first: number): Uint8Arr
 }
 
 export const cifarPix = (g: number, k: number): number => (g * 29 + k * 7 + (k >> 10) * 50) & 0xff;
+
+/** A synthetic MNIST-shaped IDX set (28×28, labels 0..9 in turn): data that is not the embedded slice. */
+export async function writeSyntheticMnist(dir: string, train: number, test: number): Promise<void> {
+  const pixel = (n: number, i: number): number => (n * 31 + i * 7) & 0xff;
+  await put(join(dir, 'train-images-idx3-ubyte'), idxImages(train, 28, 28, pixel));
+  await put(join(dir, 'train-labels-idx1-ubyte'), idxLabels(Array.from({ length: train }, (_, i) => i % 10)));
+  await put(join(dir, 't10k-images-idx3-ubyte'), idxImages(test, 28, 28, pixel));
+  await put(join(dir, 't10k-labels-idx1-ubyte'), idxLabels(Array.from({ length: test }, (_, i) => i % 10)));
+}

@@ -1,4 +1,5 @@
-// What the queue accepts, without a server: the job payload schema (documented fields only, types,
+// What the queue accepts, without a server: the job payload schemas (exposure layers, attack-sweep
+// partitions) (documented fields only, types,
 // ranges, hashes), results checked against the job and the run's identity, a result delivered twice
 // stored once, and --queue URLs parsed with the password kept out of every message.
 import { test } from 'node:test';
@@ -11,7 +12,11 @@ import { identityKey } from '../src/exposure/identity.js';
 import { jobShuffleSeed } from '../src/exposure/jobs.js';
 import type { LayerResult } from '../src/exposure/worker.js';
 import { storeResultOnce } from '../src/queue/coordinator.js';
-import { PayloadError, queueJobId, validateLayerPayload, validateLayerResult } from '../src/queue/payload.js';
+import {
+  attackJobId, PayloadError, queueJobId, sweepKey, validateAttackPayload, validateAttackResult, validateLayerPayload, validateLayerResult, type SweepIdentity,
+} from '../src/queue/payload.js';
+import type { AttackDocument } from '../src/attack/run.js';
+import { storeAttackOnce, type PartitionSettings } from '../src/attack/sweep.js';
 import { parseQueueUrl, queueTarget, QueueUrlError, redactUrl, scrub } from '../src/queue/url.js';
 
 const H = (c: string): string => c.repeat(64);
@@ -110,4 +115,109 @@ test('--queue URLs: redis and rediss with user, password and db; the password ne
   assert.equal(queueTarget('env', { LAYERLOCK_QUEUE_URL: 'redis://:pw@h:1/3' }).display, 'redis://:***@h:1/3');
   assert.throws(() => queueTarget('env', {}), /LAYERLOCK_QUEUE_URL is not set/);
   assert.equal(scrub('WRONGPASS for s3cr:t at rediss://alice:s3cr%3At@redis.example:6380/2', t), 'WRONGPASS for *** at rediss://alice:***@redis.example:6380/2');
+});
+
+const sweepIdentity: SweepIdentity = {
+  layerlock_version: '0.1.0', git_revision: null, kernels: 'native', isa: 'avx2', engine_fingerprint: H('e'),
+  cfg: 'mlp.cfg', cfg_sha256: H('c'), data: 'embedded', data_sha256: H('d'), train_limit: 400, test_limit: 400,
+  train_count: 400, test_count: 400, split: 0.5, resize: false, weights: 'mlp.weights', weights_sha256: H('a'), split_seed: 3,
+};
+const settings: PartitionSettings = {
+  attacks: ['loss', 'label-only'], members: 60, seed: 3, victim_seed: 3, substitute_epochs: 1, substitute_limit: null, perturbations: 2,
+  bootstrap: 100, steal: null, output: 'top1', topk: 5, secure_mem: null,
+};
+const attackPayload = () => ({
+  v: 1, sweep: sweepKey(sweepIdentity, settings), partition: { kind: 'last', k: 3 }, identity: { ...sweepIdentity }, settings: { ...settings, attacks: [...settings.attacks] },
+});
+
+test('attack-sweep partition payloads: documented fields only, and the key must be the identity\'s and settings\'', () => {
+  const p = validateAttackPayload(attackPayload());
+  assert.deepEqual(p, attackPayload());
+  assert.equal(attackJobId(p.sweep, p.partition), `${p.sweep}.k3`);
+  // The key ignores the order of the identity's fields and its names for people, not a number.
+  assert.equal(sweepKey(Object.fromEntries(Object.entries(sweepIdentity).reverse()) as unknown as SweepIdentity, settings), p.sweep);
+  assert.equal(sweepKey({ ...sweepIdentity, weights: 'renamed.weights' }, settings), p.sweep);
+  assert.notEqual(sweepKey({ ...sweepIdentity, weights_sha256: H('v') }, settings), p.sweep);
+  assert.notEqual(sweepKey(sweepIdentity, { ...settings, bootstrap: 101 }), p.sweep);
+  const cases: [(p: Record<string, unknown>) => void, RegExp][] = [
+    [(p) => (p['cfg_path'] = '/etc/passwd'), /payload: unknown field cfg_path/],
+    [(p) => ((p['identity'] as Record<string, unknown>)['weights_path'] = '/tmp/x'), /payload\.identity: unknown field weights_path/],
+    [(p) => ((p['identity'] as Record<string, unknown>)['weights_sha256'] = 'abc'), /payload\.identity\.weights_sha256: must be 64 lowercase hex/],
+    [(p) => ((p['settings'] as Record<string, unknown>)['attacks'] = ['loss', 'lira']), /payload\.settings\.attacks\[1\]: must be one of/],
+    [(p) => ((p['settings'] as Record<string, unknown>)['attacks'] = ['loss', 'loss']), /names an attack twice/],
+    [(p) => ((p['settings'] as Record<string, unknown>)['output'] = 'everything'), /payload\.settings\.output/],
+    [(p) => ((p['settings'] as Record<string, unknown>)['members'] = 1), /payload\.settings\.members/],
+    [(p) => ((p['settings'] as Record<string, unknown>)['steal'] = { queries: 10 }), /payload\.settings\.steal: missing field epochs/],
+    [(p) => (p['partition'] = { kind: 'range', start: 4, end: 2 }), /payload\.partition\.end/],
+    [(p) => (p['partition'] = { kind: 'last', k: 3, start: 0 }), /payload\.partition: unknown field start/],
+    [(p) => (p['partition'] = { kind: 'all' }), /payload\.partition\.kind/],
+    [(p) => (p['sweep'] = '0123456789abcdef'), /payload\.sweep: is not the key/],
+    [(p) => ((p['settings'] as Record<string, unknown>)['bootstrap'] = 101), /payload\.sweep: is not the key/],
+  ];
+  for (const [mutate, msg] of cases) {
+    const q = attackPayload() as Record<string, unknown>;
+    mutate(q);
+    assert.throws(() => validateAttackPayload(q), (e: unknown) => e instanceof PayloadError && msg.test(e.message), msg.source);
+  }
+});
+
+function attackDoc(): AttackDocument {
+  return {
+    partition: { tee_layers: [2, 4], output: 'top1', sees: ['labels', 'normal-world-weights', 'tee-input'] },
+    needs: { loss: ['scores'], 'label-only': ['labels'] },
+    members: 60, nonmembers: 60,
+    attacks: [{
+      name: 'label-only', sees: ['labels'], auc: 0.6, auc_ci95: [0.5, 0.7], tpr_at_fpr: { '0.001': 0, '0.01': 0.02 },
+      tpr_at_fpr_ci95: { '0.001': [0, 0], '0.01': [0, 0.1] }, advantage: 0.2,
+      calibrated: { threshold: Infinity, tpr: 1, fpr: 1, advantage: 0, accuracy: 0.5 },
+      ci_method: 'percentile bootstrap over the evaluation pool, 100 replicates', seconds: 0.5,
+      detail: { perturbations: 2, translations: 1, noise_sigma: 0.05 }, roc: [[0, 0], [1, 1]],
+    }],
+    refused: [{ name: 'loss', reason: 'attack loss needs the confidence scores' }],
+    stealing: null,
+    victim: { members_acc: 1, nonmembers_acc: 0.8 },
+    options: { seed: 3, substitute_epochs: 1, substitute_limit: null, perturbations: 2, bootstrap: 100, known_members: 60 },
+    seconds: 2,
+  };
+}
+
+test('a returned partition result is checked against its job; a non-finite number arrives as null', () => {
+  const expected = { range: [2, 4] as [number, number], settings };
+  const wire = JSON.parse(JSON.stringify(attackDoc())) as AttackDocument;
+  assert.equal(wire.attacks[0]!.calibrated.threshold, null);
+  assert.deepEqual(validateAttackResult(wire, expected), wire);
+  type Loose = Record<string, unknown>;
+  const first = (d: AttackDocument): Loose => d.attacks[0] as unknown as Loose;
+  const cases: [(d: AttackDocument) => void, RegExp][] = [
+    [(d) => (d.partition.tee_layers = [1, 4]), /answers another partition/],
+    [(d) => (d.members = 59), /result\.members/],
+    [(d) => (first(d)['name'] = 'whitebox'), /result\.attacks\[0\]\.name/],
+    [(d) => (first(d)['auc'] = 'high'), /result\.attacks\[0\]\.auc: must be a finite number/],
+    [(d) => (first(d)['script'] = 'x'), /result\.attacks\[0\]: unknown field script/],
+    [(d) => (d.options.bootstrap = 1000), /result\.options\.bootstrap: must be 100/],
+    [(d) => ((d as unknown as Loose)['stealing'] = { queries: 40 }), /must be null: the job did not ask for stealing/],
+    [(d) => (first(d)['detail'] = { note: 'a\nb' }), /result\.attacks\[0\]\.detail\.note/],
+  ];
+  for (const [mutate, msg] of cases) {
+    const d = JSON.parse(JSON.stringify(attackDoc())) as AttackDocument;
+    mutate(d);
+    assert.throws(() => validateAttackResult(d, expected), (e: unknown) => e instanceof PayloadError && msg.test(e.message), msg.source);
+  }
+});
+
+test('a partition result delivered twice is stored once; a different second delivery is reported, not written', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'layerlock-store-attack-'));
+  try {
+    const p = { kind: 'last' as const, k: 3 };
+    assert.equal(await storeAttackOnce(dir, p, attackDoc()), 'stored');
+    const path = join(dir, 'partitions', 'k3', 'attack.json');
+    const first = await readFile(path, 'utf8');
+    assert.equal(await storeAttackOnce(dir, p, { ...attackDoc(), seconds: 9 }), 'duplicate');
+    const other = attackDoc();
+    other.attacks[0]!.auc = 0.61;
+    assert.equal(await storeAttackOnce(dir, p, other), 'conflict');
+    assert.equal(await readFile(path, 'utf8'), first);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

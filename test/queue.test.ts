@@ -6,15 +6,12 @@
 // appears in any output.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { idxImages, idxLabels, put } from './data-fixtures.js';
+import { writeSyntheticMnist } from './data-fixtures.js';
 import { startRedis, type RedisServer } from './redis-harness.js';
-
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+import { outputs, start, startWorker, stopWorker, until, workers, type Proc } from './queue-procs.js';
 
 const CFG = `
 [net]
@@ -55,38 +52,6 @@ activation=linear
 [softmax]
 `;
 
-const env = { ...process.env, LAYERLOCK_THREADS: '1', CI: 'true' };
-
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  closed: Promise<number | null>;
-}
-
-/** Every process's output, to check that the Redis password never shows. */
-const outputs: (() => string)[] = [];
-
-function start(args: string[]): Proc {
-  const child = spawn(process.execPath, [MAIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
-  const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-  const p = { child, out: () => out, err: () => err, closed };
-  outputs.push(() => out + err);
-  return p;
-}
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 30_000, every = 20): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, every));
-  }
-}
-
 /** The document without timings, which naturally differ between runs. */
 function numbers(doc: unknown): unknown {
   if (Array.isArray(doc)) return doc.map(numbers);
@@ -99,21 +64,11 @@ function numbers(doc: unknown): unknown {
 let redis: RedisServer;
 let tmp: string;
 let cfg: string;
-const workers: Proc[] = [];
 
 /** The server's URL with database db: each test uses its own, so their queues never meet. */
 const url = (db: number): string => `${redis.url}/${db}`;
 
-function worker(db: number, extra: string[] = []): Proc {
-  const w = start(['worker', '--queue', url(db), '--jobs', '1', '--stall-timeout', '2', '--json', ...extra]);
-  workers.push(w);
-  return w;
-}
-
-async function stopWorker(w: Proc): Promise<void> {
-  if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
-  await w.closed;
-}
+const worker = (db: number, extra: string[] = []): Proc => startWorker(url(db), 2, extra);
 
 // Small and fast, but an epoch of a job long enough (20 batches) for a kill to land between two
 // checkpoints. Every test runs seed 1 with these options, so one local run is the reference.
@@ -234,11 +189,7 @@ test('a worker killed with SIGKILL mid-job: another continues it from its checkp
 test('a worker with other data refuses the jobs; with a right worker the same command then finishes', async () => {
   const want = await localRun();
   const other = join(tmp, 'other-data');
-  const pixel = (n: number, i: number): number => (n * 31 + i * 7) & 0xff;
-  await put(join(other, 'train-images-idx3-ubyte'), idxImages(1000, 28, 28, pixel));
-  await put(join(other, 'train-labels-idx1-ubyte'), idxLabels(Array.from({ length: 1000 }, (_, i) => i % 10)));
-  await put(join(other, 't10k-images-idx3-ubyte'), idxImages(100, 28, 28, pixel));
-  await put(join(other, 't10k-labels-idx1-ubyte'), idxLabels(Array.from({ length: 100 }, (_, i) => i % 10)));
+  await writeSyntheticMnist(other, 1000, 100);
   const bad = worker(3, ['--data', other]);
   await until(() => /taking exposure jobs/.test(bad.err()), 'the misconfigured worker ready');
   const out = join(tmp, 'q4');

@@ -8,13 +8,14 @@ import { attack, writeAttack, type AttackDocument } from '../attack/run.js';
 import { attackSweep, type PartitionChoice, type SweepDocument } from '../attack/sweep.js';
 import { openDeviceVictim, openVictim, type Victim } from '../attack/victim.js';
 import { AttackRefused } from '../attack/types.js';
+import { queueTarget, QueueUrlError, type QueueTarget } from '../queue/url.js';
 import {
-  DATA_HELP, DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, parse, parseTeeOutput, requireStr, secureMemOf, seedOf, selectData, str, teeChoice,
+  DATA_HELP, DATA_OPTIONS, dataSelectionOf, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, parse, parseTeeOutput, requireStr, secureMemOf, seedOf, selectData, str, teeChoice,
   UsageError, type CommandHelp, type Parsed,
 } from './common.js';
 
 export const help: CommandHelp = {
-  usage: '[sweep] (--cfg F --weights W | --model F.onnx) [--data D] [--tee-last k | --tee-layers a:b] [--tee-output P] [--attacks LIST] [--members N] [--steal --queries Q] --out DIR',
+  usage: '[sweep] (--cfg F --weights W | --model F.onnx) [--data D] [--tee-last k | --tee-layers a:b] [--tee-output P] [--attacks LIST] [--members N] [--steal --queries Q] [--queue URL (sweep)] --out DIR',
   summary: 'Membership inference and model stealing against a partition, as the normal world sees it (`attack sweep`: several partitions).',
   options: [
     ['--device DEV', 'attack the model installed on a device folder (layerlock install) instead of --cfg/--weights: the protected layers exist only sealed and inside the TA'],
@@ -36,6 +37,7 @@ export const help: CommandHelp = {
     ['--steal-epochs E', 'training epochs of the surrogate and the black box (default: --substitute-epochs)'],
     ['--attack-seed N', 'seed of the attacker\'s side only (pools, substitute, bootstrap; default --seed, which also fixes the S/T split): repeat an experiment with other pools'],
     ['--exposure DIR', 'sweep: an exposure run (DIR/exposure.json): its exposure inside the TEE is drawn on the figure'],
+    ['--queue URL', 'sweep: compute the partitions on `layerlock worker`s via Redis: redis://[user:pass@]host:port[/db], rediss://, or env ($LAYERLOCK_QUEUE_URL); same files as a local sweep (docs/distributed.md)'],
     ['--out DIR', 'DIR/attack.json and DIR/roc.svg/png (sweep: DIR/sweep.json, DIR/sweep.svg/png, DIR/partitions/*)'],
     ...DATA_HELP,
   ],
@@ -64,6 +66,7 @@ const OPTIONS = {
   out: { type: 'string' },
   device: { type: 'string' },
   'attack-seed': { type: 'string' },
+  queue: { type: 'string' },
 } as const;
 
 function parseAttacks(text: string | undefined): { list: AttackName[]; explicit: boolean } {
@@ -145,6 +148,15 @@ export async function run(argv: string[]): Promise<void> {
     throw new UsageError('--device attacks the installed model and its partition: no --cfg, --weights, --model, --tee-last/--tee-layers, and not with sweep');
   }
   const out = requireStr(p, 'out');
+  const queueUrl = str(p, 'queue');
+  if (queueUrl !== undefined && !sweep) throw new UsageError('--queue distributes the partitions of `attack sweep`; a single attack runs here');
+  let target: QueueTarget | undefined;
+  try {
+    target = queueUrl === undefined ? undefined : queueTarget(queueUrl);
+  } catch (e) {
+    if (e instanceof QueueUrlError) throw new UsageError(e.message);
+    throw e;
+  }
   const attacks = parseAttacks(str(p, 'attacks'));
   const opts = common(p);
   let deviceVictim: Victim | null = null;
@@ -177,6 +189,7 @@ export async function run(argv: string[]): Promise<void> {
       exposure: ex !== undefined ? await loadExposure(ex, config) : null,
       log: runLog,
       onResume: (name) => runLog(`partition ${name}: already done (${out}/partitions/${name}/attack.json), skipped`),
+      ...(target ? { queue: { target, log, selection: dataSelectionOf(p) } } : {}),
     });
     emit(p, doc, () => doc.partitions.map((r) => `== ${r.label} ==\n${formatAttack(r)}`).join('\n\n') + `\n\nwrote ${out}/sweep.json, ${out}/sweep.svg, ${out}/sweep.png`);
     return;

@@ -5,7 +5,7 @@ import { access, mkdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { selectData as selectDataFrom, type InputShape, type SelectedData, type SetName } from '../data/select.js';
+import { selectData as selectDataFrom, type DataSelection, type InputShape, type SelectedData, type SetName } from '../data/select.js';
 import { loadCfg } from '../nn/cfg.js';
 import type { NetworkConfig } from '../nn/config.js';
 import { ONNX_IMPORT_VERSION, loadOnnxFile, writeImportedFiles } from '../onnx/model.js';
@@ -171,12 +171,15 @@ export function asUsage<T>(fn: () => T): T {
 }
 
 /** --data, --train-limit, --test-limit, --seed, --split, --resize → the library's data selection. */
-export async function selectData(p: Parsed, net: InputShape): Promise<SelectedData> {
+/** The data options as the library's selection (data/select.ts). */
+export function dataSelectionOf(p: Parsed): DataSelection {
   const split = num(p, 'split') ?? 0.5;
   if (!(split > 0 && split <= 1)) throw new UsageError(`--split must be in (0, 1] (got ${split})`);
-  return selectDataFrom({
-    data: str(p, 'data') ?? 'embedded', trainLimit: int(p, 'train-limit'), testLimit: int(p, 'test-limit'), seed: seedOf(p), split, resize: flag(p, 'resize'),
-  }, net);
+  return { data: str(p, 'data') ?? 'embedded', trainLimit: int(p, 'train-limit'), testLimit: int(p, 'test-limit'), seed: seedOf(p), split, resize: flag(p, 'resize') };
+}
+
+export async function selectData(p: Parsed, net: InputShape): Promise<SelectedData> {
+  return selectDataFrom(dataSelectionOf(p), net);
 }
 
 export function parseSet(v: string | undefined, fallback: SetName): SetName {

@@ -1,5 +1,5 @@
-// layerlock worker: runs exposure jobs from a BullMQ queue on this machine until stopped
-// (SIGINT/SIGTERM). The coordinator is `layerlock exposure … --queue URL` (docs/distributed.md).
+// layerlock worker: runs exposure jobs and attack-sweep partitions from a BullMQ queue on this machine until stopped
+// (SIGINT/SIGTERM). The coordinators are `layerlock exposure … --queue URL` and `layerlock attack sweep … --queue URL` (docs/distributed.md).
 import { availableParallelism } from 'node:os';
 import { queueTarget, QueueUrlError } from '../queue/url.js';
 import { defaultCacheBytes } from '../exposure/index.js';
@@ -7,7 +7,7 @@ import { emit, flag, formatHelp, int, log, parse, parseByteSize, requireStr, str
 
 export const help: CommandHelp = {
   usage: '--queue redis://[user:pass@]host:port[/db] [--jobs N] [--data DIR]',
-  summary: 'Run exposure jobs from a Redis (BullMQ) queue on this machine, until stopped.',
+  summary: 'Run exposure jobs and attack-sweep partitions from a Redis (BullMQ) queue on this machine, until stopped.',
   options: [
     ['--queue URL', 'the queue: redis://[user:pass@]host:port[/db], or rediss:// for TLS (the password is never printed); `env`: the URL in $LAYERLOCK_QUEUE_URL (not visible in ps)'],
     ['--jobs N', `jobs at a time (default: cores, here ${availableParallelism()}); native threads are shared between them`],

@@ -80,8 +80,8 @@ const WHAT: Partial<Record<IdentityField, string>> = {
   engine_fingerprint: 'engine fingerprint (kernels, layers or protocol code changed)',
 };
 
-export interface IdentityMismatch {
-  field: IdentityField;
+export interface IdentityMismatch<F extends string = IdentityField> {
+  field: F;
   kind: 'option' | 'engine';
   recorded: unknown;
   wanted: unknown;
@@ -100,20 +100,45 @@ function show(v: unknown): string {
  * missing from `recorded` (an identity from an older layerlock) counts as different.
  */
 export function identityMismatch(recorded: Partial<RunIdentity> | null | undefined, wanted: RunIdentity): IdentityMismatch[] {
-  const out: IdentityMismatch[] = [];
-  for (const [fields, kind] of [[OPTION_FIELDS, 'option'], [ENGINE_FIELDS, 'engine']] as const) {
+  return fieldsMismatch(recorded, wanted, OPTION_FIELDS, ENGINE_FIELDS);
+}
+
+/**
+ * identityMismatch over chosen fields of any identity (an attack sweep's has some fields of its
+ * own), so that every identity is compared and worded the same way. `what` names the fields that
+ * WHAT does not.
+ */
+export function fieldsMismatch<T extends object>(
+  recorded: Partial<T> | null | undefined,
+  wanted: T,
+  option: readonly (keyof T & string)[],
+  engine: readonly (keyof T & string)[],
+  what: Readonly<Record<string, string>> = {},
+): IdentityMismatch<keyof T & string>[] {
+  const out: IdentityMismatch<keyof T & string>[] = [];
+  for (const [fields, kind] of [[option, 'option'], [engine, 'engine']] as const) {
     for (const field of fields) {
       const a = recorded?.[field];
       const b = wanted[field];
       if (a === undefined || JSON.stringify(a) !== JSON.stringify(b)) {
+        const name = what[field] ?? (WHAT as Record<string, string | undefined>)[field] ?? field;
         out.push({
           field, kind, recorded: a ?? null, wanted: b,
-          message: `${WHAT[field] ?? field} differs: made with ${a === undefined ? 'an older layerlock (not recorded)' : show(a)}, this run has ${show(b)}`,
+          message: `${name} differs: made with ${a === undefined ? 'an older layerlock (not recorded)' : show(a)}, this run has ${show(b)}`,
         });
       }
     }
   }
   return out;
+}
+
+/** What a worker measures on its own machine before it computes a job: its data and its engine. */
+export const LOCAL_FIELDS = ['data_sha256', 'train_count', 'test_count', 'kernels', 'isa', 'engine_fingerprint'] as const satisfies readonly IdentityField[];
+export type LocalIdentity = Pick<RunIdentity, (typeof LOCAL_FIELDS)[number]>;
+
+/** Where this machine's data or engine (`here`) differs from what a job was made for (`wanted`). */
+export function localMismatch(wanted: LocalIdentity, here: LocalIdentity): IdentityMismatch<keyof LocalIdentity>[] {
+  return fieldsMismatch<LocalIdentity>(wanted, here, LOCAL_FIELDS.filter((f) => !ENGINE_FIELDS.includes(f)), LOCAL_FIELDS.filter((f) => ENGINE_FIELDS.includes(f)));
 }
 
 /** True when jobs made under `recorded` may be reused by a run with identity `wanted`. */
@@ -159,6 +184,11 @@ function gitRevision(): string | null {
   }
 }
 
+/** Which code made a result: recorded for people (the engine fingerprint is what is compared). */
+export function codeIdentity(): Pick<RunIdentity, 'layerlock_version' | 'git_revision'> {
+  return { layerlock_version: packageVersion(), git_revision: gitRevision() };
+}
+
 /** Backend and instruction set of the kernels, without the thread count (which must not change results). */
 export function kernelIdentity(kernels: Kernels = getKernels()): { kernels: string; isa: string | null } {
   if (kernels.name.startsWith('native') && nativeAvailable()) return { kernels: 'native', isa: nativeInfo().isa };
@@ -191,8 +221,7 @@ export interface IdentityInputs {
 /** The identity of a run with these inputs, on this machine's engine. */
 export async function runIdentity(i: IdentityInputs): Promise<RunIdentity> {
   return {
-    layerlock_version: packageVersion(),
-    git_revision: gitRevision(),
+    ...codeIdentity(),
     ...(await engineIdentity(i.kernels)),
     cfg: basename(i.cfgPath),
     cfg_sha256: createHash('sha256').update(i.cfgText).digest('hex'),

@@ -6,8 +6,6 @@
 // twice; a result is stored once however often it is delivered.
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { FlowProducer, Queue, QueueEvents, type FlowJob } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { identityKey, sameIdentity, type RunIdentity } from '../exposure/identity.js';
 import { jobCost, jobList, type CostInputs, type LayerJob, type Metric } from '../exposure/jobs.js';
 import type { RunnerEvent, RunningJob, RunState, RunSummary } from '../exposure/runner.js';
@@ -17,12 +15,13 @@ import type { LayerResult } from '../exposure/worker.js';
 import type { NetworkConfig } from '../nn/config.js';
 import { atomicCreate } from '../util/fsutil.js';
 import { publishBlob } from './blobs.js';
+import { enqueueFlowOnce, followFlow, withQueue } from './flow.js';
 import {
-  AGGREGATE_JOB, aggregateJobId, LAYER_JOB, PAYLOAD_VERSION, QUEUE_NAME, queueJobId, validateLayerResult,
+  AGGREGATE_JOB, aggregateJobId, LAYER_JOB, PAYLOAD_VERSION, queueJobId, validateLayerResult,
   type AggregatePayload, type LayerJobPayload,
 } from './payload.js';
 import { connect, whenReady } from './connection.js';
-import { scrub, type QueueTarget } from './url.js';
+import type { QueueTarget } from './url.js';
 
 export interface QueueRunOptions {
   target: QueueTarget;
@@ -97,21 +96,13 @@ export async function runOnQueue(o: QueueRunOptions): Promise<QueueRunSummary> {
   const skipped = all.length - pendingJobs.length;
   if (pendingJobs.length === 0) return { run, enqueued: 0, ran: 0, skipped, stale, wallSeconds: 0 };
 
-  const redis = connect(o.target, o.log);
-  await whenReady(redis, o.target);
-  const eventsConn = connect(o.target, o.log);
-  const queue = new Queue(QUEUE_NAME, { connection: redis });
-  const flows = new FlowProducer({ connection: redis });
-  const events = new QueueEvents(QUEUE_NAME, { connection: eventsConn });
-  queue.on('error', (e) => o.log(scrub(`layerlock exposure: queue: ${e.message}`, o.target)));
-  flows.on('error', (e) => o.log(scrub(`layerlock exposure: queue: ${e.message}`, o.target)));
-  events.on('error', (e) => o.log(scrub(`layerlock exposure: queue events: ${e.message}`, o.target)));
-  try {
+  const label = 'layerlock exposure';
+  return withQueue(o.target, label, o.log, async (c) => {
     // 1. Publish what the workers fetch by hash: the cfg and each seed's base model.
-    if ((await publishBlob(redis, o.cfgText)) !== identity.cfg_sha256) throw new Error('internal: the cfg text does not hash to the identity\'s cfg_sha256');
+    if ((await publishBlob(c.redis, o.cfgText)) !== identity.cfg_sha256) throw new Error('internal: the cfg text does not hash to the identity\'s cfg_sha256');
     const baseSha = new Map<number, string>();
     for (const seed of o.seeds) {
-      const sha = await publishBlob(redis, await readFile(o.basePath ?? baseWeightsFile(o.dir, seed)));
+      const sha = await publishBlob(c.redis, await readFile(o.basePath ?? baseWeightsFile(o.dir, seed)));
       const recorded = valid.results.base.get(seed)?.weights_sha256;
       if (recorded !== sha) throw new Error(`the base model of seed ${seed} changed since its job finished (its SHA-256 differs); delete ${o.dir}/jobs/s${seed}-base.json to redo it`);
       baseSha.set(seed, sha);
@@ -126,35 +117,17 @@ export async function runOnQueue(o: QueueRunOptions): Promise<QueueRunSummary> {
     // 2. Enqueue once: the flow's parent id names the run and its seeds; children already on the
     //    queue (from an earlier invocation or another seed list) are followed, not added again.
     const parentId = aggregateJobId(run, o.seeds);
-    let enqueued = 0;
-    const existing = await Promise.all(children.map((c) => queue.getJob(c.queueId)));
-    if ((await queue.getJob(parentId)) === undefined) {
-      const fresh = children.filter((_, i) => existing[i] === undefined);
-      const attempts = o.attempts ?? 3;
-      const flow: FlowJob = {
-        name: AGGREGATE_JOB, queueName: QUEUE_NAME, data: { v: PAYLOAD_VERSION, run, metric: o.metric } satisfies AggregatePayload,
-        opts: { jobId: parentId },
-        children: fresh.map((c) => ({
-          name: LAYER_JOB, queueName: QUEUE_NAME, data: c.payload,
-          opts: { jobId: c.queueId, attempts, backoff: { type: 'exponential', delay: 1000 } },
-        })),
-      };
-      await flows.add(flow);
-      enqueued = fresh.length + 1;
-    }
-    // Jobs that failed for good in an earlier invocation (e.g. refused by a misconfigured worker)
-    // get their attempts back: running the command again is how a user retries.
-    for (const j of existing) {
-      if (j && (await j.getState()) === 'failed') {
-        o.log(`layerlock exposure: retrying ${j.id} (it failed before: ${scrub(j.failedReason ?? '', o.target)})`);
-        await j.retry('failed');
-      }
-    }
-    const workers = await queue.getWorkersCount().catch(() => 0);
+    const enqueued = await enqueueFlowOnce(c, {
+      target: o.target, label, log: o.log,
+      parent: { id: parentId, name: AGGREGATE_JOB, data: { v: PAYLOAD_VERSION, run, metric: o.metric } satisfies AggregatePayload },
+      children: children.map((ch) => ({ id: ch.queueId, name: LAYER_JOB, data: ch.payload })),
+      ...(o.attempts !== undefined ? { attempts: o.attempts } : {}),
+    });
+    const workers = await c.queue.getWorkersCount().catch(() => 0);
 
     // 3. Follow the jobs until every result is stored.
-    const byQueueId = new Map(children.map((c) => [c.queueId, c]));
-    const costOf = new Map(children.map((c) => [c.queueId, jobCost(c.job, { ...o.cost, config: o.config })]));
+    const byQueueId = new Map(children.map((ch) => [ch.queueId, ch]));
+    const costOf = new Map(children.map((ch) => [ch.queueId, jobCost(ch.job, { ...o.cost, config: o.config })]));
     const totalCost = [...costOf.values()].reduce((a, b) => a + b, 0);
     const running = new Map<string, RunningJob>();
     let costDone = 0;
@@ -172,94 +145,31 @@ export async function runOnQueue(o: QueueRunOptions): Promise<QueueRunSummary> {
       queue: `${o.target.display}, run ${run}: ${enqueued > 0 ? `enqueued ${enqueued - 1} jobs and their aggregation` : 'enqueued earlier, following it'}`,
     });
 
-    let wake: (() => void) | null = null;
-    const poke = (): void => wake?.();
-    events.on('active', ({ jobId }) => {
-      const c = byQueueId.get(jobId);
-      if (c && !running.has(jobId)) running.set(jobId, { job: c.job, epoch: 0, epochs: 1, batch: 0, batches: 1 });
+    await followFlow(c, {
+      target: o.target, label, log: o.log, parentId, childIds: [...byQueueId.keys()],
+      stalledNote: 'another worker continues it from its last checkpoint',
+      ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
+      onActive: (q) => {
+        if (!running.has(q)) running.set(q, { job: byQueueId.get(q)!.job, epoch: 0, epochs: 1, batch: 0, batches: 1 });
+      },
+      onProgress: (q, d) => {
+        const n = (k: string): number => (typeof d[k] === 'number' && Number.isFinite(d[k]) ? (d[k] as number) : 0);
+        running.set(q, { job: byQueueId.get(q)!.job, epoch: n('epoch'), epochs: Math.max(1, n('epochs')), batch: n('batch'), batches: Math.max(1, n('batches')) });
+        emit({ type: 'progress', state: state() });
+      },
+      onAttemptFailed: (q) => void running.delete(q),
+      onCompleted: async (q, value) => {
+        const ch = byQueueId.get(q)!;
+        const result = validateLayerResult(value, ch.job, { identity, base_sha256: ch.payload.base_sha256 });
+        const stored = await storeResultOnce(o.dir, result);
+        if (stored === 'conflict') o.log(`layerlock exposure: ${q} was delivered again with other numbers; keeping the first (the engine is not deterministic here?)`);
+        running.delete(q);
+        ran++;
+        costDone += costOf.get(q) ?? 0;
+        emit({ type: 'job-done', state: state(), job: ch.job, result });
+      },
+      onFailed: (q, message) => emit({ type: 'job-failed', state: state(), job: byQueueId.get(q)!.job, message }),
     });
-    events.on('progress', ({ jobId, data }) => {
-      const c = byQueueId.get(jobId);
-      if (!c || typeof data !== 'object' || data === null) return;
-      const d = data as Record<string, unknown>;
-      const n = (k: string): number => (typeof d[k] === 'number' && Number.isFinite(d[k]) ? (d[k] as number) : 0);
-      running.set(jobId, { job: c.job, epoch: n('epoch'), epochs: Math.max(1, n('epochs')), batch: n('batch'), batches: Math.max(1, n('batches')) });
-      emit({ type: 'progress', state: state() });
-    });
-    events.on('stalled', ({ jobId }) => {
-      if (byQueueId.has(jobId)) o.log(`layerlock exposure: ${jobId} stalled (its worker stopped answering); another worker continues it from its last checkpoint`);
-    });
-    events.on('failed', ({ jobId, failedReason }) => {
-      if (byQueueId.has(jobId)) o.log(`layerlock exposure: ${jobId}: ${scrub(failedReason, o.target)}`);
-      running.delete(jobId);
-      poke();
-    });
-    events.on('completed', poke);
-    await events.waitUntilReady();
-
-    const left = new Set(byQueueId.keys());
-    while (left.size > 0) {
-      // Events make this loop react at once; the poll makes it correct even when an event was
-      // missed (emitted before we listened, or while Redis was restarting).
-      const states = await Promise.all([...left].map(async (q) => [q, await queue.getJobState(q)] as const));
-      for (const [q, s] of states) {
-        if (s === 'completed') {
-          const c = byQueueId.get(q)!;
-          const job = await queue.getJob(q);
-          const result = validateLayerResult(job?.returnvalue, c.job, { identity, base_sha256: c.payload.base_sha256 });
-          const stored = await storeResultOnce(o.dir, result);
-          if (stored === 'conflict') o.log(`layerlock exposure: ${q} was delivered again with other numbers; keeping the first (the engine is not deterministic here?)`);
-          left.delete(q);
-          running.delete(q);
-          ran++;
-          costDone += costOf.get(q) ?? 0;
-          emit({ type: 'job-done', state: state(), job: c.job, result });
-        } else if (s === 'failed') {
-          const job = await queue.getJob(q);
-          const msg = `job ${q} failed on the queue after ${job?.attemptsMade ?? '?'} attempts: ${scrub(job?.failedReason ?? 'unknown reason', o.target)}`;
-          emit({ type: 'job-failed', state: state(), job: byQueueId.get(q)!.job, message: msg });
-          throw new Error(`${msg} (fix the worker, then run the same command again to retry)`);
-        } else if (s === 'unknown') {
-          throw new Error(`job ${q} disappeared from the queue (removed by someone?); run the same command again to enqueue it`);
-        }
-      }
-      if (left.size === 0) break;
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, o.pollMs ?? 1000);
-        wake = () => {
-          clearTimeout(t);
-          wake = null;
-          r();
-        };
-      });
-    }
-
-    // 4. The parent runs once its children are done; report its per-layer summary.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const s = await queue.getJobState(parentId);
-      if (s === 'completed') {
-        const p = await queue.getJob(parentId);
-        const v = p?.returnvalue as { children?: unknown } | undefined;
-        o.log(`layerlock exposure: aggregation ${parentId} done (${typeof v?.children === 'number' ? v.children : '?'} results)`);
-        break;
-      }
-      if (s === 'failed' || s === 'unknown' || Date.now() > deadline) {
-        o.log(`layerlock exposure: the flow's aggregation job ${parentId} is ${s}; the results are all stored, so this does not matter for exposure.json`);
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
     return { run, enqueued, ran, skipped, stale, wallSeconds: (performance.now() - t0) / 1000 };
-  } finally {
-    await events.close().catch(() => {});
-    await flows.close().catch(() => {});
-    await queue.close().catch(() => {});
-    closeQuietly(redis);
-    closeQuietly(eventsConn);
-  }
-}
-
-function closeQuietly(r: Redis): void {
-  r.disconnect();
+  });
 }

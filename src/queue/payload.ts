@@ -3,11 +3,21 @@
 // never come from the queue: the data is the worker's own --data, the cfg and the base model are
 // fetched by SHA-256 and verified. Results coming back are validated the same way before the
 // coordinator stores them.
+import { createHash } from 'node:crypto';
+import type { AttackDocument } from '../attack/run.js';
+import { partitionName, type PartitionChoice, type PartitionSettings } from '../attack/sweep.js';
+import { ATTACK_NAMES, type AttackName } from '../attack/types.js';
 import { identityMismatch, type RunIdentity } from '../exposure/identity.js';
 import { jobShuffleSeed, layerJobId, type FineTuneKind, type Metric } from '../exposure/jobs.js';
 import type { ModelScores, SetScore } from '../exposure/protocol.js';
 import type { EpochRecord, LayerResult } from '../exposure/worker.js';
+import { OUTPUT_POLICIES } from '../tee/shared/protocol.js';
 
+/**
+ * The one queue of every layerlock job (exposure layers, attack-sweep partitions, their flows'
+ * parents): one worker serves both kinds. The name is the one first released, so that running
+ * workers and dashboards keep finding it.
+ */
 export const QUEUE_NAME = 'layerlock-exposure';
 /** Prefix of layerlock's own Redis keys (blobs, checkpoints); BullMQ keeps its default "bull". */
 export const KEY_PREFIX = 'layerlock';
@@ -120,36 +130,49 @@ function bool(v: unknown, path: string): boolean {
 
 // ---- payloads --------------------------------------------------------------------------------------
 
-const IDENTITY_KEYS: readonly (keyof RunIdentity)[] = [
-  'layerlock_version', 'git_revision', 'kernels', 'isa', 'engine_fingerprint', 'cfg', 'cfg_sha256', 'data', 'data_sha256',
-  'train_limit', 'test_limit', 'train_count', 'test_count', 'split', 'resize', 'epochs', 'ft_epochs', 'base_sha256', 'base_seed',
-];
+type Check = (v: unknown, path: string) => unknown;
+
+const sha: Check = (v, path) => hex(v, path, 64);
+
+/** The fields an exposure run's identity and an attack sweep's share, each with its check. */
+const SHARED_IDENTITY_FIELDS = {
+  layerlock_version: shortText,
+  git_revision: textOrNull,
+  kernels: shortText,
+  isa: textOrNull,
+  engine_fingerprint: sha,
+  cfg: shortText,
+  cfg_sha256: sha,
+  data: shortText,
+  data_sha256: sha,
+  train_limit: intOrNull,
+  test_limit: intOrNull,
+  train_count: (v: unknown, path: string) => int(v, path, 2, 2 ** 31),
+  test_count: (v: unknown, path: string) => int(v, path, 1, 2 ** 31),
+  split: (v: unknown, path: string) => {
+    const x = num(v, path);
+    if (!(x > 0 && x < 1)) fail(path, 'must be in (0, 1)');
+    return x;
+  },
+  resize: bool,
+} satisfies Partial<Record<keyof RunIdentity, Check>>;
+
+/** Checks every field of `checks` (and no other) and returns them in the table's order. */
+function fields<T>(v: unknown, path: string, checks: Record<string, Check>): T {
+  const o = object(v, path, Object.keys(checks));
+  return Object.fromEntries(Object.entries(checks).map(([k, check]) => [k, check(o[k], `${path}.${k}`)])) as T;
+}
+
+const RUN_IDENTITY_FIELDS: Record<keyof RunIdentity, Check> = {
+  ...SHARED_IDENTITY_FIELDS,
+  epochs: intOrNull,
+  ft_epochs: (v, path) => int(v, path, 0, 100_000),
+  base_sha256: hexOrNull,
+  base_seed: intOrNull,
+};
 
 export function validateIdentity(v: unknown, path: string): RunIdentity {
-  const o = object(v, path, IDENTITY_KEYS);
-  const split = num(o['split'], `${path}.split`);
-  if (!(split > 0 && split < 1)) fail(`${path}.split`, 'must be in (0, 1)');
-  return {
-    layerlock_version: shortText(o['layerlock_version'], `${path}.layerlock_version`),
-    git_revision: textOrNull(o['git_revision'], `${path}.git_revision`),
-    kernels: shortText(o['kernels'], `${path}.kernels`),
-    isa: textOrNull(o['isa'], `${path}.isa`),
-    engine_fingerprint: hex(o['engine_fingerprint'], `${path}.engine_fingerprint`, 64),
-    cfg: shortText(o['cfg'], `${path}.cfg`),
-    cfg_sha256: hex(o['cfg_sha256'], `${path}.cfg_sha256`, 64),
-    data: shortText(o['data'], `${path}.data`),
-    data_sha256: hex(o['data_sha256'], `${path}.data_sha256`, 64),
-    train_limit: intOrNull(o['train_limit'], `${path}.train_limit`),
-    test_limit: intOrNull(o['test_limit'], `${path}.test_limit`),
-    train_count: int(o['train_count'], `${path}.train_count`, 2, 2 ** 31),
-    test_count: int(o['test_count'], `${path}.test_count`, 1, 2 ** 31),
-    split,
-    resize: bool(o['resize'], `${path}.resize`),
-    epochs: intOrNull(o['epochs'], `${path}.epochs`),
-    ft_epochs: int(o['ft_epochs'], `${path}.ft_epochs`, 0, 100_000),
-    base_sha256: hexOrNull(o['base_sha256'], `${path}.base_sha256`),
-    base_seed: intOrNull(o['base_seed'], `${path}.base_seed`),
-  };
+  return fields<RunIdentity>(v, path, RUN_IDENTITY_FIELDS);
 }
 
 export function validateLayerPayload(v: unknown): LayerJobPayload {
@@ -244,4 +267,223 @@ export function validateLayerResult(
     seconds: num(o['seconds'], `${path}.seconds`),
     kernels: shortText(o['kernels'], `${path}.kernels`),
   };
+}
+
+// ---- attack sweeps -----------------------------------------------------------------------------------
+
+export const ATTACK_JOB = 'attack-partition';
+export const SWEEP_JOB = 'attack-sweep';
+
+/**
+ * What an attack sweep's numbers depend on besides the partition settings: the engine, the cfg,
+ * the attacked weights and the data selection. Names (cfg, weights, data) are informational; the
+ * rest is compared (through the job ids) and the data and engine fields are checked by each worker
+ * against its own machine before it computes (exposure/identity.ts localMismatch).
+ */
+export interface SweepIdentity extends Pick<RunIdentity, keyof typeof SHARED_IDENTITY_FIELDS> {
+  weights: string;
+  weights_sha256: string;
+  /** --seed: the S/T split of the training set. */
+  split_seed: number;
+}
+
+const SWEEP_IDENTITY_FIELDS: Record<keyof SweepIdentity, Check> = {
+  ...SHARED_IDENTITY_FIELDS,
+  weights: shortText,
+  weights_sha256: sha,
+  split_seed: (v, path) => int(v, path, 0, 2 ** 32 - 1),
+};
+
+/** Not part of a sweep's key: they name things for people and do not change a number. */
+const INFORMATIONAL: readonly string[] = ['layerlock_version', 'git_revision', 'cfg', 'data', 'weights'];
+
+/** One partition's attacks. The cfg and the weights are fetched by identity.cfg_sha256 and weights_sha256. */
+export interface AttackJobPayload {
+  v: 1;
+  /** The sweep's key (sweepKey): the prefix of every job id of the sweep. */
+  sweep: string;
+  partition: PartitionChoice;
+  identity: SweepIdentity;
+  settings: PartitionSettings;
+}
+
+/** The flow's parent: a summary of its children's results for dashboards. */
+export interface SweepAggregatePayload {
+  v: 1;
+  sweep: string;
+}
+
+/** A short hash of everything a sweep's results depend on: equal keys, equal numbers. */
+export function sweepKey(identity: SweepIdentity, settings: PartitionSettings): string {
+  // Sorted: the key must not depend on the order in which an identity's fields were written.
+  const compared = Object.entries(identity).filter(([k]) => !INFORMATIONAL.includes(k)).sort(([a], [b]) => (a < b ? -1 : 1));
+  return createHash('sha256').update(JSON.stringify([compared, settings])).digest('hex').slice(0, 16);
+}
+
+export function attackJobId(sweep: string, p: PartitionChoice): string {
+  return `${sweep}.${partitionName(p)}`;
+}
+
+export function sweepAggregateJobId(sweep: string, partitions: readonly PartitionChoice[]): string {
+  return `${sweep}.sweep-${partitions.map(partitionName).join('_')}`;
+}
+
+const MAX_LAYERS = 10_000;
+
+function partition(v: unknown, path: string): PartitionChoice {
+  const kind = oneOf((v as Obj | null)?.['kind'], `${path}.kind`, ['last', 'range'] as const);
+  if (kind === 'last') {
+    const o = object(v, path, ['kind', 'k']);
+    return { kind, k: int(o['k'], `${path}.k`, 0, MAX_LAYERS) };
+  }
+  const o = object(v, path, ['kind', 'start', 'end']);
+  const start = int(o['start'], `${path}.start`, 0, MAX_LAYERS);
+  const end = int(o['end'], `${path}.end`, start, MAX_LAYERS);
+  return { kind, start, end };
+}
+
+function attackNames(v: unknown, path: string): AttackName[] {
+  if (!Array.isArray(v) || v.length === 0 || v.length > ATTACK_NAMES.length) fail(path, `must be a list of 1 to ${ATTACK_NAMES.length} attack names`);
+  const names = (v as unknown[]).map((a, i) => oneOf(a, `${path}[${i}]`, ATTACK_NAMES));
+  if (new Set(names).size !== names.length) fail(path, 'names an attack twice');
+  return names;
+}
+
+const SETTINGS_FIELDS: Record<keyof PartitionSettings, Check> = {
+  attacks: attackNames,
+  members: (v, path) => int(v, path, 2, 2 ** 31),
+  seed: (v, path) => int(v, path, 0, 2 ** 32 - 1),
+  victim_seed: (v, path) => int(v, path, 0, 2 ** 32 - 1),
+  substitute_epochs: (v, path) => int(v, path, 0, 100_000),
+  substitute_limit: (v, path) => (v === null ? null : int(v, path, 1, 2 ** 31)),
+  perturbations: (v, path) => int(v, path, 0, 10_000),
+  bootstrap: (v, path) => int(v, path, 0, 1_000_000),
+  steal: (v, path) => (v === null ? null : fields(v, path, { queries: (q, p) => int(q, p, 1, 2 ** 31), epochs: (e, p) => (e === null ? null : int(e, p, 1, 100_000)) })),
+  output: (v, path) => oneOf(v, path, OUTPUT_POLICIES),
+  topk: (v, path) => (v === null ? null : int(v, path, 1, 10_000)),
+  secure_mem: (v, path) => (v === null ? null : int(v, path, 1, 2 ** 40)),
+};
+
+export function validateAttackPayload(v: unknown): AttackJobPayload {
+  const o = object(v, 'payload', ['v', 'sweep', 'partition', 'identity', 'settings']);
+  if (o['v'] !== PAYLOAD_VERSION) fail('payload.v', `must be ${PAYLOAD_VERSION} (a newer or older layerlock enqueued it)`);
+  const p: AttackJobPayload = {
+    v: PAYLOAD_VERSION,
+    sweep: hex(o['sweep'], 'payload.sweep', 16),
+    partition: partition(o['partition'], 'payload.partition'),
+    identity: fields<SweepIdentity>(o['identity'], 'payload.identity', SWEEP_IDENTITY_FIELDS),
+    settings: fields<PartitionSettings>(o['settings'], 'payload.settings', SETTINGS_FIELDS),
+  };
+  if (p.sweep !== sweepKey(p.identity, p.settings)) fail('payload.sweep', 'is not the key of the payload\'s identity and settings');
+  return p;
+}
+
+export function validateSweepAggregatePayload(v: unknown): SweepAggregatePayload {
+  const o = object(v, 'payload', ['v', 'sweep']);
+  if (o['v'] !== PAYLOAD_VERSION) fail('payload.v', `must be ${PAYLOAD_VERSION}`);
+  return { v: PAYLOAD_VERSION, sweep: hex(o['sweep'], 'payload.sweep', 16) };
+}
+
+// A partition's result: attack.json's document (attack/run.ts). Numbers may be null (JSON's
+// spelling of NaN and ±Infinity, e.g. an extreme calibrated threshold): the stored file says null
+// either way.
+
+function numOrNull(v: unknown, path: string): number | null {
+  return v === null ? null : num(v, path);
+}
+
+function pair(v: unknown, path: string): void {
+  if (!Array.isArray(v) || v.length !== 2) fail(path, 'must be a pair of numbers');
+  (v as unknown[]).forEach((x, i) => numOrNull(x, `${path}[${i}]`));
+}
+
+function list<T>(v: unknown, path: string, max: number, each: (x: unknown, path: string) => T): T[] {
+  if (!Array.isArray(v) || v.length > max) fail(path, `must be a list of at most ${max} entries`);
+  return (v as unknown[]).map((x, i) => each(x, `${path}[${i}]`));
+}
+
+/** Like object(), with keys that may be absent. */
+function objectWith(v: unknown, path: string, keys: readonly string[], optional: readonly string[]): Obj {
+  const o = v as Obj;
+  return object(v, path, [...keys, ...optional.filter((k) => o !== null && typeof o === 'object' && k in o)]);
+}
+
+/** An attack's `detail`: at most 20 informational numbers, texts, booleans and number lists. */
+function detail(v: unknown, path: string): void {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(path, 'must be an object');
+  const entries = Object.entries(v as Obj);
+  if (entries.length > 20) fail(path, 'has more than 20 fields');
+  for (const [k, x] of entries) {
+    shortText(k, `${path} key`);
+    if (Array.isArray(x)) list(x, `${path}.${k}`, MAX_LAYERS, numOrNull);
+    else if (typeof x === 'string') shortText(x, `${path}.${k}`);
+    else if (typeof x !== 'boolean') numOrNull(x, `${path}.${k}`);
+  }
+}
+
+function attackRecord(v: unknown, path: string, allowed: readonly AttackName[]): void {
+  const o = objectWith(v, path, ['name', 'sees', 'auc', 'auc_ci95', 'tpr_at_fpr', 'tpr_at_fpr_ci95', 'advantage', 'calibrated', 'ci_method', 'seconds', 'roc'], ['detail']);
+  oneOf(o['name'], `${path}.name`, allowed);
+  list(o['sees'], `${path}.sees`, 20, shortText);
+  numOrNull(o['auc'], `${path}.auc`);
+  pair(o['auc_ci95'], `${path}.auc_ci95`);
+  const t = object(o['tpr_at_fpr'], `${path}.tpr_at_fpr`, ['0.001', '0.01']);
+  numOrNull(t['0.001'], `${path}.tpr_at_fpr.0.001`);
+  numOrNull(t['0.01'], `${path}.tpr_at_fpr.0.01`);
+  const tc = object(o['tpr_at_fpr_ci95'], `${path}.tpr_at_fpr_ci95`, ['0.001', '0.01']);
+  pair(tc['0.001'], `${path}.tpr_at_fpr_ci95.0.001`);
+  pair(tc['0.01'], `${path}.tpr_at_fpr_ci95.0.01`);
+  numOrNull(o['advantage'], `${path}.advantage`);
+  const c = object(o['calibrated'], `${path}.calibrated`, ['threshold', 'tpr', 'fpr', 'advantage', 'accuracy']);
+  for (const k of Object.keys(c)) numOrNull(c[k], `${path}.calibrated.${k}`);
+  longText(o['ci_method'], `${path}.ci_method`);
+  num(o['seconds'], `${path}.seconds`);
+  if ('detail' in o) detail(o['detail'], `${path}.detail`);
+  list(o['roc'], `${path}.roc`, 100_000, pair);
+}
+
+/**
+ * A partition job's result as it comes back from the queue, checked field by field and against
+ * the job it answers (its partition's range, output, pools and settings). The document is returned
+ * as delivered: its keys are the worker's, in the order attack() made them, so the stored
+ * attack.json is the same bytes a local sweep writes (timings aside).
+ */
+export function validateAttackResult(v: unknown, expected: { range: [number, number] | null; settings: PartitionSettings }): AttackDocument {
+  const path = 'result';
+  const s = expected.settings;
+  const o = objectWith(v, path, ['partition', 'members', 'nonmembers', 'attacks', 'refused', 'stealing', 'victim', 'options', 'seconds'], ['needs']);
+  const part = object(o['partition'], `${path}.partition`, ['tee_layers', 'output', 'sees']);
+  if (JSON.stringify(part['tee_layers']) !== JSON.stringify(expected.range)) fail(`${path}.partition.tee_layers`, `answers another partition than ${JSON.stringify(expected.range)}`);
+  if (expected.range !== null && part['output'] !== s.output) fail(`${path}.partition.output`, `must be ${s.output}`);
+  oneOf(part['output'], `${path}.partition.output`, OUTPUT_POLICIES);
+  list(part['sees'], `${path}.partition.sees`, 20, shortText);
+  if ('needs' in o) {
+    const needs = object(o['needs'], `${path}.needs`, s.attacks);
+    for (const k of s.attacks) list(needs[k], `${path}.needs.${k}`, 20, shortText);
+  }
+  if (o['members'] !== s.members || o['nonmembers'] !== s.members) fail(`${path}.members`, `must be ${s.members} members and as many non-members`);
+  list(o['attacks'], `${path}.attacks`, ATTACK_NAMES.length, (a, p) => attackRecord(a, p, s.attacks));
+  list(o['refused'], `${path}.refused`, ATTACK_NAMES.length, (r, p) => {
+    const x = object(r, p, ['name', 'reason']);
+    oneOf(x['name'], `${p}.name`, s.attacks);
+    longText(x['reason'], `${p}.reason`);
+  });
+  if (o['stealing'] !== null) {
+    if (s.steal === null) fail(`${path}.stealing`, 'must be null: the job did not ask for stealing');
+    const st = object(o['stealing'], `${path}.stealing`, ['queries', 'surrogate_acc', 'agreement', 'victim_acc', 'blackbox_acc', 'blackbox_agreement', 'epochs', 'rebuilt_layers']);
+    int(st['queries'], `${path}.stealing.queries`, 1, 2 ** 31);
+    for (const k of ['surrogate_acc', 'agreement', 'victim_acc', 'blackbox_acc', 'blackbox_agreement']) numOrNull(st[k], `${path}.stealing.${k}`);
+    int(st['epochs'], `${path}.stealing.epochs`, 0, 100_000);
+    list(st['rebuilt_layers'], `${path}.stealing.rebuilt_layers`, MAX_LAYERS, (x, p) => int(x, p, 0, MAX_LAYERS));
+  } else if (s.steal !== null) {
+    fail(`${path}.stealing`, 'is missing: the job asked for stealing');
+  }
+  const vic = object(o['victim'], `${path}.victim`, ['members_acc', 'nonmembers_acc']);
+  numOrNull(vic['members_acc'], `${path}.victim.members_acc`);
+  numOrNull(vic['nonmembers_acc'], `${path}.victim.nonmembers_acc`);
+  const opt = object(o['options'], `${path}.options`, ['seed', 'substitute_epochs', 'substitute_limit', 'perturbations', 'bootstrap', 'known_members']);
+  const asked = { seed: s.seed, substitute_epochs: s.substitute_epochs, substitute_limit: s.substitute_limit, perturbations: s.perturbations, bootstrap: s.bootstrap, known_members: s.members };
+  for (const [k, want] of Object.entries(asked)) if (opt[k] !== want) fail(`${path}.options.${k}`, `must be ${JSON.stringify(want)} (the job's setting)`);
+  num(o['seconds'], `${path}.seconds`);
+  return v as AttackDocument;
 }
