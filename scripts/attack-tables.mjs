@@ -18,11 +18,15 @@ for (const r of s.partitions) {
   const cells = names.map((n) => { const a = r.attacks.find((x) => x.name === n); return a ? `${f(a.tpr_at_fpr['0.01'], 4)} [${f(a.tpr_at_fpr_ci95['0.01'][0], 4)}, ${f(a.tpr_at_fpr_ci95['0.01'][1], 4)}]` : '—'; });
   console.log(`| ${r.label} | ${cells.join(' | ')} |`);
 }
+// A sweep run without --steal has no stealing results: its third table is left out.
+if (s.partitions.some((r) => r.stealing)) {
 console.log();
 console.log('| partition | rebuilt layers | surrogate acc | agreement | black box acc (agreement) | victim acc | victim acc members / non-members | partition s |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of s.partitions) {
   const t = r.stealing;
+  if (!t) continue;
   const pc = (x) => `${(100 * x).toFixed(2)} %`;
   console.log(`| ${r.label} | ${t.rebuilt_layers.join(', ') || '—'} | ${pc(t.surrogate_acc)} | ${pc(t.agreement)} | ${pc(t.blackbox_acc)} (${pc(t.blackbox_agreement)}) | ${pc(t.victim_acc)} | ${pc(r.victim.members_acc)} / ${pc(r.victim.nonmembers_acc)} | ${r.seconds.toFixed(0)} |`);
+}
 }
