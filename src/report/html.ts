@@ -399,11 +399,12 @@ function summary(inputs: ReportInputs): string {
   const strongest = (d: AttackDocument | undefined): AttackDocument['attacks'][number] | undefined => d ? [...d.attacks].sort((a, b) => b.auc - a.auc)[0] : undefined;
   const byName = new Map<string, AttackDocument[]>();
   for (const a of inputs.attacks) byName.set(a.name, [...(byName.get(a.name) ?? []), a.doc]);
-  for (const docs of byName.values()) {
+  for (const [name, docs] of byName) {
     const base = strongest(docs.find((d) => d.partition.tee_layers === null));
     const prot = rec ? strongest(docs.find((d) => d.partition.tee_layers?.[0] === rec[0] && d.partition.tee_layers?.[1] === rec[1])) : undefined;
     if (base || prot) {
-      lines.push(`<p>Membership inference, strongest attack (ROC AUC, 0.5 = chance): ${base ? `<b>${f(base.auc, 2)}</b> (${esc(base.name)}) with nothing protected` : ''}${base && prot ? ', ' : ''}${
+      // Several attack runs (data sets, draws) each get a line: the name says which one it is.
+      lines.push(`<p>Membership inference${byName.size > 1 ? ` (${esc(name)})` : ''}, strongest attack (ROC AUC, 0.5 = chance): ${base ? `<b>${f(base.auc, 2)}</b> (${esc(base.name)}) with nothing protected` : ''}${base && prot ? ', ' : ''}${
         prot && rec ? `<b>${f(prot.auc, 2)}</b> (${esc(prot.name)}) with layers ${rec.join(':')} in the TEE` : ''}.</p>`);
     }
   }
