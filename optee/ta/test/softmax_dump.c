@@ -8,34 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <layerlock_softmax.h>
-
-static float *rd(size_t n)
-{
-	float *a = malloc(n * sizeof(float) + 1);
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		uint32_t b = 0;
-
-		if (scanf("%" SCNx32, &b) != 1)
-			exit(2);
-		memcpy(&a[i], &b, sizeof(b));
-	}
-	return a;
-}
-
-static void put(const float *a, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		uint32_t b;
-
-		memcpy(&b, &a[i], sizeof(b));
-		printf("%s%" PRIu32, i ? " " : "", b);
-	}
-	printf("\n");
-}
+#include "dump_io.h"
 
 int main(void)
 {
