@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
-  describeParamTypes, isMemrefType, isOutputType, isRegisteredMemrefType, isValueType, ORIGIN_NAMES, paramTypeAt, resultName,
+  describeParamTypes, isMemrefType, isOutputType, isRegisteredMemrefType, isValueType, ORIGIN_NAMES, paramTypeAt, PROTOCOL_VERSION, resultName,
   TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_BAD_STATE, TEE_ERROR_COMMUNICATION, TEE_ERROR_OUT_OF_MEMORY, TEE_ERROR_SHORT_BUFFER,
   TEE_ERROR_TARGET_DEAD, TEE_SUCCESS, TEEC_MEM_INPUT, TEEC_MEM_OUTPUT, TEEC_MEMREF_PARTIAL_INOUT, TEEC_MEMREF_PARTIAL_INPUT,
   TEEC_MEMREF_PARTIAL_OUTPUT, TEEC_MEMREF_TEMP_INOUT, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_MEMREF_WHOLE, TEEC_NONE,
@@ -466,6 +466,13 @@ export class TeecContext {
         } catch (e) {
           this.child.kill('SIGKILL');
           this.die(`sent a broken hello (${(e as Error).message})`);
+          return;
+        }
+        if (hello.protocol !== PROTOCOL_VERSION) {
+          // Commands change meaning between revisions (3: TRAIN_STEP carries a deferred UPDATE), so
+          // a TA of another build would answer wrongly without failing.
+          this.child.kill('SIGKILL');
+          this.die(`speaks protocol ${hello.protocol}, the client ${PROTOCOL_VERSION}`);
           return;
         }
         if (hello.transport !== this.transport) {

@@ -4,7 +4,7 @@
 
 /* 6c61796c-6c6f-4b54-a000-7a6500000005 */
 #define LAYERLOCK_TA_UUID { 0x6c61796c, 0x6c6f, 0x4b54, { 0xa0, 0x00, 0x7a, 0x65, 0x00, 0x00, 0x00, 0x05 } }
-#define LAYERLOCK_PROTOCOL_VERSION 2
+#define LAYERLOCK_PROTOCOL_VERSION 3
 
 /* commands (protocol.ts documents each one's parameter layout) */
 #define LAYERLOCK_CMD_CONFIGURE 0x01

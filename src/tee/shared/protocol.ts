@@ -8,8 +8,12 @@
 /** UUID of the layerlock trusted application (random, fixed forever: it names the TA). */
 export const TA_UUID = '6c61796c-6c6f-4b54-a000-7a6500000005';
 
-/** Protocol revision spoken over the transport; the TA announces it in its hello frame. */
-export const PROTOCOL_VERSION = 2;
+/**
+ * Protocol revision spoken over the transport; the TA announces it in its hello frame and the client
+ * refuses a TA that speaks another. 3: TRAIN_STEP's p1.b carries a deferred UPDATE (an older TA would
+ * ignore it and silently skip updates).
+ */
+export const PROTOCOL_VERSION = 3;
 
 // ---------------------------------------------------------------------------------------------
 // Parameter types (TEEC_* on the client side, TEE_PARAM_TYPE_* in the TA: the same numbers for
@@ -163,6 +167,8 @@ export const ORIGIN_NAMES: Record<number, string> = {
 //
 // The session lifecycle: openSession(TA_UUID) → CONFIGURE (once) → [LOAD_PARAMS] →
 // { FORWARD | TRAIN_STEP | BACKWARD | UPDATE | TAKE_LOSS | GET_STATS }* → closeSession.
+// Training a last-k partition is one TRAIN_STEP per forward, the first of each batch carrying the
+// previous batch's UPDATE (see CMD_TRAIN_STEP), and one explicit UPDATE at the end.
 
 /**
  * Configure the protected partition: build layers [start, end] of the cfg inside secure memory.
@@ -204,12 +210,18 @@ export const CMD_FORWARD = 0x03;
 export const CMD_BACKWARD = 0x04;
 
 /**
- * FORWARD (training, labels inside) then BACKWARD in one round trip: for partitions that end with
- * the network (the common "last k layers" case). One activation in, one gradient out.
+ * [UPDATE then] FORWARD (training, labels inside) then BACKWARD in one round trip: for partitions
+ * that end with the network (the common "last k layers" case). One activation in, one gradient out.
  *   p0 MEMREF_INPUT   activation entering layer start (n × inputs float32)
- *   p1 VALUE_INPUT    a = n, b = 0
+ *   p1 VALUE_INPUT    a = n, b = images of a deferred UPDATE to apply before this step (0 = none)
  *   p2 MEMREF_INPUT   labels (n × uint8) when a loss layer is inside; else NONE
  *   p3 MEMREF_OUTPUT  gradient leaving layer start (n × inputs float32) when needed; else NONE
+ * A deferred update (b > 0) is exactly the UPDATE the normal world would have sent after the
+ * previous batch: the same SGD step and update count, applied before the forward. It saves one
+ * round trip per batch (each costs about a millisecond). It carries no update count; instead b must
+ * equal the images the TA trained on (BACKWARD/TRAIN_STEP) since its last update, else BAD_STATE:
+ * a lost or repeated update shows as the two worlds out of step. The whole request is checked
+ * before the update is applied, so a refused step leaves the TA as it was.
  */
 export const CMD_TRAIN_STEP = 0x05;
 
@@ -217,6 +229,10 @@ export const CMD_TRAIN_STEP = 0x05;
  * One SGD update of the protected layers, in lockstep with the normal world's.
  *   p0 VALUE_INPUT    a = images accumulated since the last update, b = updates done so far
  *                     (the TA checks it equals its own count: the two worlds must not drift)
+ * The normal world (tee/partitioned.ts) defers its updates into the next TRAIN_STEP (p1.b) when
+ * there is one, and sends an explicit UPDATE only to flush a deferred update before any other
+ * command (FORWARD, BACKWARD, exports, sealing, statistics, closing …), or when its layers above
+ * the partition make it train with FORWARD/BACKWARD.
  */
 export const CMD_UPDATE = 0x06;
 
