@@ -314,11 +314,10 @@ static TEE_Result train_step_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4
 	if (res != TEE_SUCCESS)
 		return res;
 	n = p[1].value.a;
-	res = ll_partition_forward(part, p[0].memref.buffer, p[0].memref.size, n, 1, has_labels,
-				   has_labels ? p[2].memref.buffer : NULL, has_labels ? p[2].memref.size : 0, msg);
-	if (res != TEE_SUCCESS)
-		return res;
-	res = ll_partition_backward(part, NULL, 0, 0, n, &g, msg);
+	/* p1.b: the images of a deferred UPDATE, applied before the forward (protocol.ts) */
+	res = ll_partition_train_step(part, p[0].memref.buffer, p[0].memref.size, n, has_labels,
+				      has_labels ? p[2].memref.buffer : NULL, has_labels ? p[2].memref.size : 0,
+				      p[1].value.b, &g, msg);
 	if (res != TEE_SUCCESS)
 		return res;
 	return write_gradient(part, g, n, &p[3], msg);

@@ -803,14 +803,16 @@ static void net_forward(struct ll_partition *p, const float *input, uint32_t n, 
 	}
 }
 
-TEE_Result ll_partition_forward(struct ll_partition *p, const void *activation, size_t bytes,
+/*
+ * checkForward of partition.ts: everything FORWARD would refuse, before anything changes (a
+ * TRAIN_STEP checks its request with it before applying a deferred update).
+ */
+static TEE_Result check_forward(const struct ll_partition *p, const void *activation, size_t bytes,
 				uint32_t n, int train, int has_labels, const uint8_t *labels,
 				size_t nlabels, struct ll_sb *msg)
 {
 	const struct ll_spec *s = &p->spec;
 	size_t want = (size_t)n * p->inputs * 4, i;
-	const float *x;
-	const float *truth = NULL;
 
 	if (!(n >= 1 && n <= s->max_batch)) {
 		u64_msg(msg, "batch of ", n, " images is not within 1..");
@@ -844,17 +846,10 @@ TEE_Result ll_partition_forward(struct ll_partition *p, const void *activation, 
 		ll_sb_u64(msg, want);
 		return TEE_ERROR_BAD_PARAMETERS;
 	}
-	if (p->input) {
-		/* kept in secure memory: backward reads it again, after the normal world could change it */
-		memcpy(p->input, activation, want);
-		x = p->input;
-	} else {
-		/* read where the request put it, as an OP-TEE memref (the first layer reads it once) */
-		if ((uintptr_t)activation % 4) {
-			ll_sb_str(msg, "the activation's memory reference is not 4-byte aligned");
-			return TEE_ERROR_BAD_PARAMETERS;
-		}
-		x = activation;
+	/* not kept in secure memory: the first layer reads it where the request put it (an OP-TEE memref) */
+	if (!p->input && (uintptr_t)activation % 4) {
+		ll_sb_str(msg, "the activation's memory reference is not 4-byte aligned");
+		return TEE_ERROR_BAD_PARAMETERS;
 	}
 	if (has_labels) {
 		if (nlabels != n) {
@@ -869,6 +864,30 @@ TEE_Result ll_partition_forward(struct ll_partition *p, const void *activation, 
 				u64_msg(msg, "", p->classes - 1, ")");
 				return TEE_ERROR_BAD_PARAMETERS;
 			}
+	}
+	return TEE_SUCCESS;
+}
+
+TEE_Result ll_partition_forward(struct ll_partition *p, const void *activation, size_t bytes,
+				uint32_t n, int train, int has_labels, const uint8_t *labels,
+				size_t nlabels, struct ll_sb *msg)
+{
+	size_t want = (size_t)n * p->inputs * 4, i;
+	const float *x;
+	const float *truth = NULL;
+	TEE_Result res;
+
+	res = check_forward(p, activation, bytes, n, train, has_labels, labels, nlabels, msg);
+	if (res != TEE_SUCCESS)
+		return res;
+	if (p->input) {
+		/* kept in secure memory: backward reads it again, after the normal world could change it */
+		memcpy(p->input, activation, want);
+		x = p->input;
+	} else {
+		x = activation;
+	}
+	if (has_labels) {
 		/* oneHot of src/data/batches.ts */
 		memset(p->truth, 0, 4 * (size_t)n * p->classes);
 		for (i = 0; i < n; i++)
@@ -1031,6 +1050,7 @@ TEE_Result ll_partition_backward(struct ll_partition *p, const void *top_delta, 
 			break;
 		}
 	}
+	p->trained_since_update += n;
 	*grad = p->input_delta;
 	return TEE_SUCCESS;
 }
@@ -1094,7 +1114,36 @@ TEE_Result ll_partition_update(struct ll_partition *p, uint32_t images, uint32_t
 		}
 	}
 	p->updates++;
+	p->trained_since_update = 0;
 	return TEE_SUCCESS;
+}
+
+TEE_Result ll_partition_train_step(struct ll_partition *p, const void *activation, size_t bytes,
+				   uint32_t n, int has_labels, const uint8_t *labels, size_t nlabels,
+				   uint32_t deferred, const float **grad, struct ll_sb *msg)
+{
+	TEE_Result res;
+
+	*grad = NULL;
+	res = check_forward(p, activation, bytes, n, 1, has_labels, labels, nlabels, msg);
+	if (res != TEE_SUCCESS)
+		return res;
+	if (deferred) {
+		/* no update count travels with it: the images trained since the last update stand in */
+		if (deferred != p->trained_since_update) {
+			u64_msg(msg, "the worlds are out of step: the normal world defers an update of ", deferred, " images, the TEE trained on ");
+			u64_msg(msg, "", p->trained_since_update, " since update ");
+			ll_sb_u64(msg, p->updates);
+			return TEE_ERROR_BAD_STATE;
+		}
+		res = ll_partition_update(p, deferred, p->updates, msg);
+		if (res != TEE_SUCCESS)
+			return res;
+	}
+	res = ll_partition_forward(p, activation, bytes, n, 1, has_labels, labels, nlabels, msg);
+	if (res != TEE_SUCCESS)
+		return res;
+	return ll_partition_backward(p, NULL, 0, 0, n, grad, msg);
 }
 
 TEE_Result ll_partition_take_loss(struct ll_partition *p, double *sum, double *count,

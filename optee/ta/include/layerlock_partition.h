@@ -79,6 +79,8 @@ struct ll_partition {
 	uint32_t last_forward_n;
 	double ce_sum, ce_count;
 	uint32_t updates;
+	/* images trained on (backward) since the last update: what a deferred update must name */
+	uint64_t trained_since_update;
 };
 
 /*
@@ -114,6 +116,16 @@ TEE_Result ll_partition_backward(struct ll_partition *p, const void *top_delta, 
 
 TEE_Result ll_partition_update(struct ll_partition *p, uint32_t images, uint32_t expected,
 			       struct ll_sb *msg);
+
+/*
+ * TRAIN_STEP (trainStep of partition.ts): the update deferred from the previous batch when
+ * `deferred` (its images) is not 0 — BAD_STATE unless they are the images trained since the last
+ * update — then a training forward and backward of n images, *grad as ll_partition_backward's.
+ * The inputs are checked before the update, so a step refused for them changes nothing.
+ */
+TEE_Result ll_partition_train_step(struct ll_partition *p, const void *activation, size_t bytes,
+				   uint32_t n, int has_labels, const uint8_t *labels, size_t nlabels,
+				   uint32_t deferred, const float **grad, struct ll_sb *msg);
 
 TEE_Result ll_partition_take_loss(struct ll_partition *p, double *sum, double *count,
 				  struct ll_sb *msg);

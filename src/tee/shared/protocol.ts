@@ -220,8 +220,9 @@ export const CMD_BACKWARD = 0x04;
  * previous batch: the same SGD step and update count, applied before the forward. It saves one
  * round trip per batch (each costs about a millisecond). It carries no update count; instead b must
  * equal the images the TA trained on (BACKWARD/TRAIN_STEP) since its last update, else BAD_STATE:
- * a lost or repeated update shows as the two worlds out of step. The whole request is checked
- * before the update is applied, so a refused step leaves the TA as it was.
+ * a lost or repeated update shows as the two worlds out of step. The step's inputs (types, n,
+ * activation, labels) are checked before the update is applied, so a step refused for them leaves
+ * the TA as it was.
  */
 export const CMD_TRAIN_STEP = 0x05;
 

@@ -147,6 +147,11 @@ export class ProtectedPartition {
   /** The request's activation when it is not kept in secure memory (emulated shared memory). */
   private shared: Float32Array | null = null;
   private lastForward: { n: number; train: boolean } | null = null;
+  /**
+   * Images trained on (backward) since the last update: a deferred update (TRAIN_STEP p1.b) must
+   * name exactly these, which is how the TEE notices an update the normal world lost or repeated.
+   */
+  private trainedSinceUpdate = 0;
   private ceSum = 0;
   private ceCount = 0;
 
@@ -180,9 +185,9 @@ export class ProtectedPartition {
     }
   }
 
+  /** Copies the activation (checked by checkForward) where the first layer reads it. */
   private stageInput(bytes: Uint8Array, n: number): void {
     const want = n * this.inputs * 4;
-    if (bytes.length !== want) throw new TaError(TEE_ERROR_BAD_PARAMETERS, `activation of ${bytes.length} bytes for ${n} images; layer ${this.spec.start} takes ${want}`);
     if (!this.built.input && !this.shared) this.shared = new Float32Array(this.spec.maxBatch * this.inputs);
     const x = this.built.input ?? this.shared!;
     new Uint8Array(x.buffer, x.byteOffset, want).set(bytes);
@@ -193,14 +198,32 @@ export class ProtectedPartition {
     return this.built.input ?? this.shared!;
   }
 
+  /** One-hot targets of labels checked by checkForward. */
   private stageLabels(labels: Uint8Array, n: number): Float32Array {
-    if (labels.length !== n) throw new TaError(TEE_ERROR_BAD_PARAMETERS, `${labels.length} labels for ${n} images`);
-    for (let i = 0; i < n; i++) {
-      if (labels[i]! >= this.classes) throw new TaError(TEE_ERROR_BAD_PARAMETERS, `label ${labels[i]} of image ${i} is not a class (0..${this.classes - 1})`);
-    }
     const truth = this.built.truth!;
     oneHot(labels, n, this.classes, truth);
     return truth;
+  }
+
+  /**
+   * Everything forward would refuse, before anything changes: TRAIN_STEP checks its request with it
+   * before applying a deferred update, so a refused step leaves the partition as it was.
+   */
+  private checkForward(activation: Uint8Array, n: number, train: boolean, labels: Uint8Array | null): void {
+    this.checkN(n);
+    if (train && this.spec.mode !== 'train') throw new TaError(TEE_ERROR_BAD_STATE, 'this partition was configured for inference only');
+    if (train && this.roles.lossInside && !labels) throw new TaError(TEE_ERROR_BAD_PARAMETERS, 'training with the loss inside the TEE needs the labels');
+    if (labels && train && !this.roles.lossInside) throw new TaError(TEE_ERROR_BAD_PARAMETERS, 'no loss layer inside the TEE: training takes no labels');
+    if (labels && !train && !this.roles.holdsOutput) throw new TaError(TEE_ERROR_BAD_PARAMETERS, 'the prediction is not made inside the TEE: inference takes no labels');
+    if (labels && !train && this.spec.policy === 'top1') throw new TaError(TEE_ERROR_ACCESS_DENIED, 'policy top1: no loss leaves the TEE, so inference takes no labels');
+    const want = n * this.inputs * 4;
+    if (activation.length !== want) throw new TaError(TEE_ERROR_BAD_PARAMETERS, `activation of ${activation.length} bytes for ${n} images; layer ${this.spec.start} takes ${want}`);
+    if (labels) {
+      if (labels.length !== n) throw new TaError(TEE_ERROR_BAD_PARAMETERS, `${labels.length} labels for ${n} images`);
+      for (let i = 0; i < n; i++) {
+        if (labels[i]! >= this.classes) throw new TaError(TEE_ERROR_BAD_PARAMETERS, `label ${labels[i]} of image ${i} is not a class (0..${this.classes - 1})`);
+      }
+    }
   }
 
   /**
@@ -209,12 +232,7 @@ export class ProtectedPartition {
    * feed the aggregate loss (policies topk and full).
    */
   forward(activation: Uint8Array, n: number, train: boolean, labels: Uint8Array | null): Uint8Array | null {
-    this.checkN(n);
-    if (train && this.spec.mode !== 'train') throw new TaError(TEE_ERROR_BAD_STATE, 'this partition was configured for inference only');
-    if (train && this.roles.lossInside && !labels) throw new TaError(TEE_ERROR_BAD_PARAMETERS, 'training with the loss inside the TEE needs the labels');
-    if (labels && train && !this.roles.lossInside) throw new TaError(TEE_ERROR_BAD_PARAMETERS, 'no loss layer inside the TEE: training takes no labels');
-    if (labels && !train && !this.roles.holdsOutput) throw new TaError(TEE_ERROR_BAD_PARAMETERS, 'the prediction is not made inside the TEE: inference takes no labels');
-    if (labels && !train && this.spec.policy === 'top1') throw new TaError(TEE_ERROR_ACCESS_DENIED, 'policy top1: no loss leaves the TEE, so inference takes no labels');
+    this.checkForward(activation, n, train, labels);
     this.stageInput(activation, n);
     // Training: one-hot targets for the loss layers. Inference: validated, used only for the aggregate loss.
     const staged = labels ? this.stageLabels(labels, n) : null;
@@ -283,6 +301,7 @@ export class ProtectedPartition {
     if (id) id.fill(0, 0, n * this.inputs);
     // A first layer that does not read its input in backward gets an empty one (see keepsInput).
     this.net.backward(this.built.input ?? EMPTY, n, id, td);
+    this.trainedSinceUpdate += n;
     return id ? new Uint8Array(id.buffer, id.byteOffset, n * this.inputs * 4) : null;
   }
 
@@ -293,7 +312,28 @@ export class ProtectedPartition {
       throw new TaError(TEE_ERROR_BAD_STATE, `the worlds are out of step: the normal world is at update ${expectedUpdates}, the TEE at ${this.net.updates}`);
     }
     this.net.update(images);
+    this.trainedSinceUpdate = 0;
     return this.net.updates;
+  }
+
+  /**
+   * TRAIN_STEP: [the deferred update of `deferredImages` (0: none)], then a training forward and
+   * backward of n images; returns the gradient leaving layer start, if needed. The inputs are
+   * checked before the update, so a step refused for them changes nothing.
+   */
+  trainStep(activation: Uint8Array, n: number, labels: Uint8Array | null, deferredImages: number): Uint8Array | null {
+    this.checkForward(activation, n, true, labels);
+    if (deferredImages > 0) {
+      // No update count travels with it (UPDATE's drift check): the images trained since the last
+      // update stand in for it, as the normal world defers only an update of exactly those.
+      if (deferredImages !== this.trainedSinceUpdate) {
+        throw new TaError(TEE_ERROR_BAD_STATE,
+          `the worlds are out of step: the normal world defers an update of ${deferredImages} images, the TEE trained on ${this.trainedSinceUpdate} since update ${this.net.updates}`);
+      }
+      this.update(deferredImages, this.net.updates);
+    }
+    this.forward(activation, n, true, labels);
+    return this.backward(null, n);
   }
 
   takeLoss(): { sum: number; count: number } {

@@ -217,9 +217,8 @@ export const trainStepCommand: CommandHandler = (_ta, s, types, p) => {
   const part = configured(s);
   if (part.roles.suffixOutside) throw new TaError(TEE_ERROR_BAD_STATE, 'layers above the partition run in the normal world: use FORWARD and BACKWARD');
   checkGradientOut(part, p[3]);
-  const n = p[1]!.value!.a;
-  part.forward(inBytes(p[0]), n, true, p[2]?.memref ? inBytes(p[2]) : null);
-  const g = part.backward(null, n);
+  // p1.b: the images of a deferred UPDATE, applied inside trainStep before the forward (protocol.ts).
+  const g = part.trainStep(inBytes(p[0]), p[1]!.value!.a, p[2]?.memref ? inBytes(p[2]) : null, p[1]!.value!.b);
   if (g) writeOut(p[3], g);
 };
 
