@@ -290,7 +290,7 @@ test('the TA checks on its own: with the normal world\'s checks bypassed it stil
       const pn = await PartitionedNetwork.open({ cfg: { text: cfgText, file: CFG }, range: opts.range ?? LAST5, mode: 'infer', policy: opts.policy ?? 'top1', allowPlaintextExport: opts.plaintext ?? false, context: ctx, batch: 1 });
       const out = Buffer.alloc(4096);
       try {
-        await pn.session.invokeCommand(CMD_UNSEAL_PROTECTED, { paramTypes: paramTypes(VIN, MIN, MOUT), params: [{ value: { a: ptr.version, b: 0 } }, { tmpref: { buffer: clearHash, size: 32 } }, { tmpref: { buffer: out, size: out.length } }] });
+        await pn.invokeCommand(CMD_UNSEAL_PROTECTED, { paramTypes: paramTypes(VIN, MIN, MOUT), params: [{ value: { a: ptr.version, b: 0 } }, { tmpref: { buffer: clearHash, size: 32 } }, { tmpref: { buffer: out, size: out.length } }] });
       } catch (e) {
         await pn.close();
         throw e;
@@ -302,8 +302,8 @@ test('the TA checks on its own: with the normal world\'s checks bypassed it stil
     await assert.rejects(unseal({ range: [8, 13] }), (e) => teeCode(TEE_ERROR_ACCESS_DENIED)(e) && /protects layers 9:13/.test((e as Error).message));
     const pn = await unseal({});
     try {
-      await assert.rejects(pn.session.invokeCommand(CMD_EXPORT_PARAMS_PLAINTEXT, { paramTypes: paramTypes(MOUT), params: [{ tmpref: { buffer: Buffer.alloc(1 << 20), size: 1 << 20 } }] }), teeCode(TEE_ERROR_ACCESS_DENIED));
-      await assert.rejects(pn.session.invokeCommand(CMD_LOAD_PARAMS, { paramTypes: paramTypes(MIN), params: [{ tmpref: { buffer: Buffer.alloc(16), size: 16 } }] }), teeCode(TEE_ERROR_ACCESS_DENIED));
+      await assert.rejects(pn.invokeCommand(CMD_EXPORT_PARAMS_PLAINTEXT, { paramTypes: paramTypes(MOUT), params: [{ tmpref: { buffer: Buffer.alloc(1 << 20), size: 1 << 20 } }] }), teeCode(TEE_ERROR_ACCESS_DENIED));
+      await assert.rejects(pn.invokeCommand(CMD_LOAD_PARAMS, { paramTypes: paramTypes(MIN), params: [{ tmpref: { buffer: Buffer.alloc(16), size: 16 } }] }), teeCode(TEE_ERROR_ACCESS_DENIED));
     } finally {
       await pn.close();
     }

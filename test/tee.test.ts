@@ -149,7 +149,7 @@ test('training (fine-tuning) and inference refuse what the policy or mode forbid
     const pn = await PartitionedNetwork.open({ cfg: { text: cfgText, file: CFG_PATH }, range: [9, 13], mode: 'infer', kernels, context: ctx });
     await assert.rejects(pn.exportProtected(), rejectsWith(TEE_ERROR_ACCESS_DENIED));
     await assert.rejects(pn.trainBatch(new Float32Array(784), new Uint8Array(1), 1), /inference/);
-    await assert.rejects(pn.session.invokeCommand(CMD_UPDATE, { paramTypes: paramTypes(TEEC_VALUE_INPUT), params: [{ value: { a: 1, b: 0 } }] }), rejectsWith(TEE_ERROR_BAD_STATE));
+    await assert.rejects(pn.invokeCommand(CMD_UPDATE, { paramTypes: paramTypes(TEEC_VALUE_INPUT), params: [{ value: { a: 1, b: 0 } }] }), rejectsWith(TEE_ERROR_BAD_STATE));
     const st = await pn.stats();
     assert.ok(!st.arena.blocks.some((b) => b.buffer === 'weight_updates' || b.buffer === 'delta'), 'inference holds no gradients, momentum or deltas');
     await pn.close();

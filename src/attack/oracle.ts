@@ -175,7 +175,7 @@ export class TeeOracle implements Oracle {
         bytes > 0 ? { tmpref: { buffer: this.out, size: bytes } } : {},
       ],
     };
-    await pn.session.invokeCommand(CMD_FORWARD, op);
+    await pn.invokeCommand(CMD_FORWARD, op);
     if (pn.post) {
       const top = new Float32Array(this.out.buffer.slice(0, n * this.topValues * 4));
       const probs = pn.post.forward(top, n, false).slice(0, n * C);

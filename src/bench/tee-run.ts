@@ -186,6 +186,9 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     const [reeCpu0, taCpu0] = [await processCpuNs(process.pid), taPid !== undefined ? await processCpuNs(taPid) : 0];
     const t1 = performance.now();
     await train(stepper, ds, idx(spec.warmup * spec.batch, spec.batches * spec.batch), { epochs: 1, seed: spec.seed });
+    // The TA's update of the last batch waits for the next command (partitioned.ts): send it inside
+    // the timed part, so it holds as many updates as batches (and the warm-up's is flushed by stats()).
+    await tee?.flushUpdate();
     const seconds = (performance.now() - t1) / 1000;
     const [reeCpu1, taCpu1] = [await processCpuNs(process.pid), taPid !== undefined ? await processCpuNs(taPid) : 0];
     const reeCpu = reeCpu0 !== null && reeCpu1 !== null ? (reeCpu1 - reeCpu0) / 1e9 : null;

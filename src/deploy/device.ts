@@ -260,8 +260,14 @@ function versionFiles(v: number): { cfg: string; clear: string } {
   return { cfg: `model/v${v}.cfg`, clear: `model/v${v}.weights` };
 }
 
+/**
+ * Who publish() sends SEAL_PROTECTED through: a plain session (install), or the opened model itself
+ * (save after fine-tuning), whose invokeCommand first flushes the last deferred update.
+ */
+type Commands = Pick<TeecSession, 'invokeCommand'>;
+
 /** Writes the new version's files, flips the pointer, commits in the TA, removes the old files. */
-async function publish(dev: string, s: TeecSession, v: number, pointer: Omit<Pointer, 'version' | 'cfg' | 'clear' | 'updated'>, cfgText: string, clear: Uint8Array, opts: DeviceOptions): Promise<Pointer> {
+async function publish(dev: string, s: Commands, v: number, pointer: Omit<Pointer, 'version' | 'cfg' | 'clear' | 'updated'>, cfgText: string, clear: Uint8Array, opts: DeviceOptions): Promise<Pointer> {
   const files = versionFiles(v);
   const next: Pointer = { ...pointer, version: v, cfg: files.cfg, clear: files.clear, updated: new Date().toISOString() };
   let flipped = false;
@@ -434,7 +440,7 @@ export async function openInstalled(dev: string, opts: OpenInstalledOptions): Pr
       params: [{ value: { a: pointer.version, b: 0 } }, { tmpref: { buffer: clearHash, size: 32 } }, { tmpref: { buffer: out, size: out.length } }],
     };
     try {
-      await n.session.invokeCommand(CMD_UNSEAL_PROTECTED, op);
+      await n.invokeCommand(CMD_UNSEAL_PROTECTED, op);
     } catch (e) {
       if (e instanceof TeecError) throw new DeployError(`the TA refused to unseal model version ${pointer.version}: ${e.message}`);
       throw e;
@@ -452,9 +458,10 @@ export async function openInstalled(dev: string, opts: OpenInstalledOptions): Pr
         const clearNew = encodeWeights(normalLayers(n), { ...current.weights_header, seen: n.seen });
         const hash = sha256(clearNew);
         const sop: TeecOperation = { paramTypes: paramTypes(VIN, MIN, VOUT), params: [{ value: { a: SEAL_NEW, b: 0 } }, { tmpref: { buffer: hash, size: 32 } }, { value: { a: 0, b: 0 } }] };
-        await n.session.invokeCommand(CMD_SEAL_PROTECTED, sop);
+        // Through the model, not a bare session: the seal must include the last batch's update.
+        await n.invokeCommand(CMD_SEAL_PROTECTED, sop);
         const v = sop.params![2]!.value!.a;
-        current = await publish(dev, n.session, v, { ...current, clear_sha256: hash.toString('hex'), seen: n.seen }, cfgText, clearNew, opts);
+        current = await publish(dev, n, v, { ...current, clear_sha256: hash.toString('hex'), seen: n.seen }, cfgText, clearNew, opts);
         return current;
       },
       close: async () => {

@@ -9,6 +9,13 @@
 // need it). With a suffix in the normal world, also layer end's activation out and the gradient
 // arriving at it in. Under policy top1 the prediction leaves only as class indices, and the loss
 // not at all.
+//
+// One round trip per training forward: update() updates the normal world's layers at once but, when
+// the TA trains with TRAIN_STEP, only records the TA's update; the next TRAIN_STEP carries it (p1.b)
+// and the TA applies it before its forward. Every other command first flushes a recorded update
+// with an explicit UPDATE, so nothing (inference, exports, sealing, statistics) ever sees the
+// protected layers one update behind: all commands go through invoke(), and only trainStep()
+// carries the update instead.
 import { readFile } from 'node:fs/promises';
 import { oneHot } from '../data/batches.js';
 import { getKernels } from '../kernels/index.js';
@@ -26,7 +33,7 @@ import {
 import {
   CMD_BACKWARD, CMD_CONFIGURE, CMD_EXPORT_PARAMS_PLAINTEXT, CMD_FORWARD, CMD_GET_STATS, CMD_LOAD_PARAMS, CMD_TAKE_LOSS, CMD_TRAIN_STEP,
   CMD_UPDATE, DEFAULT_TOPK, FLAG_ALLOW_PLAINTEXT_EXPORT, FLAG_INPUT_DELTA, FLAG_TRAIN, FORWARD_TRAIN, paramTypes, POLICY_IDS, TA_UUID,
-  TEE_ERROR_SHORT_BUFFER, TEEC_MEM_INPUT, TEEC_MEM_OUTPUT, TEEC_MEMREF_PARTIAL_INPUT as PIN, TEEC_MEMREF_PARTIAL_OUTPUT as POUT,
+  TEE_ERROR_SHORT_BUFFER, TEE_ERROR_TARGET_DEAD, TEEC_MEM_INPUT, TEEC_MEM_OUTPUT, TEEC_MEMREF_PARTIAL_INPUT as PIN, TEEC_MEMREF_PARTIAL_OUTPUT as POUT,
   TEEC_MEMREF_TEMP_INPUT as MIN, TEEC_MEMREF_TEMP_OUTPUT as MOUT, TEEC_NONE as NONE, TEEC_VALUE_INPUT as VIN,
   type OutputPolicy, type TaStats,
 } from './shared/protocol.js';
@@ -90,8 +97,15 @@ export class PartitionedNetwork implements Stepper {
   readonly mode: 'train' | 'infer';
   /** Images trained on (the .weights header's `seen`). */
   seen = 0;
-  /** SGD updates done; the TA checks it is at the same count on every UPDATE. */
+  /** SGD updates done (the TA's may still be pending); the TA checks it is at the same count on every UPDATE. */
   updates = 0;
+  /**
+   * The TA's half of the last update(), not sent yet: the next TRAIN_STEP carries it, or an explicit
+   * UPDATE flushes it before any other command. null: the TA is up to date.
+   */
+  private pendingUpdate: { images: number; updates: number } | null = null;
+  /** Images trained on since the last update: the TA takes a deferred update only of exactly these. */
+  private trainedSinceUpdate = 0;
   private readonly inputsAtStart: number;
   private readonly topValues: number;
   private readonly truth: Float32Array;
@@ -116,7 +130,8 @@ export class PartitionedNetwork implements Stepper {
     readonly cfgText: string,
     opts: PartitionedOptions,
     readonly context: TeecContext,
-    readonly session: TeecSession,
+    // Private so that no command reaches the TA without invoke()'s flush of a pending update.
+    private readonly session: TeecSession,
     private readonly ownsContext: boolean,
   ) {
     this.config = config;
@@ -192,7 +207,7 @@ export class PartitionedNetwork implements Stepper {
   private async configure(opts: PartitionedOptions): Promise<void> {
     const flags = (this.mode === 'train' ? FLAG_TRAIN : 0) | (this.inputDelta ? FLAG_INPUT_DELTA : 0) | (opts.allowPlaintextExport ? FLAG_ALLOW_PLAINTEXT_EXPORT : 0);
     const cfg = Buffer.from(this.cfgText, 'utf8');
-    await this.session.invokeCommand(CMD_CONFIGURE, {
+    await this.invoke(CMD_CONFIGURE, {
       paramTypes: paramTypes(MIN, VIN, VIN, VIN),
       params: [
         { tmpref: { buffer: cfg, size: cfg.length } },
@@ -236,7 +251,7 @@ export class PartitionedNetwork implements Stepper {
       if (protectedLayers.length > 0) {
         const blob = encodeWeights(protectedLayers, { ...DARKNET_WEIGHTS_VERSION, seen: 0 });
         try {
-          await this.session.invokeCommand(CMD_LOAD_PARAMS, { paramTypes: paramTypes(MIN), params: [{ tmpref: { buffer: blob, size: blob.length } }] });
+          await this.invoke(CMD_LOAD_PARAMS, { paramTypes: paramTypes(MIN), params: [{ tmpref: { buffer: blob, size: blob.length } }] });
         } finally {
           blob.fill(0);
         }
@@ -256,7 +271,7 @@ export class PartitionedNetwork implements Stepper {
     const header = { ...DARKNET_WEIGHTS_VERSION, seen: 0 };
     const buf = new Uint8Array(weightsByteSize(layers, header));
     const op: TeecOperation = { paramTypes: paramTypes(MOUT), params: [{ tmpref: { buffer: buf, size: buf.length } }] };
-    await this.session.invokeCommand(CMD_EXPORT_PARAMS_PLAINTEXT, op);
+    await this.invoke(CMD_EXPORT_PARAMS_PLAINTEXT, op);
     decodeWeights(buf.subarray(0, op.params![0]!.tmpref!.size), layers, 'the TA');
     buf.fill(0);
     return layers;
@@ -278,7 +293,7 @@ export class PartitionedNetwork implements Stepper {
       const buf = new Uint8Array(size);
       const op: TeecOperation = { paramTypes: paramTypes(MOUT), params: [{ tmpref: { buffer: buf, size } }] };
       try {
-        await this.session.invokeCommand(CMD_GET_STATS, op);
+        await this.invoke(CMD_GET_STATS, op);
       } catch (e) {
         if (e instanceof TeecError && e.code === TEE_ERROR_SHORT_BUFFER) {
           size = op.params![0]!.tmpref!.size;
@@ -290,11 +305,69 @@ export class PartitionedNetwork implements Stepper {
     }
   }
 
-  /** Closes the session (the TA wipes the secure memory) and, if this object started the TA, ends it. */
+  /**
+   * Closes the session (the TA wipes the secure memory) and, if this object started the TA, ends it.
+   * A pending update is flushed first, so that a TA refusing it (the worlds out of step) is reported
+   * rather than lost with the session; a dead TA has no state left to update, and is not an error.
+   */
   async close(): Promise<void> {
+    let unflushed: unknown = null;
+    try {
+      await this.flushUpdate();
+    } catch (e) {
+      unflushed = e;
+    }
     await this.session.closeSession();
     this.releaseShared();
     if (this.ownsContext) await this.context.finalizeContext();
+    if (unflushed !== null && !(unflushed instanceof TeecError && unflushed.code === TEE_ERROR_TARGET_DEAD)) throw unflushed;
+  }
+
+  // --- Commands --------------------------------------------------------------------------------
+
+  /**
+   * Sends the pending update of the protected layers now (explicit UPDATE); nothing when the TA is up
+   * to date. invoke() calls it before every command; callers that time training call it at the end
+   * of the timed part, as the last batch's TA update is otherwise only sent by the next command.
+   */
+  async flushUpdate(): Promise<void> {
+    const u = this.pendingUpdate;
+    if (!u) return;
+    await this.session.invokeCommand(CMD_UPDATE, { paramTypes: paramTypes(VIN), params: [{ value: { a: u.images, b: u.updates } }] });
+    // Only once the TA took it: a refused UPDATE changed nothing, and the next command tries again.
+    this.pendingUpdate = null;
+  }
+
+  /** Every command but TRAIN_STEP: the TA first catches up with the normal world's updates. */
+  private async invoke(command: number, op: TeecOperation): Promise<TeecOperation> {
+    await this.flushUpdate();
+    return this.session.invokeCommand(command, op);
+  }
+
+  /**
+   * A command of the session for other modules (deployment's unseal/seal, the attack oracle's
+   * forward): sent after flushing a pending update, so it sees the protected layers the normal
+   * world has trained. The same shape as TeecSession.invokeCommand.
+   */
+  invokeCommand(command: number, op: TeecOperation = { paramTypes: 0 }): Promise<TeecOperation> {
+    return this.invoke(command, op);
+  }
+
+  /** TRAIN_STEP, the one command that carries the pending update (p1.b) instead of flushing it. */
+  private async trainStep(act: Float32Array, n: number, labels: Uint8Array | null): Promise<void> {
+    const u = this.pendingUpdate;
+    await this.session.invokeCommand(CMD_TRAIN_STEP, {
+      paramTypes: paramTypes(PIN, VIN, labels ? PIN : NONE, this.gradInShm ? POUT : NONE),
+      params: [
+        this.actParam(act, n),
+        { value: { a: n, b: u ? u.images : 0 } },
+        labels ? this.labelsParam(labels, n) : {},
+        this.gradInShm ? sharedRef(this.gradInShm, n * this.inputsAtStart * 4) : {},
+      ],
+    });
+    // The TA checks a step's inputs before applying the update: if it refused the step, the update
+    // is still pending.
+    this.pendingUpdate = null;
   }
 
   // --- Stepper ---------------------------------------------------------------------------------
@@ -329,7 +402,7 @@ export class PartitionedNetwork implements Stepper {
         outBytes > 0 ? sharedRef(target, outBytes) : {},
       ],
     };
-    await this.session.invokeCommand(CMD_FORWARD, op);
+    await this.invoke(CMD_FORWARD, op);
     return outBytes;
   }
 
@@ -345,7 +418,7 @@ export class PartitionedNetwork implements Stepper {
       if (this.postHoldsPrediction) ce = scoreProbs(probs, labels, n, this.outputs).ce;
       this.topDelta!.fill(0, 0, n * this.topValues);
       this.post.backward(this.topOut!, n, this.topDelta!);
-      await this.session.invokeCommand(CMD_BACKWARD, {
+      await this.invoke(CMD_BACKWARD, {
         paramTypes: paramTypes(PIN, VIN, this.gradInShm ? POUT : NONE),
         params: [
           sharedRef(this.topDeltaShm!, n * this.topValues * 4), { value: { a: n, b: 0 } },
@@ -353,16 +426,9 @@ export class PartitionedNetwork implements Stepper {
         ],
       });
     } else {
-      await this.session.invokeCommand(CMD_TRAIN_STEP, {
-        paramTypes: paramTypes(PIN, VIN, teeLabels ? PIN : NONE, this.gradInShm ? POUT : NONE),
-        params: [
-          this.actParam(act, n),
-          { value: { a: n, b: 0 } },
-          teeLabels ? this.labelsParam(teeLabels, n) : {},
-          this.gradInShm ? sharedRef(this.gradInShm, n * this.inputsAtStart * 4) : {},
-        ],
-      });
+      await this.trainStep(act, n, teeLabels);
     }
+    this.trainedSinceUpdate += n;
     if (this.pre && this.preHoldsPrediction) ce = scoreProbs(this.pre.outputLayer.output, labels, n, this.outputs).ce;
     if (this.pre && this.gradIn) this.pre.backward(input, n, null, this.gradIn);
     return ce;
@@ -384,7 +450,16 @@ export class PartitionedNetwork implements Stepper {
   async update(images: number): Promise<void> {
     this.pre?.update(images);
     this.post?.update(images);
-    await this.session.invokeCommand(CMD_UPDATE, { paramTypes: paramTypes(VIN), params: [{ value: { a: images, b: this.updates } }] });
+    // Deferred into the next TRAIN_STEP when there will be one (no layers above the partition) and
+    // the TA will take it (an update of exactly the images trained since the last; p1.b = 0 would
+    // mean none). Otherwise sent now, as before: invoke() flushes an earlier pending one first.
+    if (!this.post && images > 0 && images === this.trainedSinceUpdate) {
+      await this.flushUpdate();
+      this.pendingUpdate = { images, updates: this.updates };
+    } else {
+      await this.invoke(CMD_UPDATE, { paramTypes: paramTypes(VIN), params: [{ value: { a: images, b: this.updates } }] });
+    }
+    this.trainedSinceUpdate = 0;
     this.updates++;
     this.seen += images;
   }
@@ -417,7 +492,7 @@ export class PartitionedNetwork implements Stepper {
   async takeHiddenLoss(): Promise<HiddenLoss | null> {
     if (this.policy === 'top1' || !this.roles.holdsOutput) return null;
     const buf = new Uint8Array(16);
-    await this.session.invokeCommand(CMD_TAKE_LOSS, { paramTypes: paramTypes(MOUT), params: [{ tmpref: { buffer: buf, size: 16 } }] });
+    await this.invoke(CMD_TAKE_LOSS, { paramTypes: paramTypes(MOUT), params: [{ tmpref: { buffer: buf, size: 16 } }] });
     const dv = new DataView(buf.buffer);
     return { sum: dv.getFloat64(0, true), count: dv.getFloat64(8, true) };
   }
