@@ -267,8 +267,10 @@ function trainableBelow(config: NetworkConfig, start: number): boolean {
 /**
  * The paper's case: the last k layers in the TEE, fine-tuned with TRAIN_STEP, the REE's layers below
  * trained with the gradient that leaves; then inference (top1) and the weights after training.
+ * Folded (as tee/partitioned.ts does): each TRAIN_STEP carries the previous batch's update (p1.b)
+ * and one explicit UPDATE flushes the last; unfolded: an UPDATE after every step.
  */
-async function lastKSession(rec: Recorder, cfgText: string, k: number, batches: number[], policy: OutputPolicy): Promise<{ steps: number; gradients: number }> {
+async function lastKSession(rec: Recorder, cfgText: string, k: number, batches: number[], policy: OutputPolicy, fold = true): Promise<{ steps: number; gradients: number }> {
   const config = parseCfg(cfgText, 'test');
   const L = config.layers.length;
   const start = L - k;
@@ -287,11 +289,13 @@ async function lastKSession(rec: Recorder, cfgText: string, k: number, batches: 
   const initial = outBytes(await rec.invoke(`${tag}: initial weights`, CMD_EXPORT_PARAMS_PLAINTEXT, out(MIB)));
   assert.equal((await rec.invoke(`${tag}: LOAD_PARAMS of them`, CMD_LOAD_PARAMS, mem(initial))).code, TEE_SUCCESS);
   let gradients = 0;
+  /** Images of the update deferred into the next TRAIN_STEP (0: none). */
+  let deferred = 0;
   for (const [b, n] of batches.entries()) {
     const data = images(n, inputs, 1000 * k + b);
     const x = ree ? ree.forward(data.x, n, true) : data.x;
-    const step = await rec.invoke(`${tag}: TRAIN_STEP ${b}`, CMD_TRAIN_STEP, mem(f32bytes(x.subarray(0, n * taInputs))), val(n), mem(data.labels),
-      below ? out(n * taInputs * 4) : NONE);
+    const step = await rec.invoke(`${tag}: TRAIN_STEP ${b}${deferred ? ` (with update ${b - 1})` : ''}`, CMD_TRAIN_STEP,
+      mem(f32bytes(x.subarray(0, n * taInputs))), val(n, deferred), mem(data.labels), below ? out(n * taInputs * 4) : NONE);
     assert.equal(step.code, TEE_SUCCESS, step.message);
     if (ree) {
       const g = floats(outBytes(step));
@@ -300,8 +304,15 @@ async function lastKSession(rec: Recorder, cfgText: string, k: number, batches: 
       ree.backward(data.x, n, null, g);
       ree.update(n);
     }
-    const up = await rec.invoke(`${tag}: UPDATE ${b}`, CMD_UPDATE, val(n, b));
-    assert.equal(up.code, TEE_SUCCESS, up.message);
+    if (fold) deferred = n;
+    else {
+      const up = await rec.invoke(`${tag}: UPDATE ${b}`, CMD_UPDATE, val(n, b));
+      assert.equal(up.code, TEE_SUCCESS, up.message);
+    }
+  }
+  if (fold) {
+    const flush = await rec.invoke(`${tag}: UPDATE ${batches.length - 1} (flushing the deferred one)`, CMD_UPDATE, val(deferred, batches.length - 1));
+    assert.equal(flush.code, TEE_SUCCESS, flush.message);
   }
   const test = images(B, inputs, 77 + k);
   const tx = ree ? ree.forward(test.x, B, false) : test.x;
@@ -441,7 +452,7 @@ test('C TA = software TA over whole partitioned training runs: VGG-7 last k laye
   let gradients = 0;
   for (const k of [2, 3, 5, 6, 8]) gradients += (await lastKSession(rec, VGG7, k, [4, 4, 3], 'top1')).gradients;
   gradients += (await lastKSession(rec, LENET, 7, [4, 2], 'topk')).gradients;
-  gradients += (await lastKSession(rec, VGG7, 3, [2, 2], 'full')).gradients;
+  gradients += (await lastKSession(rec, VGG7, 3, [2, 2], 'full', false)).gradients;
   // batch normalisation inside (two convolutions and the 64-unit FC; over the FC's batch of 2 images too)
   gradients += (await lastKSession(rec, VGG7_BN, 8, [4, 4, 3], 'top1')).gradients;
   gradients += (await lastKSession(rec, VGG7_BN, 5, [3, 2], 'full')).gradients;
@@ -540,6 +551,7 @@ test('C TA = software TA: refusals (parameter types, state, ranges, cfg errors, 
   assert.equal((await rec.invoke('FORWARD with labels under top1', CMD_FORWARD, mem(new Uint8Array(2 * 64 * 4)), val(2), mem(new Uint8Array(2)), out(8))).code, TEE_ERROR_ACCESS_DENIED);
   assert.equal((await rec.invoke('training FORWARD in inference', CMD_FORWARD, mem(new Uint8Array(2 * 64 * 4)), val(2, FORWARD_TRAIN), NONE, out(8))).code, TEE_ERROR_BAD_STATE);
   assert.equal((await rec.invoke('UPDATE in inference', CMD_UPDATE, val(2, 0))).code, TEE_ERROR_BAD_STATE);
+  assert.equal((await rec.invoke('TRAIN_STEP with a deferred update in inference', CMD_TRAIN_STEP, mem(new Uint8Array(2 * 64 * 4)), val(2, 2), NONE)).code, TEE_ERROR_BAD_STATE);
   assert.equal((await rec.invoke('BACKWARD in inference', CMD_BACKWARD, NONE, val(2))).code, TEE_ERROR_BAD_STATE);
   assert.equal((await rec.invoke('plaintext export under top1', CMD_EXPORT_PARAMS_PLAINTEXT, out(MIB))).code, TEE_ERROR_ACCESS_DENIED);
   assert.equal((await rec.invoke('FORWARD', CMD_FORWARD, mem(new Uint8Array(2 * 64 * 4)), val(2), NONE, out(8))).code, TEE_SUCCESS);
@@ -562,6 +574,22 @@ test('C TA = software TA: refusals (parameter types, state, ranges, cfg errors, 
   assert.equal((await rec.invoke('BACKWARD with a gradient from above the last layer', CMD_BACKWARD, mem(new Uint8Array(80)), val(2))).code, TEE_ERROR_BAD_PARAMETERS);
   assert.equal((await rec.invoke('training FORWARD without labels', CMD_FORWARD, mem(new Uint8Array(2 * 10 * 4)), val(2, FORWARD_TRAIN), NONE, out(8))).code, TEE_ERROR_BAD_PARAMETERS);
   assert.equal((await rec.invoke('UPDATE in step', CMD_UPDATE, val(2, 0))).code, TEE_SUCCESS);
+  // A deferred update (TRAIN_STEP p1.b) must name the images trained since the last update, and a
+  // refused step applies nothing: the update count in GET_STATS stays where it was.
+  const step = (labels: Uint8Array, deferred: number): Param[] => [mem(new Uint8Array(2 * 10 * 4)), val(2, deferred), mem(labels)];
+  const updates = (r: Reply): number => (JSON.parse(Buffer.from(outBytes(r)).toString('utf8')) as { partition: { updates: number } }).partition.updates;
+  const none = await rec.invoke('TRAIN_STEP deferring an update with nothing trained since the last', CMD_TRAIN_STEP, ...step(Uint8Array.of(3, 4), 2));
+  assert.equal(none.code, TEE_ERROR_BAD_STATE);
+  assert.equal(none.message, 'the worlds are out of step: the normal world defers an update of 2 images, the TEE trained on 0 since update 1');
+  assert.equal((await rec.invoke('TRAIN_STEP', CMD_TRAIN_STEP, ...step(Uint8Array.of(3, 4), 0))).code, TEE_SUCCESS);
+  assert.equal((await rec.invoke('TRAIN_STEP deferring an update of other images than trained', CMD_TRAIN_STEP, ...step(Uint8Array.of(3, 4), 3))).code, TEE_ERROR_BAD_STATE);
+  assert.equal((await rec.invoke('TRAIN_STEP deferring an update, with a label that is not a class', CMD_TRAIN_STEP, ...step(Uint8Array.of(3, 10), 2))).code, TEE_ERROR_BAD_PARAMETERS);
+  assert.equal((await rec.invoke('TRAIN_STEP deferring an update, with a short activation', CMD_TRAIN_STEP, mem(new Uint8Array(2 * 10 * 4 - 4)), val(2, 2), mem(Uint8Array.of(3, 4)))).code, TEE_ERROR_BAD_PARAMETERS);
+  assert.equal(updates(await rec.invoke('GET_STATS after the refused steps', CMD_GET_STATS, out(1 << 16))), 1, 'no refused step applied its update');
+  assert.equal((await rec.invoke('TRAIN_STEP deferring the update', CMD_TRAIN_STEP, ...step(Uint8Array.of(5, 6), 2))).code, TEE_SUCCESS);
+  assert.equal(updates(await rec.invoke('GET_STATS after the deferred update', CMD_GET_STATS, out(1 << 16))), 2);
+  assert.equal((await rec.invoke('UPDATE with the count before the deferred one', CMD_UPDATE, val(2, 1))).code, TEE_ERROR_BAD_STATE);
+  assert.equal((await rec.invoke('UPDATE flushing the step after it', CMD_UPDATE, val(2, 2))).code, TEE_SUCCESS);
   // Absurd sizes from a hostile normal world: the software TA runs out of secure memory, the C TA
   // refuses them before any size arithmetic could overflow (its own guard, docs/optee.md).
   rec.close();
