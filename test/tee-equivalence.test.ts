@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BatchLoader } from '../src/data/batches.js';
 import { loadData } from '../src/data/load.js';
 import { splitST } from '../src/data/split.js';
 import type { Dataset } from '../src/data/types.js';
@@ -160,6 +161,72 @@ test(`[${transport}] fine-tuning a pre-trained model (--weights) with the last 5
     const part = await runPartitioned(ctx, range, pre);
     assert.deepEqual(part.losses, whole.losses);
     assert.ok(part.weights.equals(whole.weights), `weights after fine-tuning with ${range.join(':')}`);
+  }
+});
+
+test(`[${transport}] one TA round trip per training batch (the update rides on the next TRAIN_STEP); scoring, then exporting, right after a few batches sees the last update`, async (t) => {
+  const ctx = contextFor(t, transport);
+  if (!ctx) return;
+  const pre = join(dir, `fold-pretrained-${transport}.weights`);
+  const base = new Network(config, { kernels, seed: 98 });
+  await train(base, train256, S, { epochs: 1, seed: 98 });
+  await saveModel(base, pre);
+  // Batches of BATCH images at subdivisions 1: one forward (one TRAIN_STEP) per batch.
+  assert.equal(config.net.subdivisions, 1);
+  const batches = Math.min(3, Math.floor(S.length / BATCH));
+  assert.ok(batches >= 2, `${batches} batches`);
+  const loader = new BatchLoader(train256, S);
+  const input = new Float32Array(BATCH * 784);
+  const labels = new Uint8Array(BATCH);
+  const fineTune = async (stepper: Stepper): Promise<void> => {
+    for (let b = 0; b < batches; b++) {
+      loader.fill(b * BATCH, BATCH, input, labels);
+      await stepper.trainBatch(input, labels, BATCH);
+      await stepper.update(BATCH);
+    }
+  };
+  const { loadWeightsFile } = await import('../src/nn/weights.js');
+  const bytesOf = async (save: (path: string) => Promise<void>): Promise<Buffer> => {
+    const path = join(dir, `fold-${Math.random()}.weights`);
+    await save(path);
+    return readFile(path);
+  };
+  const L = config.layers.length;
+  // The last 5 (gradient out to the REE's convolutions) and the whole network (nothing in the REE).
+  for (const range of [[9, L - 1], [0, L - 1]] as [number, number][]) {
+    const tag = `layers ${range.join(':')}`;
+    // Without the TEE.
+    const whole = new Network(config, { kernels, seed: SEED });
+    whole.seen = (await loadWeightsFile(pre, whole.weightsLayers())).seen;
+    await fineTune(networkStepper(whole));
+    const wholeEval = evaluate(whole, test64);
+    const wholeWeights = await bytesOf((p) => saveModel(whole, p));
+    await fineTune(networkStepper(whole));
+    const wholeWeights2 = await bytesOf((p) => saveModel(whole, p));
+    // With it.
+    const pn = await PartitionedNetwork.open({
+      cfg: { text, file: CFG_PATH }, weights: pre, seed: SEED, range, mode: 'train', policy: 'full', allowPlaintextExport: true, kernels, context: ctx,
+    });
+    try {
+      const before = await pn.stats();
+      const frames0: number = ctx.traffic.framesToTa;
+      await fineTune(pn);
+      assert.equal(ctx.traffic.framesToTa - frames0, batches, `${tag}: ${batches} batches, one frame to the TA each`);
+      // Scoring first: its first FORWARD must follow the last batch's update (an explicit UPDATE).
+      const e = await evaluateWith(pn, test64);
+      assert.deepEqual({ loss: e.loss, acc: e.acc }, { loss: wholeEval.loss, acc: wholeEval.acc }, `${tag}: test loss/accuracy right after the fine-tune`);
+      const after = await pn.stats();
+      const delta = (name: string): number => (after.commands[name] ?? 0) - (before.commands[name] ?? 0);
+      assert.equal(delta('TRAIN_STEP'), batches, tag);
+      assert.equal(delta('UPDATE'), 1, `${tag}: one explicit UPDATE, the flush before scoring`);
+      assert.equal(after.partition!.updates, batches, `${tag}: the TA applied every update`);
+      assert.ok((await bytesOf((p) => pn.save(p))).equals(wholeWeights), `${tag}: exported weights equal the run without the TEE`);
+      // Exporting straight after training flushes too: more batches, exported at once.
+      await fineTune(pn);
+      assert.ok((await bytesOf((p) => pn.save(p))).equals(wholeWeights2), `${tag}: exported right after training`);
+    } finally {
+      await pn.close();
+    }
   }
 });
 }
