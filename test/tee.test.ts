@@ -17,7 +17,7 @@ import { Network } from '../src/nn/network.js';
 import { initializeContext, TeecError, type TeecContext, type TeecOperation } from '../src/tee/client.js';
 import { PartitionedNetwork } from '../src/tee/partitioned.js';
 import {
-  CMD_CONFIGURE, CMD_DIAG_PANIC, CMD_DIAG_PROBE, CMD_FORWARD, CMD_GET_STATS, CMD_SEAL_PROTECTED, CMD_UPDATE, DIAG_READ_FILE, DIAG_SPAWN,
+  CMD_CONFIGURE, CMD_DIAG_PANIC, CMD_DIAG_PROBE, CMD_FORWARD, CMD_GET_STATS, CMD_SEAL_PROTECTED, CMD_TRAIN_STEP, CMD_UPDATE, DIAG_READ_FILE, DIAG_SPAWN,
   DIAG_WRITE_FILE, paramTypes, TA_UUID, TEE_ERROR_ACCESS_DENIED, TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_BAD_STATE, TEE_ERROR_BUSY,
   TEE_ERROR_ITEM_NOT_FOUND, TEE_ERROR_NOT_SUPPORTED, TEE_ERROR_OUT_OF_MEMORY, TEE_ERROR_SHORT_BUFFER, TEE_ERROR_TARGET_DEAD, TEEC_MEMREF_TEMP_INPUT,
   TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_ORIGIN_API, TEEC_ORIGIN_TEE, TEEC_ORIGIN_TRUSTED_APP, TEEC_VALUE_INPUT, TEEC_VALUE_OUTPUT,
@@ -154,6 +154,77 @@ test('training (fine-tuning) and inference refuse what the policy or mode forbid
     assert.ok(!st.arena.blocks.some((b) => b.buffer === 'weight_updates' || b.buffer === 'delta'), 'inference holds no gradients, momentum or deltas');
     await pn.close();
   });
+});
+
+test('a deferred update (TRAIN_STEP p1.b) must name the images trained since the last update; the client defers only such, and flushes it before anything else, close included', async () => {
+  const B = 4;
+  const src = await loadData('embedded', { trainLimit: B, testLimit: 1 });
+  const x = Float32Array.from(src.train.images.subarray(0, B * 784), (v) => v / 255);
+  const labels = src.train.labels.slice(0, B);
+  const open = (ctx: TeecContext): Promise<PartitionedNetwork> =>
+    PartitionedNetwork.open({ cfg: { text: cfgText, file: CFG_PATH }, range: [9, 13], mode: 'train', batch: B, kernels, context: ctx });
+  /** A TRAIN_STEP of layers 9:13 (512 values per image in, the gradient out) deferring `images`. */
+  const step = (images: number): TeecOperation => ({
+    paramTypes: paramTypes(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT),
+    params: [
+      { tmpref: { buffer: new Uint8Array(B * 512 * 4), size: B * 512 * 4 } }, { value: { a: B, b: images } },
+      { tmpref: { buffer: labels, size: B } }, { tmpref: { buffer: new Uint8Array(B * 512 * 4), size: B * 512 * 4 } },
+    ],
+  });
+  const invokes = (ctx: TeecContext): (number | undefined)[] => ctx.transcript.filter((m) => m.direction === 'to-ta' && m.kind === KIND_INVOKE).map((m) => m.command);
+  await withContext({ transcript: true }, async (ctx) => {
+    const pn = await open(ctx);
+    await assert.rejects(pn.invokeCommand(CMD_TRAIN_STEP, step(B)), rejectsWith(TEE_ERROR_BAD_STATE), 'nothing trained yet');
+    await pn.trainBatch(x, labels, B);
+    await pn.update(B);
+    assert.deepEqual(invokes(ctx).slice(-2), [CMD_TRAIN_STEP, CMD_TRAIN_STEP], 'the update is not sent yet');
+    // Another command (here a TRAIN_STEP of someone else's) gets the pending update flushed first, so
+    // one deferring the same update again is refused: a repeated update shows as the worlds out of step.
+    await assert.rejects(pn.invokeCommand(CMD_TRAIN_STEP, step(B)), (e: unknown) => {
+      assert.ok(rejectsWith(TEE_ERROR_BAD_STATE)(e));
+      assert.match((e as Error).message, /out of step: the normal world defers an update of 4 images, the TEE trained on 0 since update 1/);
+      return true;
+    });
+    assert.deepEqual(invokes(ctx).slice(-2), [CMD_UPDATE, CMD_TRAIN_STEP]);
+    assert.equal((await pn.stats()).partition!.updates, 1);
+    // An update of other images than were trained is not deferred (the TA would refuse it): sent at once.
+    await pn.trainBatch(x, labels, B);
+    await pn.update(2 * B);
+    assert.deepEqual(invokes(ctx).slice(-2), [CMD_TRAIN_STEP, CMD_UPDATE]);
+    assert.equal((await pn.stats()).partition!.updates, 2);
+    // The next step carries the pending update: the TA has it before the forward.
+    await pn.trainBatch(x, labels, B);
+    await pn.update(B);
+    await pn.trainBatch(x, labels, B);
+    const carried = ctx.transcript.filter((m) => m.direction === 'to-ta' && m.command === CMD_TRAIN_STEP).at(-1)!;
+    const values = decodeRequest(KIND_INVOKE, carried.bytes.subarray(5)).params[1]!.value!;
+    assert.deepEqual([values.a, values.b], [B, B], 'p1 = (n, images of the deferred update)');
+    assert.equal((await pn.stats()).partition!.updates, 3);
+    // close() flushes a pending update too.
+    await pn.update(B);
+    await pn.close();
+    assert.equal(invokes(ctx).at(-1), CMD_UPDATE);
+    assert.equal(pn.updates, 4);
+
+    // A pending update the TA refuses is reported by close() (after closing: the TA can open a new session).
+    const drift = await open(ctx);
+    await drift.trainBatch(x, labels, B);
+    await drift.update(B);
+    // Behind its back (after invokeCommand has flushed the pending update 0): a second update 1.
+    await drift.invokeCommand(CMD_UPDATE, { paramTypes: paramTypes(TEEC_VALUE_INPUT), params: [{ value: { a: B, b: 1 } }] });
+    await drift.trainBatch(x, labels, B);
+    await drift.update(B); // pending: update 1, which the TA has done
+    await assert.rejects(drift.close(), rejectsWith(TEE_ERROR_BAD_STATE));
+    await (await ctx.openSession(TA_UUID)).closeSession();
+  });
+  // A dead TA has nothing to flush into: closing with an update pending does not throw.
+  const ctx = await initializeContext({ storageDir: join(dir, 'store'), kernels: taKernels });
+  const pn = await open(ctx);
+  await pn.trainBatch(x, labels, B);
+  await pn.update(B);
+  process.kill(ctx.pid!, 'SIGKILL');
+  await pn.close();
+  await ctx.finalizeContext();
 });
 
 test('out of memory: the message names the layer, buffer, bytes, and the batch and range that fit — which then do fit', async () => {
