@@ -153,12 +153,18 @@ async function trafficCase(ctx: TeecContext): Promise<void> {
         assert.equal(expected.sharedToTee + expected.sharedFromTee, expected.payloadToTee + expected.payloadFromTee);
       }
       assert.equal(t.framesToTa - before.framesToTa, steps * expected.roundTrips, `k=${k}: requests per batch`);
-      assert.equal(expected.roundTrips, 2, 'one TRAIN_STEP and one UPDATE per batch');
+      assert.equal(expected.roundTrips, 1, 'one TRAIN_STEP per batch, carrying the previous batch\'s update');
+      // The last batch's update waits for the next command: flushed, it is the run's one UPDATE.
+      await pn.flushUpdate();
+      assert.deepEqual(expected.endOfRun, { roundTrips: 1, wireToTee: 29, wireFromTee: 29 });
+      assert.equal(t.framesToTa - before.framesToTa, steps * expected.roundTrips + expected.endOfRun.roundTrips, `k=${k}: and the flush`);
+      assert.equal(t.bytesToTa - before.bytesToTa, steps * expected.wireToTee + expected.endOfRun.wireToTee, `k=${k}: the flush's bytes to the TEE`);
+      assert.equal(t.bytesFromTa - before.bytesFromTa, steps * expected.wireFromTee + expected.endOfRun.wireFromTee, `k=${k}: the flush's bytes from the TEE`);
       const inputs = INPUTS_AT_START[k]!;
       assert.equal(expected.parts.activation_in, 4 * batch * inputs, 'one activation in');
       assert.equal(expected.parts.gradient_out, 4 * batch * inputs, 'one gradient out');
       assert.equal(expected.parts.top_activation_out + expected.parts.top_gradient_in, 0);
-      // Everything else per batch is framing, labels and the UPDATE message: under 300 bytes.
+      // Everything else per batch is framing and labels: under 300 bytes.
       assert.ok(expected.wireToTee + expected.wireFromTee + expected.sharedToTee + expected.sharedFromTee - expected.payloadToTee - expected.payloadFromTee < 300);
     } finally {
       await pn.close();

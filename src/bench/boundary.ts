@@ -10,7 +10,10 @@
 //   layers above run outside      FORWARD (activation in, labels if a loss is inside, layer end's
 //                                 activation out) and BACKWARD (the gradient arriving at `end` in, the
 //                                 gradient leaving `start` out)
-// Per batch (SGD step): one UPDATE (two 32-bit values in, nothing out).
+// Per batch (SGD step), the TA's update: with the range ending the network, carried by the next
+// batch's first TRAIN_STEP (its p1.b, already in the frame: no byte more), and one explicit UPDATE
+// flushes the last batch's before whatever follows the training (endOfRun); with layers above
+// outside, one UPDATE (two 32-bit values in, nothing out) per batch (tee/partitioned.ts).
 import type { NetworkConfig } from '../nn/config.js';
 import { shapeSize } from '../nn/layer.js';
 import { layerShapes } from '../nn/network.js';
@@ -42,6 +45,11 @@ export interface StepTraffic {
   sharedFromTee: number;
   /** The pieces, per batch: what the bytes are. */
   parts: { activation_in: number; labels_in: number; gradient_out: number; top_activation_out: number; top_gradient_in: number };
+  /**
+   * Once per run of batches: the explicit UPDATE that flushes the last batch's deferred update (when
+   * updates ride on TRAIN_STEPs; else nothing). Control frames only.
+   */
+  endOfRun: { roundTrips: number; wireToTee: number; wireFromTee: number };
 }
 
 /**
@@ -89,10 +97,13 @@ export function trainingTraffic(config: NetworkConfig, start: number, end: numbe
       wireFrom += FRAME + REPLY_HEADER + (gradOut ? MEMREF_OUT_REPLY + inFrame(grad) : 0);
     }
   }
-  // UPDATE(VALUE_IN)
-  roundTrips += 1;
-  wireTo += FRAME + REQ_HEADER + VALUE;
-  wireFrom += FRAME + REPLY_HEADER;
+  // UPDATE(VALUE_IN): per batch, or deferred into the next TRAIN_STEP and flushed once at the end.
+  const update = { roundTrips: 1, wireToTee: FRAME + REQ_HEADER + VALUE, wireFromTee: FRAME + REPLY_HEADER };
+  if (roles.suffixOutside) {
+    roundTrips += update.roundTrips;
+    wireTo += update.wireToTee;
+    wireFrom += update.wireFromTee;
+  }
   const payloadToTee = parts.activation_in + parts.labels_in + parts.top_gradient_in;
   const payloadFromTee = parts.gradient_out + parts.top_activation_out;
   return {
@@ -105,5 +116,6 @@ export function trainingTraffic(config: NetworkConfig, start: number, end: numbe
     sharedToTee: shm ? payloadToTee : 0,
     sharedFromTee: shm ? payloadFromTee : 0,
     parts,
+    endOfRun: roles.suffixOutside ? { roundTrips: 0, wireToTee: 0, wireFromTee: 0 } : update,
   };
 }

@@ -433,8 +433,11 @@ export function benchStatistics(
     const teePeak = summarize(teePeaks).mean;
     const boundaryRuns = rs.map((r) => r.boundary.to_tee + r.boundary.from_tee);
     const traffic = range ? trainingTraffic(config, range[0], range[1], batch, perForward, transport) : null;
-    // Everything that crossed: control frames, plus the memref contents passed through shared memory.
-    const expected = traffic ? (traffic.wireToTee + traffic.wireFromTee + traffic.sharedToTee + traffic.sharedFromTee) * batches : 0;
+    // Everything that crossed: control frames, plus the memref contents passed through shared memory,
+    // and the flush of the last deferred update (tee-run.ts sends it inside the timed part).
+    const expected = traffic
+      ? (traffic.wireToTee + traffic.wireFromTee + traffic.sharedToTee + traffic.sharedFromTee) * batches + traffic.endOfRun.wireToTee + traffic.endOfRun.wireFromTee
+      : 0;
     const boundary = summarize(boundaryRuns).mean;
     const cpus = rs.map((r) => r.cpu_s);
     const cpuKnown = cpus.every((c): c is number => typeof c === 'number') && baseCpu !== null;
