@@ -26,7 +26,7 @@ const FROM_TA = { bell: 64, length: 192, data: HEADER + MAILBOX_FRAME };
 export const MAILBOX_BYTES = HEADER + 2 * MAILBOX_FRAME;
 
 /** How long the client spins for a reply before it sleeps on the doorbell (most small commands answer within it). */
-export const CLIENT_SPIN_US = 200;
+export const CLIENT_SPIN_US = 50;
 /** How long the TA spins for the next request after a reply (catches back-to-back commands). */
 export const TA_SPIN_US = 50;
 
