@@ -30,6 +30,7 @@
       "sources": [
         "src/kernels/native/addon.cc",
         "src/kernels/native/conv.cc",
+        "src/kernels/native/doorbell.cc",
         "src/kernels/native/eltwise.cc",
         "src/kernels/native/gemm.cc",
         "src/kernels/native/gemm_generic.cc",

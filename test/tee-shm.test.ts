@@ -15,8 +15,10 @@ import {
   TEEC_MEMREF_PARTIAL_OUTPUT, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_MEMREF_WHOLE, TEEC_NONE, TEEC_ORIGIN_API, TEEC_ORIGIN_TEE,
   TEEC_VALUE_INPUT, type ParamType,
 } from '../src/tee/shared/protocol.js';
+import { nativeSharedMemory } from '../src/kernels/native.js';
+import { Mailbox, MAILBOX_BYTES, MAILBOX_FRAME } from '../src/tee/shared/mailbox.js';
 import { SHM_ALIGN, ShmPool, ShmPoolExhausted } from '../src/tee/shared/shm.js';
-import { decodeHello, encodeHello, FrameReader, KIND_INVOKE, WireError } from '../src/tee/shared/wire.js';
+import { decodeHello, encodeHello, FrameReader, KIND_HELLO, KIND_INVOKE, WireError } from '../src/tee/shared/wire.js';
 
 const CFG_PATH = fileURLToPath(new URL('../../cfg/vgg7-mnist.cfg', import.meta.url));
 const taKernels = getKernels().name === 'reference' ? 'reference' as const : 'auto' as const;
@@ -188,9 +190,74 @@ test('GP shared memory: references outside the block, in the wrong direction, re
     assert.match(r.message, /outside the shared memory/);
     const still = await ctx.request({ kind: KIND_INVOKE, session: s.id, command: CMD_FORWARD, paramTypes: paramTypes(TEEC_MEMREF_TEMP_OUTPUT), params: [{ shmOffset: 0, size: 4 }] });
     assert.equal(still.result >>> 0, TEE_ERROR_BAD_PARAMETERS >>> 0, 'the TA still serves');
+    if (ctx.control === 'mailbox') {
+      // The mailboxes are not memory a reference may name: an output aimed at the request box is refused.
+      const intoBox = await ctx.request({ kind: KIND_INVOKE, session: s.id, command: CMD_FORWARD, paramTypes: paramTypes(TEEC_MEMREF_TEMP_OUTPUT), params: [{ shmOffset: MAILBOX_BYTES - 64, size: 64 }] });
+      assert.equal(intoBox.result >>> 0, TEE_ERROR_BAD_PARAMETERS >>> 0);
+      assert.match(intoBox.message, /outside the shared memory/);
+    }
     await s.closeSession();
     ctx.releaseSharedMemory(outOnly);
   } finally {
     await ctx.finalizeContext();
   }
+});
+
+test('pool: a reserved prefix (the mailboxes) is never handed out and no view may reach into it', () => {
+  const pool = new ShmPool(new ArrayBuffer(16 * 1024), null, 4096);
+  assert.equal(pool.highWater, 4096);
+  const a = pool.alloc(100);
+  assert.ok(a >= 4096);
+  assert.equal(pool.view(0, 4), null);
+  assert.equal(pool.view(4092, 8), null);
+  assert.ok(pool.view(4096, 8));
+  assert.throws(() => new ShmPool(new ArrayBuffer(1024), null, 100), /aligned/);
+});
+
+test('mailbox: frames go through whole, one slot per direction; oversized and malformed frames are refused', (t) => {
+  const bell = nativeSharedMemory()?.doorbell;
+  if (!bell) return t.skip('the native addon has no doorbells here');
+  const buffer = new ArrayBuffer(MAILBOX_BYTES);
+  const client = new Mailbox(buffer, bell, 'client');
+  const ta = new Mailbox(buffer, bell, 'ta');
+  assert.equal(ta.receive(0, 1), null, 'nothing waiting: a timeout, not a frame');
+  const frame = Buffer.from([6, 0, 0, 0, KIND_INVOKE, 1, 2, 3, 4, 5]);
+  client.send(frame);
+  const got = ta.receive(0, 1000);
+  assert.ok(got);
+  assert.deepEqual([...got.raw], [...frame]);
+  assert.equal(got.kind, KIND_INVOKE);
+  assert.equal(client.receive(0, 1), null, 'a request is not its own reply');
+  ta.send(Buffer.from([1, 0, 0, 0, 0x82]));
+  assert.equal(client.receive(10, 1000)?.kind, 0x82);
+  assert.throws(() => client.send(new Uint8Array(MAILBOX_FRAME + 1)), WireError);
+  // A length prefix that disagrees with the slot's length (a broken or hostile writer).
+  client.send(Buffer.from([9, 0, 0, 0, KIND_INVOKE, 0]));
+  assert.throws(() => ta.receive(0, 1000), /does not match/);
+});
+
+test('control channel: the mailboxes and the pipe carry the same frames (replies byte for byte; requests differ only in pool offsets), with the same results', async (t) => {
+  const runs: { frames: string[]; result: number[] }[] = [];
+  for (const control of ['mailbox', 'pipe'] as const) {
+    let ctx: TeecContext;
+    try {
+      ctx = await initializeContext({ storageDir: join(dir, 'store'), kernels: taKernels, transport: 'shm', control, transcript: true });
+    } catch {
+      return t.skip('no shared-memory transport with doorbells here (native addon)');
+    }
+    try {
+      assert.equal(ctx.control, control);
+      const result = await forwardClasses(ctx, 'allocated');
+      const frames = ctx.transcript.filter((e) => e.direction !== 'shared' && e.kind !== KIND_HELLO).map((e) => `${e.direction} ${e.bytes.toString('hex')}`);
+      runs.push({ frames, result });
+    } finally {
+      await ctx.finalizeContext();
+    }
+  }
+  assert.equal(runs.length, 2);
+  assert.ok(runs[0]!.frames.length >= 6);
+  // Replies are identical; requests are the same length (the mailboxes shift the blocks' offsets by MAILBOX_BYTES).
+  const shape = (f: string): string => (f.startsWith('from-ta') ? f : `to-ta ${f.length}`);
+  assert.deepEqual(runs[0]!.frames.map(shape), runs[1]!.frames.map(shape));
+  assert.deepEqual(runs[0]!.result, runs[1]!.result);
 });

@@ -33,6 +33,10 @@ interface NativeAddon {
   shmCreate?(bytes: number): { fd: number; buffer: ArrayBuffer };
   shmMap?(fd: number, bytes: number): ArrayBuffer;
   shmRelease?(buffer: ArrayBuffer): void;
+  // Doorbells for the TEE's control channel (src/kernels/native/doorbell.cc); absent in an older build.
+  doorbellRing?(buffer: ArrayBuffer, offset: number): number;
+  doorbellWait?(buffer: ArrayBuffer, offset: number, seen: number, spinUs: number, timeoutMs: number): number;
+  processExit?(pid: number): { code: number | null; signal: number | null } | null;
 }
 
 /** The addon's shared-memory functions (memfd mapped in both processes of the emulated TEE). */
@@ -43,6 +47,18 @@ export interface NativeSharedMemory {
   map(fd: number, bytes: number): ArrayBuffer;
   /** Detaches the ArrayBuffer and unmaps it now. */
   release(buffer: ArrayBuffer): void;
+  /** Doorbells and a look at a child's exit, or undefined when this build of the addon lacks them. */
+  doorbell?: NativeDoorbell;
+}
+
+/** A counter word in shared memory that one process bumps and the other waits on (futex). */
+export interface NativeDoorbell {
+  /** Bumps the word at `offset` and wakes its waiters; returns the new value. */
+  ring(buffer: ArrayBuffer, offset: number): number;
+  /** Spins up to spinUs, then sleeps until the word differs from `seen` or timeoutMs pass; returns the word. */
+  wait(buffer: ArrayBuffer, offset: number, seen: number, spinUs: number, timeoutMs: number): number;
+  /** null while the child `pid` runs, else how it ended (without reaping it). */
+  processExit(pid: number): { code: number | null; signal: number | null } | null;
 }
 
 /** Facts about the loaded addon, for benchmarks and diagnostics. */
@@ -165,9 +181,12 @@ export function nativeSharedMemory(): NativeSharedMemory | null {
   } catch {
     return null;
   }
-  const { shmCreate, shmMap, shmRelease } = a;
+  const { shmCreate, shmMap, shmRelease, doorbellRing, doorbellWait, processExit } = a;
   if (!shmCreate || !shmMap || !shmRelease) return null;
-  return { create: (n) => shmCreate(n), map: (fd, n) => shmMap(fd, n), release: (b) => shmRelease(b) };
+  const doorbell: NativeDoorbell | undefined = doorbellRing && doorbellWait && processExit
+    ? { ring: (b, o) => doorbellRing(b, o), wait: (b, o, s, sp, t) => doorbellWait(b, o, s, sp, t), processExit: (pid) => processExit(pid) }
+    : undefined;
+  return { create: (n) => shmCreate(n), map: (fd, n) => shmMap(fd, n), release: (b) => shmRelease(b), ...(doorbell ? { doorbell } : {}) };
 }
 
 /**

@@ -13,8 +13,15 @@
 // Two transports. 'shm' (the default when the native addon loads): a memfd-backed pool mapped in
 // both processes (shared/shm.ts); shared-memory blocks live in it, temporary memory references are
 // bounced through it (as libteec does), and only commands, values and (offset, size) pairs travel
-// over the control pipe. 'pipe' (the fallback): memory-reference contents are copied into the
+// over the control channel. 'pipe' (the fallback): memory-reference contents are copied into the
 // frames. Both give the same results bit for bit (tested).
+//
+// The control channel of the shm transport is a pair of mailboxes with futex doorbells at the start
+// of the pool (shared/mailbox.ts): the calling thread blocks in invokeCommand, spinning briefly and
+// then sleeping on the doorbell, as a GP client blocks in TEEC_InvokeCommand while the secure world
+// runs. LAYERLOCK_TEE_CONTROL=pipe keeps the frames on the TA's stdin/stdout instead (the event-loop
+// channel, for comparison); the pipe transport always uses it. The TA's stderr and its start-up
+// hello always use the pipes.
 //
 // Errors are thrown as TeecError with the GP result code and origin. If the TA process dies (crash,
 // kill, panic) every pending and later call fails with TEE_ERROR_TARGET_DEAD and this process goes
@@ -22,6 +29,7 @@
 // every reply a snapshot of the shared memory in use (for tests of what crosses the boundary).
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -34,7 +42,8 @@ import {
   TEEC_MEMREF_PARTIAL_OUTPUT, TEEC_MEMREF_TEMP_INOUT, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_MEMREF_WHOLE, TEEC_NONE,
   TEEC_ORIGIN_API, TEEC_ORIGIN_COMMS, TEEC_ORIGIN_TEE, TEEC_VALUE_OUTPUT, type TaHello, type TransportKind,
 } from './shared/protocol.js';
-import { parkThreads } from '../kernels/native.js';
+import { parkThreads, type NativeDoorbell } from '../kernels/native.js';
+import { CLIENT_SPIN_US, Mailbox, MAILBOX_BYTES, spinMicros, type MailboxFrame } from './shared/mailbox.js';
 import { DEFAULT_SHM_POOL, sharedMemorySupport, ShmPool, ShmPoolExhausted } from './shared/shm.js';
 import {
   decodeHello, decodeReply, encodeRequest, FrameReader, KIND_CLOSE_SESSION, KIND_HELLO, KIND_INVOKE, KIND_OPEN_SESSION, type ReplyFrame,
@@ -144,6 +153,21 @@ export interface ContextOptions {
   transport?: TransportKind | 'auto';
   /** Size of the shared-memory pool (virtual; default 512 MiB). */
   sharedPoolBytes?: number;
+  /**
+   * Control channel of the shm transport: 'mailbox' (doorbells in shared memory), 'pipe' (frames on
+   * the TA's stdin/stdout) or 'auto' (default: mailbox when the addon has doorbells). Default from
+   * LAYERLOCK_TEE_CONTROL.
+   */
+  control?: ControlKind | 'auto';
+}
+
+export type ControlKind = 'mailbox' | 'pipe';
+
+/** The control channel a context would use: LAYERLOCK_TEE_CONTROL or 'auto'. */
+export function requestedControl(opts: Pick<ContextOptions, 'control'> = {}): ControlKind | 'auto' {
+  const c = opts.control ?? process.env['LAYERLOCK_TEE_CONTROL'] ?? 'auto';
+  if (c !== 'mailbox' && c !== 'pipe' && c !== 'auto') throw new Error(`LAYERLOCK_TEE_CONTROL must be mailbox, pipe or auto (got "${c}")`);
+  return c;
 }
 
 /** The transport a context would use: LAYERLOCK_TEE_TRANSPORT or 'auto'. */
@@ -194,14 +218,14 @@ function hpkeScopeDir(): string | null {
 }
 
 /** The command that starts the TA: node with the permission model and exactly these allowances. */
-export function taLaunch(opts: ContextOptions & { storageDir: string; secureMem: number; shm?: { fd: number; bytes: number } }): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
+export function taLaunch(opts: ContextOptions & { storageDir: string; secureMem: number; shm?: { fd: number; bytes: number; mailbox: boolean } }): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
   const src = codeRoot();
   const root = packageRoot();
   const kernels = opts.kernels ?? 'auto';
   const read = [join(src, 'tee'), join(src, 'nn'), join(src, 'kernels'), join(src, 'data'), join(src, 'util'), opts.storageDir];
   const env: NodeJS.ProcessEnv = {};
   // The kernels' knobs reach the TA too, so both worlds run the same kernels the same way.
-  for (const k of ['LAYERLOCK_KERNELS', 'LAYERLOCK_THREADS', 'LAYERLOCK_NATIVE_ADDON', 'LAYERLOCK_SPIN_US', 'LAYERLOCK_ISA']) if (process.env[k] !== undefined) env[k] = process.env[k];
+  for (const k of ['LAYERLOCK_KERNELS', 'LAYERLOCK_THREADS', 'LAYERLOCK_NATIVE_ADDON', 'LAYERLOCK_SPIN_US', 'LAYERLOCK_ISA', 'LAYERLOCK_TEE_SPIN_US']) if (process.env[k] !== undefined) env[k] = process.env[k];
   const args = ['--experimental-permission', '--disable-warning=ExperimentalWarning'];
   if (kernels === 'auto' || opts.shm) {
     // The native addon (kernels, and the shared-memory mapping), named by path so its loader need
@@ -224,6 +248,7 @@ export function taLaunch(opts: ContextOptions & { storageDir: string; secureMem:
   if (opts.diagnostics) args.push('--diagnostics');
   // The pool's memfd arrives as the TA's file descriptor 3 (see the spawn in TeecContext).
   if (opts.shm) args.push('--shm-fd', String(opts.shm.fd), '--shm-bytes', String(opts.shm.bytes));
+  if (opts.shm?.mailbox) args.push('--mailbox');
   return { command: process.execPath, args, env };
 }
 
@@ -251,6 +276,10 @@ export class TeecContext {
   private readonly sessions = new Set<TeecSession>();
   /** The shared-memory pool (shm transport), or null (pipe). */
   readonly pool: ShmPool | null;
+  /** The mailbox control channel and its doorbells, or null (frames on the pipes). */
+  private readonly mailbox: Mailbox | null;
+  private readonly bell: NativeDoorbell | null;
+  private readonly spinUs = spinMicros(CLIENT_SPIN_US);
 
   private constructor(opts: ContextOptions) {
     this.secureMem = opts.secureMem ?? DEFAULT_SECURE_MEM;
@@ -258,8 +287,10 @@ export class TeecContext {
     this.recording = opts.transcript ?? false;
     mkdirSync(this.storageDir, { recursive: true, mode: 0o700 });
     const want = requestedTransport(opts);
-    let shm: { fd: number; bytes: number } | undefined;
+    let shm: { fd: number; bytes: number; mailbox: boolean } | undefined;
     let pool: ShmPool | null = null;
+    let mailbox: Mailbox | null = null;
+    let bell: NativeDoorbell | null = null;
     if (want !== 'pipe') {
       const native = sharedMemorySupport();
       if (!native && want === 'shm') {
@@ -267,13 +298,21 @@ export class TeecContext {
       }
       if (native) {
         const bytes = opts.sharedPoolBytes ?? DEFAULT_SHM_POOL;
+        const control = requestedControl(opts);
+        if (control === 'mailbox' && !native.doorbell) {
+          throw new TeecError(TEE_ERROR_COMMUNICATION, TEEC_ORIGIN_API, 'the mailbox control channel needs a build of the native addon with doorbells (`npm rebuild`)');
+        }
+        bell = control !== 'pipe' ? native.doorbell ?? null : null;
         const m = native.create(bytes);
-        pool = new ShmPool(m.buffer, native);
-        shm = { fd: m.fd, bytes };
+        pool = new ShmPool(m.buffer, native, bell ? MAILBOX_BYTES : 0);
+        if (bell) mailbox = new Mailbox(m.buffer, bell, 'client');
+        shm = { fd: m.fd, bytes, mailbox: bell !== null };
       }
     }
     this.pool = pool;
-    const launch = taLaunch({ ...opts, storageDir: this.storageDir, secureMem: this.secureMem, ...(shm ? { shm: { fd: 3, bytes: shm.bytes } } : {}) });
+    this.mailbox = mailbox;
+    this.bell = bell;
+    const launch = taLaunch({ ...opts, storageDir: this.storageDir, secureMem: this.secureMem, ...(shm ? { shm: { fd: 3, bytes: shm.bytes, mailbox: shm.mailbox } } : {}) });
     const stdio: StdioOptions = shm ? ['pipe', 'pipe', 'pipe', shm.fd] : ['pipe', 'pipe', 'pipe'];
     try {
       this.child = spawn(launch.command, launch.args, { env: launch.env, stdio });
@@ -322,6 +361,11 @@ export class TeecContext {
   get hello(): TaHello {
     if (!this.helloFrame) throw new Error('the TA has not started');
     return this.helloFrame;
+  }
+
+  /** How control frames travel: 'mailbox' (doorbells in shared memory) or 'pipe'. */
+  get control(): ControlKind {
+    return this.mailbox ? 'mailbox' : 'pipe';
   }
 
   /** How memory references travel: 'shm' or 'pipe'. */
@@ -513,6 +557,7 @@ export class TeecContext {
     this.traffic.bytesToTa += bytes.length;
     if (this.recording) this.transcript.push({ direction: 'to-ta', kind: f.kind, bytes: Buffer.from(bytes), ...(f.kind === KIND_INVOKE ? { command: f.command } : {}) });
     const sent = performance.now();
+    if (this.mailbox) return this.callMailbox(this.mailbox, bytes, requestId, f.command, sent);
     const reply = new Promise<ReplyFrame>((resolve, reject) => {
       const entry: Pending & { command?: number } = {
         resolve: (r) => {
@@ -528,6 +573,52 @@ export class TeecContext {
     this.child.stdin!.write(bytes);
     // This process now waits on the TA: its idle kernel threads must not spin on the cores the TA needs.
     parkThreads();
+    return reply;
+  }
+
+  /**
+   * One round trip through the mailboxes: this thread blocks until the reply (or the TA's death),
+   * checking every 20 ms whether the TA process has ended — its 'exit' event cannot arrive while
+   * the event loop waits here. (The TA's stderr is not drained meanwhile: its log lines are few and
+   * short, far below a pipe's 64 KiB.)
+   */
+  private callMailbox(mailbox: Mailbox, bytes: Buffer, requestId: number, command: number, sent: number): ReplyFrame {
+    parkThreads();
+    try {
+      mailbox.send(bytes);
+    } catch (e) {
+      throw new TeecError(TEE_ERROR_COMMUNICATION, TEEC_ORIGIN_COMMS, (e as Error).message);
+    }
+    let f: MailboxFrame | null = null;
+    while (!f) {
+      try {
+        f = mailbox.receive(this.spinUs, 20);
+      } catch (e) {
+        this.child.kill('SIGKILL');
+        this.die(`sent a broken reply (${(e as Error).message})`);
+        throw this.deadError();
+      }
+      if (f) break;
+      const ended = this.child.pid !== undefined ? this.bell!.processExit(this.child.pid) : { code: null, signal: null };
+      if (ended) {
+        const sig = ended.signal === null ? undefined : Object.entries(osConstants.signals).find(([, n]) => n === ended.signal)?.[0];
+        this.die(ended.signal !== null ? `killed by ${sig ?? `signal ${ended.signal}`}` : ended.code !== null ? `exited with code ${ended.code}` : 'exited');
+        throw this.deadError();
+      }
+    }
+    this.traffic.waitMs += performance.now() - sent;
+    this.traffic.framesFromTa++;
+    this.traffic.bytesFromTa += f.raw.length;
+    let reply: ReplyFrame;
+    try {
+      reply = decodeReply(f.kind, f.body);
+      if (reply.requestId !== requestId) throw new Error(`reply to request ${reply.requestId}, expected ${requestId}`);
+    } catch (e) {
+      this.child.kill('SIGKILL');
+      this.die(`sent a broken reply (${(e as Error).message})`);
+      throw this.deadError();
+    }
+    if (this.recording) this.transcript.push({ direction: 'from-ta', kind: f.kind, bytes: Buffer.from(f.raw), command });
     return reply;
   }
 

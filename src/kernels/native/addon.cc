@@ -494,6 +494,9 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"shmCreate", nullptr, ShmCreate, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"shmMap", nullptr, ShmMap, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"shmRelease", nullptr, ShmRelease, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"doorbellRing", nullptr, DoorbellRing, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"doorbellWait", nullptr, DoorbellWait, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"processExit", nullptr, ProcessExit, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
   return exports;

@@ -8,4 +8,8 @@ namespace layerlock {
 napi_value ShmCreate(napi_env env, napi_callback_info info);
 napi_value ShmMap(napi_env env, napi_callback_info info);
 napi_value ShmRelease(napi_env env, napi_callback_info info);
+// Doorbells on words of the pool (doorbell.cc) and a non-reaping look at the TA process.
+napi_value DoorbellRing(napi_env env, napi_callback_info info);
+napi_value DoorbellWait(napi_env env, napi_callback_info info);
+napi_value ProcessExit(napi_env env, napi_callback_info info);
 }  // namespace layerlock

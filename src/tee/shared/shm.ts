@@ -37,9 +37,17 @@ export class ShmPool {
   private readonly sizes = new Map<number, number>();
   private top = 0;
 
-  constructor(readonly buffer: ArrayBuffer, private readonly native: NativeSharedMemory | null) {
+  /**
+   * `reserved` bytes at the start belong to the control channel's mailboxes (mailbox.ts): never
+   * allocated, and no memory reference may point into them.
+   */
+  constructor(readonly buffer: ArrayBuffer, private readonly native: NativeSharedMemory | null, readonly reserved = 0) {
+    if (!(Number.isInteger(reserved) && reserved >= 0 && reserved % SHM_ALIGN === 0 && reserved <= buffer.byteLength)) {
+      throw new Error(`reserved prefix ${reserved} is not an aligned part of the pool`);
+    }
     this.bytes = new Uint8Array(buffer);
-    this.free = [{ offset: 0, size: buffer.byteLength }];
+    this.free = reserved < buffer.byteLength ? [{ offset: reserved, size: buffer.byteLength - reserved }] : [];
+    this.top = reserved;
   }
 
   get capacity(): number {
@@ -53,7 +61,7 @@ export class ShmPool {
 
   /** The bytes [offset, offset + size), or null when that is not inside the pool. */
   view(offset: number, size: number): Uint8Array | null {
-    if (!(Number.isInteger(offset) && Number.isInteger(size) && offset >= 0 && size >= 0 && offset + size <= this.bytes.length)) return null;
+    if (!(Number.isInteger(offset) && Number.isInteger(size) && offset >= this.reserved && size >= 0 && offset + size <= this.bytes.length)) return null;
     return this.bytes.subarray(offset, offset + size);
   }
 

@@ -6,12 +6,14 @@
 // stderr, which the client keeps for its error messages.
 //
 //   node --experimental-permission … host.js --secure-mem BYTES --storage DIR --kernels auto|reference [--diagnostics]
-//        [--shm-fd 3 --shm-bytes N]
+//        [--shm-fd 3 --shm-bytes N [--mailbox]]
 //
 // With --shm-fd the client handed over its shared-memory pool (a memfd, inherited as that
 // descriptor): the TA maps it through the native addon (so it needs --allow-addons), memref
 // parameters arrive as (offset, size) into it and outputs are written there. Without it, memref
-// contents travel inside the frames (the pipe transport).
+// contents travel inside the frames (the pipe transport). With --mailbox as well, request and reply
+// frames travel through the mailboxes at the start of the pool (shared/mailbox.ts): the TA sleeps
+// on the to-TA doorbell instead of reading stdin, which then only tells it when the client is gone.
 //
 // A handler that throws a TaError answers with its code. Anything else is a TA panic: the reply is
 // TEE_ERROR_TARGET_DEAD and the process exits, as OP-TEE kills a panicking TA.
@@ -25,6 +27,7 @@ import {
   TEEC_MEMREF_TEMP_INOUT, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_VALUE_INOUT, TEEC_VALUE_INPUT, TEEC_VALUE_OUTPUT,
   type TaHello,
 } from '../shared/protocol.js';
+import { Mailbox, MAILBOX_BYTES, spinMicros, TA_SPIN_US } from '../shared/mailbox.js';
 import { ShmPool } from '../shared/shm.js';
 import {
   decodeRequest, encodeHello, encodeReply, FrameReader, KIND_CLOSE_SESSION, KIND_OPEN_SESSION, REPLY, type ReplyFrame,
@@ -94,12 +97,17 @@ function toWireOutputs(types: number, params: TaParam[], withData: boolean): Wir
   });
 }
 
-/** Maps the pool the client handed over, through the native addon. */
-async function mapSharedPool(fd: number, bytes: number): Promise<ShmPool> {
+/** Maps the pool the client handed over, through the native addon, and its mailboxes when asked. */
+async function mapSharedPool(fd: number, bytes: number, withMailbox: boolean): Promise<{ pool: ShmPool; mailbox: Mailbox | null }> {
   const { nativeSharedMemory } = await import('../../kernels/native.js');
   const native = nativeSharedMemory();
   if (!native) throw new Error('the shared-memory transport needs the native addon inside the TA (--allow-addons)');
-  return new ShmPool(native.map(fd, bytes), native);
+  if (withMailbox && !native.doorbell) throw new Error('the mailbox control channel needs a build of the native addon with doorbells');
+  const buffer = native.map(fd, bytes);
+  return {
+    pool: new ShmPool(buffer, native, withMailbox ? MAILBOX_BYTES : 0),
+    mailbox: withMailbox ? new Mailbox(buffer, native.doorbell!, 'ta') : null,
+  };
 }
 
 async function main(): Promise<void> {
@@ -111,6 +119,7 @@ async function main(): Promise<void> {
       diagnostics: { type: 'boolean', default: false },
       'shm-fd': { type: 'string' },
       'shm-bytes': { type: 'string' },
+      mailbox: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -118,18 +127,23 @@ async function main(): Promise<void> {
   if (!(Number.isInteger(secureMem) && secureMem > 0)) throw new Error(`--secure-mem must be a positive number of bytes (got ${values['secure-mem']})`);
   if (!values.storage) throw new Error('--storage is required');
   const { kernels, threads, note } = await loadKernels(values.kernels ?? 'auto');
-  const pool = values['shm-fd'] !== undefined ? await mapSharedPool(Number(values['shm-fd']), Number(values['shm-bytes'])) : null;
+  if (values.mailbox && values['shm-fd'] === undefined) throw new Error('--mailbox needs --shm-fd');
+  const shared = values['shm-fd'] !== undefined ? await mapSharedPool(Number(values['shm-fd']), Number(values['shm-bytes']), values.mailbox ?? false) : null;
+  const pool = shared?.pool ?? null;
+  const mailbox = shared?.mailbox ?? null;
   const arena = new Arena(secureMem);
   const ta = new TrustedApp({ arena, kernels, threads, storageDir: values.storage, diagnostics: values.diagnostics ?? false }, COMMANDS);
 
   const send = (buf: Buffer): void => {
-    process.stdout.write(buf);
+    if (mailbox) mailbox.send(buf);
+    else process.stdout.write(buf);
   };
   const hello: TaHello = {
     protocol: PROTOCOL_VERSION, transport: pool ? 'shm' : 'pipe', uuid: TA_UUID, pid: process.pid, kernels: kernels.name, threads, secureMem,
     ...(note ? { kernelsNote: note } : {}),
   };
-  send(encodeHello(hello));
+  // The hello always goes on stdout: the client waits for it there, whatever the channel.
+  process.stdout.write(encodeHello(hello));
 
   const reply = (f: Omit<ReplyFrame, 'kind'> & { kind: number }): void => {
     send(encodeReply({ ...f, kind: REPLY | f.kind }));
@@ -186,6 +200,8 @@ async function main(): Promise<void> {
     }
   };
 
+  if (mailbox) return serveMailbox(mailbox, handle);
+
   const reader = new FrameReader();
   let chain: Promise<void> = Promise.resolve();
   process.stdin.on('data', (chunk: Buffer) => {
@@ -214,6 +230,45 @@ async function main(): Promise<void> {
 }
 
 class PanicExit extends Error {}
+
+/**
+ * The mailbox loop: sleep on the doorbell, handle one request, answer, repeat. Every 50 ms without
+ * a request it lets the event loop run, which is where it learns that the client closed stdin
+ * (finalize, or the client died): then it exits, as the stdin loop does.
+ */
+async function serveMailbox(mailbox: Mailbox, handle: (kind: number, body: Buffer) => Promise<void>): Promise<void> {
+  let ended = false;
+  process.stdin.on('data', () => {
+    log('a frame arrived on stdin although the mailboxes carry the requests');
+    process.exit(102);
+  });
+  process.stdin.on('end', () => {
+    ended = true;
+  });
+  const spin = spinMicros(TA_SPIN_US);
+  for (;;) {
+    let f;
+    try {
+      f = mailbox.receive(spin, 50);
+    } catch (e) {
+      log(`broken frame in the mailbox: ${(e as Error).message}`);
+      process.exit(102);
+    }
+    if (!f) {
+      await new Promise((r) => setImmediate(r));
+      if (ended) process.exit(0);
+      continue;
+    }
+    try {
+      await handle(f.kind, f.body);
+    } catch (e) {
+      // A panic has answered and asked to exit once stdout is flushed: let the event loop do that.
+      if (e instanceof PanicExit) return;
+      log(`internal error: ${(e as Error).stack ?? String(e)}`);
+      process.exit(103);
+    }
+  }
+}
 
 main().catch((e: unknown) => {
   process.stderr.write(`[ta ${process.pid}] could not start: ${e instanceof Error ? e.message : String(e)}\n`);
