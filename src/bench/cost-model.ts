@@ -40,12 +40,14 @@ export interface CostParams {
 
 export const DEFAULT_COST: CostParams = {
   // fitCostParams on experiments/tee-cost-mnist/bench.json: VGG-7 MNIST, batch 128, 30 × 40 batches,
-  // shared-memory transport, native AVX-512 kernels on 2 threads on both sides, the 2026-12-01 run on
-  // an otherwise idle 2-core machine. The round trip is large (1.6 ms of CPU across both processes)
-  // because it wakes a second process and its parked kernel threads; see that folder's README.
-  roundTripSeconds: 1.65e-3,
-  byteSeconds: 0.35e-9,
-  flopsPerSecond: 74e9,
+  // shared-memory transport with mailbox doorbells and one round trip per batch (the update rides on
+  // the next TRAIN_STEP), native AVX-512 kernels on 2 threads on both sides, the 2026-12-01 06:36 run
+  // with the exposure experiment paused. The round trip is large (2 ms of CPU across both processes)
+  // because it stands for everything a world switch costs here: waking the other process and its
+  // parked kernel threads, and the copies around the arithmetic; see that folder's README.
+  roundTripSeconds: 1.99e-3,
+  byteSeconds: 0.33e-9,
+  flopsPerSecond: 85e9,
   elementSeconds: 1e-9,
   teeSlowdown: 1,
   source: 'fitted to experiments/tee-cost-mnist (CPU time paired by repetition, the development machine)',

@@ -244,6 +244,15 @@ export function taLaunch(opts: ContextOptions & { storageDir: string; secureMem:
   if (hpke) read.push(hpke);
   for (const r of read) args.push(`--allow-fs-read=${r}`);
   args.push(`--allow-fs-write=${opts.storageDir}`);
+  // Profiling the TA (a development aid): V8's CPU profile of the TA process, written at its exit.
+  // Node writes no profile under the permission model, so a profiled TA runs without it.
+  const prof = process.env['LAYERLOCK_TA_CPU_PROF'];
+  if (prof) {
+    process.emitWarning('LAYERLOCK_TA_CPU_PROF: the TA runs without the permission model while it is profiled');
+    const kept = args.filter((a) => !a.startsWith('--experimental-permission') && !a.startsWith('--allow-'));
+    args.length = 0;
+    args.push('--cpu-prof', `--cpu-prof-dir=${resolve(prof)}`, ...kept);
+  }
   args.push(join(src, 'tee', 'ta', 'host.js'), '--secure-mem', String(opts.secureMem), '--storage', opts.storageDir, '--kernels', kernels);
   if (opts.diagnostics) args.push('--diagnostics');
   // The pool's memfd arrives as the TA's file descriptor 3 (see the spawn in TeecContext).
