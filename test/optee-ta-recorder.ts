@@ -20,7 +20,7 @@ import { TaError, TrustedApp, type TaParam } from '../src/tee/ta/ta.js';
 import {
   CMD_BACKWARD, CMD_CONFIGURE, CMD_EXPORT_PARAMS_PLAINTEXT, CMD_FORWARD, CMD_GET_STATS, CMD_LOAD_PARAMS, CMD_TAKE_LOSS,
   CMD_TRAIN_STEP, CMD_UPDATE, FLAG_ALLOW_PLAINTEXT_EXPORT, FLAG_INPUT_DELTA, FLAG_TRAIN, FORWARD_TRAIN, POLICY_IDS,
-  TEE_ERROR_ACCESS_DENIED, TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_BAD_STATE, TEE_ERROR_OUT_OF_MEMORY, TEE_ERROR_SHORT_BUFFER, TEE_SUCCESS, type OutputPolicy,
+  TEE_ERROR_ACCESS_DENIED, TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_BAD_STATE, TEE_ERROR_NOT_SUPPORTED, TEE_ERROR_OUT_OF_MEMORY, TEE_ERROR_SHORT_BUFFER, TEE_SUCCESS, type OutputPolicy,
 } from '../src/tee/shared/protocol.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -396,27 +396,84 @@ export async function inferenceSessions(rec: Recorder): Promise<void> {
 
 
 /**
- * The sessions the guest replays against the real TA (scripts/optee-qemu/record-session.mjs), small
- * enough for the emulated board (QEMU emulates every instruction): VGG-7's last 3 and last 8 layers
- * (the convolutions inside) and LeNet's last 7 (dropout inside, topk with the loss) trained with the
- * REE's layers below, a middle range, LeNet inference with loaded weights under topk and full, and a
- * configuration that does not fit the TA's secure memory (OUT_OF_MEMORY naming the layer). One TA
- * of `capacity` bytes serves them all, as OP-TEE's keep-alive instance does.
+ * The sessions the guest replays against the real TA (scripts/optee-qemu/record-session.mjs): the
+ * training runs of test/optee-ta-session.test.ts — VGG-7 with the last k = 2, 3, 5, 6, 8 layers inside
+ * (top1), LeNet's last 7 (dropout inside, topk with the loss), VGG-7's last 3 under policy full with an
+ * UPDATE per step, batch normalisation inside, LeNet's FCs on logistic and leaky 0.01, the local average
+ * pools — each with the REE's layers below trained by the gradient that leaves; a middle range; LeNet
+ * inference with loaded weights under topk and full; refusals (parameter types, state, cfg errors,
+ * ranges, policy rules, a deferred update out of step); and configurations that do not fit the TA's
+ * secure memory (OUT_OF_MEMORY naming the layer). One TA of `capacity` bytes serves them all, as
+ * OP-TEE's keep-alive instance does. The emulated board runs them in seconds.
  */
 export async function guestSessions(storageDir: string, capacity: number): Promise<Recorder> {
   const rec = new Recorder(storageDir, capacity);
-  await lastKSession(rec, VGG7, 3, [4, 4, 3], 'top1');
+  for (const k of [2, 3, 5, 6, 8]) await lastKSession(rec, VGG7, k, [4, 4, 3], 'top1');
   await lastKSession(rec, LENET, 7, [4, 2], 'topk');
-  await lastKSession(rec, VGG7, 8, [4, 3], 'top1');
+  await lastKSession(rec, VGG7, 3, [2, 2], 'full', false);
+  await lastKSession(rec, VGG7_BN, 8, [4, 4, 3], 'top1');
+  await lastKSession(rec, VGG7_BN, 5, [3, 2], 'full');
+  await lastKSession(rec, LENET_LOGISTIC, 7, [4, 3], 'top1');
+  for (const text of [VGG7_LAP, VGG7_LAP_PT]) await lastKSession(rec, text, 8, [3, 2], 'top1');
   await middleSession(rec);
   await inferenceSessions(rec);
-  // VGG-7 whole, training 256 images per forward: far beyond the TA's secure memory
-  rec.newTa(capacity);
-  rec.open('OOM');
-  const r = await rec.invoke('VGG-7 0:13 training, 256 images per forward', CMD_CONFIGURE, ...configureParams(VGG7, 0, 13, 256, FLAG_TRAIN, 'top1'));
-  assert.equal(r.code, TEE_ERROR_OUT_OF_MEMORY, r.message);
-  assert.match(r.message, /^secure memory exhausted at layer \d+ \(\w+( I\/O)?\) buffer '\w+': needs /);
-  await rec.invoke('OOM: GET_STATS after', CMD_GET_STATS, out(1 << 16));
-  rec.close();
+  await refusalSession(rec, capacity);
+  // Beyond the TA's secure memory: VGG-7 whole, training 256 images per forward (a layer's buffer), and
+  // inference of 4096 (the I/O blocks)
+  for (const [batch, flags] of [[256, FLAG_TRAIN], [4096, 0]] as const) {
+    rec.newTa(capacity);
+    rec.open(`OOM ${batch}`);
+    const r = await rec.invoke(`VGG-7 0:13, ${batch} images per forward`, CMD_CONFIGURE, ...configureParams(VGG7, 0, 13, batch, flags, 'top1'));
+    assert.equal(r.code, TEE_ERROR_OUT_OF_MEMORY, r.message);
+    assert.match(r.message, /^secure memory exhausted at layer \d+ \(\w+( I\/O)?\) buffer '\w+': needs /);
+    await rec.invoke(`OOM ${batch}: GET_STATS after`, CMD_GET_STATS, out(1 << 16));
+    rec.close();
+  }
   return rec;
+}
+
+/** Refusals the C TA answers as the software TA does, words included (a subset of the native test's). */
+async function refusalSession(rec: Recorder, capacity: number): Promise<void> {
+  rec.newTa(capacity);
+  rec.open('refusals');
+  const expect = async (what: string, code: number, cmd: number, ...params: Param[]): Promise<void> => {
+    const r = await rec.invoke(what, cmd, ...params);
+    assert.equal(r.code, code, `${what}: ${r.message}`);
+  };
+  await expect('FORWARD before CONFIGURE', TEE_ERROR_BAD_STATE, CMD_FORWARD, mem(new Uint8Array(4)), val(1), NONE, NONE);
+  await expect('CONFIGURE with wrong types', TEE_ERROR_BAD_PARAMETERS, CMD_CONFIGURE, val(1), val(1));
+  await expect('unknown command', TEE_ERROR_NOT_SUPPORTED, 0x42);
+  const badCfgs = [
+    VGG7.replace('filters=16', 'filters=0'),
+    VGG7.replace('[maxpool]', '[route]'),
+    VGG7.replace('size=3', 'size=3\ndilation=2'),
+    VGG7.replace('momentum=0.9', 'momentum=1.5'),
+    VGG7.replace('activation=relu', 'activation=elu'),
+    VGG7.replace('size=3', 'size=3x'),
+  ];
+  for (const [i, text] of badCfgs.entries()) await expect(`bad cfg ${i}`, TEE_ERROR_BAD_PARAMETERS, CMD_CONFIGURE, ...configureParams(text, 0, 13, 1, 0, 'top1'));
+  await expect('a range that splits prediction and cost', TEE_ERROR_BAD_PARAMETERS, CMD_CONFIGURE, ...configureParams(VGG7, 9, 12, 1, 0, 'top1'));
+  await expect('a range past the end', TEE_ERROR_BAD_PARAMETERS, CMD_CONFIGURE, ...configureParams(VGG7, 3, 14, 1, 0, 'top1'));
+  await expect('CONFIGURE 11:13 inference', TEE_SUCCESS, CMD_CONFIGURE, ...configureParams(VGG7, 11, 13, 2, 0, 'top1'));
+  await expect('CONFIGURE twice', TEE_ERROR_BAD_STATE, CMD_CONFIGURE, ...configureParams(VGG7, 11, 13, 2, 0, 'top1'));
+  await expect('FORWARD with a short activation', TEE_ERROR_BAD_PARAMETERS, CMD_FORWARD, mem(new Uint8Array(100)), val(2), NONE, out(8));
+  await expect('FORWARD with labels under top1', TEE_ERROR_ACCESS_DENIED, CMD_FORWARD, mem(new Uint8Array(2 * 64 * 4)), val(2), mem(new Uint8Array(2)), out(8));
+  await expect('UPDATE in inference', TEE_ERROR_BAD_STATE, CMD_UPDATE, val(2, 0));
+  await expect('plaintext export under top1', TEE_ERROR_ACCESS_DENIED, CMD_EXPORT_PARAMS_PLAINTEXT, out(MIB));
+  await expect('FORWARD into a short buffer', TEE_ERROR_SHORT_BUFFER, CMD_FORWARD, mem(new Uint8Array(2 * 64 * 4)), val(2), NONE, out(4));
+  await expect('FORWARD', TEE_SUCCESS, CMD_FORWARD, mem(new Uint8Array(2 * 64 * 4)), val(2), NONE, out(8));
+  rec.close();
+  rec.open('refusals in training');
+  await expect('CONFIGURE 12:13 training', TEE_SUCCESS, CMD_CONFIGURE, ...configureParams(VGG7, 12, 13, 2, FLAG_TRAIN, 'top1'));
+  await expect('TRAIN_STEP without labels', TEE_ERROR_BAD_PARAMETERS, CMD_TRAIN_STEP, mem(new Uint8Array(2 * 10 * 4)), val(2));
+  await expect('TRAIN_STEP deferring an update with nothing trained since the last', TEE_ERROR_BAD_STATE,
+    CMD_TRAIN_STEP, mem(new Uint8Array(2 * 10 * 4)), val(2, 2), mem(Uint8Array.of(3, 4)));
+  await expect('TRAIN_STEP', TEE_SUCCESS, CMD_TRAIN_STEP, mem(new Uint8Array(2 * 10 * 4)), val(2, 0), mem(Uint8Array.of(3, 4)));
+  await expect('TRAIN_STEP deferring an update of other images than trained', TEE_ERROR_BAD_STATE,
+    CMD_TRAIN_STEP, mem(new Uint8Array(2 * 10 * 4)), val(2, 3), mem(Uint8Array.of(3, 4)));
+  await expect('TRAIN_STEP deferring the update', TEE_SUCCESS, CMD_TRAIN_STEP, mem(new Uint8Array(2 * 10 * 4)), val(2, 2), mem(Uint8Array.of(5, 6)));
+  await expect('UPDATE out of step', TEE_ERROR_BAD_STATE, CMD_UPDATE, val(2, 0));
+  await expect('UPDATE flushing', TEE_SUCCESS, CMD_UPDATE, val(2, 1));
+  await rec.invoke('GET_STATS', CMD_GET_STATS, out(1 << 16));
+  rec.close();
 }

@@ -350,7 +350,7 @@ test('the guest\'s session file (scripts/optee-qemu/record-session.mjs): its exp
       }
     }
     assert.equal(got.slice(at).join(''), '', 'the C TA answered more than was asked');
-    assert.equal(oom, 1, 'the session file has the OUT_OF_MEMORY case');
+    assert.equal(oom, 2, 'the session file has the two OUT_OF_MEMORY cases');
   });
 });
 
