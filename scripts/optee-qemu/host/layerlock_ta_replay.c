@@ -49,9 +49,15 @@ static const char *const NAMES[256] = {
 	[0x09] = "EXPORT_PARAMS_PLAINTEXT", [0x0a] = "LAST_MESSAGE",
 };
 
+/* the protocol's name, or the id in hex as protocol.ts's commandName gives it (one at a time) */
 static const char *name_of(uint32_t cmd)
 {
-	return cmd < 256 && NAMES[cmd] ? NAMES[cmd] : "?";
+	static char hex[16];
+
+	if (cmd < 256 && NAMES[cmd])
+		return NAMES[cmd];
+	snprintf(hex, sizeof(hex), "0x%" PRIx32, cmd);
+	return hex;
 }
 
 static double now_us(void)
