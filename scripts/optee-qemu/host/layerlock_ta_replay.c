@@ -5,8 +5,9 @@
  * libteec, with registered shared memory for every memory reference, as milestone 3's transport
  * will. The session file (scripts/optee-qemu/record-session.mjs, from test/optee-ta-recorder.ts)
  * holds each request the normal world sent and what the software TA (TypeScript) answered; every
- * answer of the real TA is compared with it: the result code, the message (fetched with
- * LAST_MESSAGE, as GlobalPlatform returns only a code), every output's size and every byte.
+ * answer of the real TA is compared with it: the result code (and that the TA gave it: origin
+ * TRUSTED_APP), the message (fetched with LAST_MESSAGE, as GlobalPlatform returns only a code), every
+ * output's size and every byte.
  *
  * The session file, whitespace-separated tokens (the transcript of optee/ta/test/session_dump.c
  * plus the expected answers):
@@ -163,6 +164,15 @@ static void check(unsigned long n, const char *what, TEEC_Session *sess, TEEC_Re
 	if (got != want) {
 		snprintf(detail, sizeof(detail), "code 0x%08" PRIx32 " (origin %" PRIu32 "), want 0x%08" PRIx32,
 			 got, origin, want);
+		fail(n, what, detail);
+	}
+	/*
+	 * Every answer to a command comes from the TA itself (origin TRUSTED_APP), as the protocol's
+	 * clients expect: not from libteec, the driver or OP-TEE's core refusing the request on its way.
+	 */
+	if (sess && origin != TEEC_ORIGIN_TRUSTED_APP) {
+		snprintf(detail, sizeof(detail), "origin %" PRIu32 ", want %u (TEEC_ORIGIN_TRUSTED_APP)", origin,
+			 (unsigned int)TEEC_ORIGIN_TRUSTED_APP);
 		fail(n, what, detail);
 	}
 	if (got != TEEC_SUCCESS && sess) {
