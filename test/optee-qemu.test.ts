@@ -1,11 +1,13 @@
-// OP-TEE on the emulated Armv8 board (issue 17, milestone 1): boots the images that
+// OP-TEE on the emulated Armv8 board (issue 17, milestones 1 and 2): boots the images that
 // scripts/optee-qemu/build.sh built (TF-A + OP-TEE OS + U-Boot + Debian's arm64 kernel + our initramfs)
 // in qemu-system-aarch64 -M virt,secure=on and checks what the guest reports from layerlock's smoke-test
-// TA. Building the images takes minutes and needs the pinned sources, so this test never builds: when the
+// TA and, when the images carry them, from the layerlock TA (optee/ta) answering the recorded
+// partitioned sessions exactly as the software TA does. Building the images takes minutes and needs the pinned sources, so this test never builds: when the
 // images or QEMU are absent it is skipped, and says so loudly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,13 +15,16 @@ import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/nn/rng.js';
 import { ConnectedLayer } from '../src/nn/layers/connected.js';
 import { Arena, ArenaOverflow } from '../src/tee/ta/arena.js';
+import { guestSessions } from './optee-ta-recorder.js';
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/optee-qemu/build.sh', import.meta.url));
 const CACHE = process.env.LAYERLOCK_OPTEE_CACHE ?? join(homedir(), '.cache', 'layerlock-optee');
 const MANIFEST = join(CACHE, 'out', 'bin', 'manifest.txt');
 const TA_UUID = 'a2cbd6f4-0817-4cb6-bdf1-57c0ab8b19ef';
-// A boot plus the check takes ~10 s on an idle machine; leave room for a loaded one.
-const BOOT_TIMEOUT_S = 240;
+// A boot plus the check takes ~10 s on an idle machine, the session replay a few minutes more under
+// emulation; leave room for a loaded one.
+const BOOT_TIMEOUT_S = 900;
+const LL_TA_UUID = '6c61796c-6c6f-4b54-a000-7a6500000005';
 
 function hasQemu(): boolean {
   return spawnSync('qemu-system-aarch64', ['--version'], { encoding: 'utf8' }).status === 0;
@@ -34,6 +39,13 @@ function skipReason(): string | undefined {
 const reason = skipReason();
 if (reason !== undefined) {
   process.stderr.write(`\n*** optee-qemu.test: SKIPPED — ${reason}. The OP-TEE board check did NOT run. ***\n\n`);
+}
+/** The recorded sessions' line of the manifest (`sessions … sha256 …`), if the images carry them. */
+const sessionsLine = reason === undefined ? /^sessions \S+ \((\d+) bytes\) sha256 ([0-9a-f]{64})$/m.exec(readFileSync(MANIFEST, 'utf8')) : null;
+const capacityLine = reason === undefined ? /^layerlock TA .* secure memory (\d+) B/m.exec(readFileSync(MANIFEST, 'utf8')) : null;
+if (reason === undefined && !sessionsLine) {
+  process.stderr.write('\n*** optee-qemu.test: the images carry no recorded sessions (built with LAYERLOCK_OPTEE_SESSION=0?): ' +
+    'the layerlock TA\'s replay in the guest (milestone 2) does NOT run, only the smoke test. ***\n\n');
 }
 
 test('OP-TEE on QEMU v8: the guest reaches layerlock\'s TA through libteec and every check passes', { skip: reason ?? false, timeout: (BOOT_TIMEOUT_S + 60) * 1000 }, () => {
@@ -80,6 +92,28 @@ test('OP-TEE on QEMU v8: the guest reaches layerlock\'s TA through libteec and e
     const arena = new Arena(Number(arenaLine[1]));
     arena.reserve(0, 'weights', Number(arenaLine[2]));
     assert.throws(() => arena.reserve(1, 'output', Number(arenaLine[3])), (e: unknown) => e instanceof ArenaOverflow && e.message === arenaLine[4]);
+
+    // Milestone 2: the layerlock TA, loaded by OP-TEE, answered every recorded request as the
+    // software TA did (the replay compares codes, messages and every byte; its verdict line).
+    if (sessionsLine) {
+      assert.match(text, new RegExp(`Lookup user TA ELF ${LL_TA_UUID} \\(REE\\)`));
+      assert.match(text, /^LAYERLOCK_TA_SESSION PASS replies \d+ \(0 mismatches\)/m);
+      assert.doesNotMatch(text, /MISMATCH/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('OP-TEE on QEMU v8: the sessions in the images are what the software TA answers today', { skip: reason ?? (sessionsLine ? false : 'the images carry no recorded sessions') }, async () => {
+  // The replay compares the real TA with the recording built into the initramfs; a recording made
+  // from an older software TA would prove nothing about this one, so it must be the same bytes.
+  const dir = mkdtempSync(join(tmpdir(), 'layerlock-optee-rec-'));
+  try {
+    const rec = await guestSessions(dir, Number(capacityLine?.[1] ?? 12 * 1024 * 1024));
+    const text = rec.guestSession();
+    assert.equal(Buffer.byteLength(text), Number(sessionsLine![1]), 'rebuild the images: build.sh all (the recording changed)');
+    assert.equal(createHash('sha256').update(text).digest('hex'), sessionsLine![2], 'rebuild the images: build.sh all (the recording changed)');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -30,6 +30,7 @@ static const struct {
 	{ LAYERLOCK_CMD_TAKE_LOSS, "TAKE_LOSS" },
 	{ LAYERLOCK_CMD_GET_STATS, "GET_STATS" },
 	{ LAYERLOCK_CMD_EXPORT_PARAMS_PLAINTEXT, "EXPORT_PARAMS_PLAINTEXT" },
+	{ LAYERLOCK_CMD_LAST_MESSAGE, "LAST_MESSAGE" },
 	{ LAYERLOCK_CMD_DEVICE_INIT, "DEVICE_INIT" },
 	{ LAYERLOCK_CMD_INSTALL_ENCRYPTED, "INSTALL_ENCRYPTED" },
 	{ LAYERLOCK_CMD_SEAL_PROTECTED, "SEAL_PROTECTED" },
@@ -513,12 +514,37 @@ static void count_command(struct ll_ta *ta, uint32_t cmd)
 	}
 }
 
+/*
+ * LAST_MESSAGE (protocol.ts): the words of the last failure, which GlobalPlatform cannot return
+ * with its result code. Answered before anything could replace them and not counted, as in ta.ts;
+ * its own refusals go to a scratch buffer so the stored message survives them.
+ */
+static TEE_Result last_message(struct ll_ta *ta, uint32_t types, TEE_Param p[4])
+{
+	static const uint32_t accepted[] = { TEE_PARAM_TYPES(MEMREF_OUT, TEE_PARAM_TYPE_NONE,
+							  TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE) };
+	char scratch[256];
+	struct ll_sb msg;
+	size_t n = strlen(ta->msg);
+	TEE_Result r;
+
+	ll_sb_init(&msg, scratch, sizeof(scratch));
+	r = expect(LAYERLOCK_CMD_LAST_MESSAGE, types, accepted, 1, &msg);
+	if (r == TEE_SUCCESS)
+		r = out_room(&p[0], n, 0, &msg);
+	if (r == TEE_SUCCESS && n)
+		memcpy(p[0].memref.buffer, ta->msg, n);
+	return r;
+}
+
 TEE_Result ll_ta_invoke(struct ll_ta *ta, uint32_t session, uint32_t cmd, uint32_t param_types,
 			TEE_Param params[4])
 {
 	struct ll_sb msg;
 	size_t i;
 
+	if (cmd == LAYERLOCK_CMD_LAST_MESSAGE && ta->session_open && ta->session_id == session)
+		return last_message(ta, param_types, params);
 	ll_sb_init(&msg, ta->msg, sizeof(ta->msg));
 	if (!ta->session_open || ta->session_id != session) {
 		ll_sb_str(&msg, "no open session ");

@@ -14,6 +14,7 @@
 #include <tee_internal_api.h>
 #include <tee_internal_api_extensions.h>
 #include <layerlock_commands.h>
+#include <layerlock_protocol.h>
 #include <layerlock_ta_config.h>
 
 static struct ll_ta *ta;
@@ -75,7 +76,8 @@ TEE_Result TA_InvokeCommandEntryPoint(void *sess_ctx, uint32_t cmd_id, uint32_t 
 {
 	TEE_Result res = ll_ta_invoke(ta, (uint32_t)(uintptr_t)sess_ctx, cmd_id, param_types, params);
 
-	if (res != TEE_SUCCESS) {
+	/* a refused LAST_MESSAGE keeps the stored message: logging it again would mislead */
+	if (res != TEE_SUCCESS && cmd_id != LAYERLOCK_CMD_LAST_MESSAGE) {
 		char name[32];
 
 		ll_command_name(cmd_id, name, sizeof(name));

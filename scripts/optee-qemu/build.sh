@@ -10,7 +10,9 @@
 #          all  (= every build step; the default)   run  (boot and check; builds what is missing)
 #          boot (boot and check the images already built, building nothing)
 #          pins (print the pinned revisions)
-#          layerlock-ta (the layerlock TA of optee/ta, milestone 2; not in `all` yet)
+#          layerlock-ta (the layerlock TA of optee/ta, milestone 2, built with the dev kit)
+#          session (the recorded sessions the guest replays against it: needs node and the built
+#          TypeScript, npm ci && npx tsc -p .; LAYERLOCK_OPTEE_SESSION=0 leaves them out of the image)
 #
 # environment:
 #   LAYERLOCK_OPTEE_SRC    folder holding git clones (bare or not) of the pinned repositories, each
@@ -25,6 +27,9 @@
 #   LAYERLOCK_OPTEE_SECURE_MEM  the layerlock TA's arena in bytes (default 12582912; its heap is 256 KiB more)
 #   LAYERLOCK_OPTEE_SMP    guest CPUs (default 1: the build machines' cores are shared)
 #   LAYERLOCK_OPTEE_LOG    file that receives the run's console log (default <cache>/out/logs/run.log)
+#   LAYERLOCK_OPTEE_SESSION  1 (default): the initramfs carries the layerlock TA, the replay program and
+#                          the recorded sessions, and the boot passes only if the replay does; 0: only
+#                          milestone 1's smoke-test TA and check
 #
 # Every step is cached: a step re-runs only when its inputs (pins, flags, our sources) change.
 set -euo pipefail
@@ -195,10 +200,11 @@ step_ta() {
 	stamp ta "$k"
 }
 # The layerlock TA itself (optee/ta: command layer, entry points, layers; milestone 2), built straight
-# from its folder. Not part of `all` yet: it has not been built on the machines without the images, and
-# milestone 3 (the transport) is what will load and drive it in the guest.
+# from its folder (O= keeps the outputs in the cache).
 LL_TA_UUID=6c61796c-6c6f-4b54-a000-7a6500000005
 SECURE_MEM="${LAYERLOCK_OPTEE_SECURE_MEM:-12582912}"
+SESSION="${LAYERLOCK_OPTEE_SESSION:-1}"
+REPO="$(cd "$HERE/../.." && pwd)"
 step_layerlock_ta() {
 	step_optee_os
 	[[ "$SECURE_MEM" =~ ^[0-9]+$ ]] || die "LAYERLOCK_OPTEE_SECURE_MEM must be a byte count, not '$SECURE_MEM'"
@@ -211,14 +217,33 @@ step_layerlock_ta() {
 		> "$LOGS/layerlock-ta.log" 2>&1 || { tail -n 30 "$LOGS/layerlock-ta.log" >&2; die "layerlock TA build failed (log: $LOGS/layerlock-ta.log)"; }
 	stamp layerlock-ta "$k"
 }
+# The sessions the guest replays: recorded from the software TA (TypeScript) with the TA's secure memory.
+# Recording takes a second or two, so it always runs; the file is replaced only when it changed (which
+# keeps the initramfs cached).
+step_session() {
+	command -v node >/dev/null || die "missing prerequisite: node (Node.js 20) to record the sessions (or LAYERLOCK_OPTEE_SESSION=0)"
+	[ -f "$REPO/dist/test/optee-ta-recorder.js" ] || die "no dist/test/optee-ta-recorder.js: build the TypeScript first (cd $REPO && npm ci && npx tsc -p .)"
+	mkdir -p "$OUT/session"
+	say "recording the sessions from the software TA (secure memory $SECURE_MEM B)"
+	"${NICE[@]}" node "$REPO/scripts/optee-qemu/record-session.mjs" "$OUT/session/layerlock-session.txt.tmp" --capacity "$SECURE_MEM" \
+		|| die "recording the sessions failed"
+	if cmp -s "$OUT/session/layerlock-session.txt.tmp" "$OUT/session/layerlock-session.txt"; then
+		rm "$OUT/session/layerlock-session.txt.tmp"
+	else
+		mv "$OUT/session/layerlock-session.txt.tmp" "$OUT/session/layerlock-session.txt"
+	fi
+}
 step_host() {
 	step_optee_client
 	local k r="$OUT/optee_client-root/usr"; k="$(key_of "$HERE/host" "$HERE/ta/include" "$LLTA/include" "$(cat "$OUT/.stamp-optee-client")" "heap=$TA_HEAP")"
-	if fresh host "$k" && [ -f "$OUT/host/layerlock-optee-check" ]; then say "check program: cached"; return; fi
-	say "building the normal-world check program"
+	if fresh host "$k" && [ -f "$OUT/host/layerlock-optee-check" ] && [ -f "$OUT/host/layerlock-ta-replay" ]; then say "check programs: cached"; return; fi
+	say "building the normal-world check programs"
 	mkdir -p "$OUT/host"
 	"${NICE[@]}" ${CROSS}gcc -O2 -Wall -Wextra -Werror -ffp-contract=off -DLAYERLOCK_TA_HEAP_SIZE="$TA_HEAP" -static -I"$r/include" -I"$HERE/ta/include" -I"$LLTA/include" \
 		"$HERE/host/layerlock_optee_check.c" "$r/lib/libteec.a" -lpthread -lm -o "$OUT/host/layerlock-optee-check"
+	# the replay of recorded sessions against the layerlock TA (milestone 2)
+	"${NICE[@]}" ${CROSS}gcc -O2 -Wall -Wextra -Werror -static -I"$r/include" -I"$LLTA/include" \
+		"$HERE/host/layerlock_ta_replay.c" "$r/lib/libteec.a" -lpthread -lm -o "$OUT/host/layerlock-ta-replay"
 	stamp host "$k"
 }
 
@@ -254,9 +279,14 @@ step_debs() {
 # ---------------------------------------------------------------- initramfs
 step_initramfs() {
 	step_debs; step_host; step_ta
+	local extra=("session=$SESSION")
+	if [ "$SESSION" = 1 ]; then
+		step_layerlock_ta; step_session
+		extra+=("$OUT/layerlock-ta/$LL_TA_UUID.ta" "$OUT/host/layerlock-ta-replay" "$OUT/session/layerlock-session.txt")
+	fi
 	local kver mdir k st="$OUT/initramfs"
 	kver="$(ls "$KROOT/lib/modules" | head -n1)"; mdir="$KROOT/lib/modules/$kver/kernel/drivers/tee"
-	k="$(key_of "$HERE/guest" "$HERE/mkcpio.py" "$KDEB" "$BBDEB" "$OUT/host/layerlock-optee-check" "$OUT/ta/$TA_UUID.ta" "$OUT/optee_client-root/usr/sbin/tee-supplicant")"
+	k="$(key_of "$HERE/guest" "$HERE/mkcpio.py" "$KDEB" "$BBDEB" "$OUT/host/layerlock-optee-check" "$OUT/ta/$TA_UUID.ta" "$OUT/optee_client-root/usr/sbin/tee-supplicant" "${extra[@]}")"
 	if fresh initramfs "$k" && [ -f "$BIN/initramfs.cpio.gz" ]; then say "initramfs: cached"; return; fi
 	say "assembling the initramfs"
 	rm -rf "$st"; mkdir -p "$st"/{bin,sbin,usr/bin,usr/sbin,lib/modules,lib/optee_armtz,dev,proc,sys,tmp,data/tee}
@@ -267,6 +297,13 @@ step_initramfs() {
 	cp "$OUT/optee_client-root/usr/sbin/tee-supplicant" "$st/usr/sbin/"
 	cp "$OUT/host/layerlock-optee-check" "$st/usr/bin/"
 	cp "$OUT/ta/$TA_UUID.ta" "$st/lib/optee_armtz/"
+	# the layerlock TA where tee-supplicant looks for TAs, its replay program and the recorded sessions
+	if [ "$SESSION" = 1 ]; then
+		mkdir -p "$st/usr/share/layerlock"
+		cp "$OUT/layerlock-ta/$LL_TA_UUID.ta" "$st/lib/optee_armtz/"
+		cp "$OUT/host/layerlock-ta-replay" "$st/usr/bin/"
+		cp "$OUT/session/layerlock-session.txt" "$st/usr/share/layerlock/session.txt"
+	fi
 	"$PYTHON3" "$HERE/mkcpio.py" "$st" "$BIN/initramfs.cpio.gz" --char /dev/console:600:5:1 --char /dev/null:666:1:3
 	stamp initramfs "$k"
 }
@@ -290,6 +327,10 @@ step_images() {
 		echo "qemu $(qemu-system-aarch64 --version | head -n1)"
 		echo "cross-compiler $(${CROSS}gcc --version | head -n1)"
 		(cd "$BIN" && sha256sum bl1.bin bl2.bin bl31.bin bl32.bin bl32_extra1.bin bl32_extra2.bin bl33.bin Image initramfs.cpio.gz)
+		if [ "$SESSION" = 1 ]; then
+			echo "layerlock TA $LL_TA_UUID.ta ($(stat -c %s "$OUT/layerlock-ta/$LL_TA_UUID.ta") bytes, secure memory $SECURE_MEM B, heap $((SECURE_MEM + 262144)) B) sha256 $(sha256sum "$OUT/layerlock-ta/$LL_TA_UUID.ta" | cut -d' ' -f1)"
+			echo "sessions layerlock-session.txt ($(stat -c %s "$OUT/session/layerlock-session.txt") bytes) sha256 $(sha256sum "$OUT/session/layerlock-session.txt" | cut -d' ' -f1)"
+		fi
 	} > "$BIN/manifest.txt"
 	say "images ready in $BIN"
 }
@@ -312,7 +353,14 @@ step_run() {
 	{ echo; echo "== secure world console (UART1):"; cat "$BIN/secure-world.log" 2>/dev/null; } >> "$log"
 	say "QEMU ran $((t1 - t0)) s"
 	if grep -q '^LAYERLOCK_OPTEE_CHECK PASS' "$log"; then
-		say "PASS: the TA round trip succeeded in the emulated board"; return 0
+		say "PASS: the TA round trip succeeded in the emulated board"
+		# images built with the sessions must also pass the replay against the layerlock TA
+		if ! grep -q '^sessions ' "$BIN/manifest.txt"; then return 0; fi
+		if grep -q '^LAYERLOCK_TA_SESSION PASS' "$log"; then
+			say "PASS: the layerlock TA answered the recorded sessions as the software TA did"; return 0
+		fi
+		grep -q 'LAYERLOCK_TA_SESSION' "$log" || echo "build.sh: the guest never reported the session replay's result" >&2
+		die "FAIL: the session replay (see $log)"
 	fi
 	grep -q 'LAYERLOCK_OPTEE_CHECK' "$log" || echo "build.sh: the guest never reported a result (timeout or boot failure; QEMU status $rc)" >&2
 	die "FAIL: see $log"
@@ -327,6 +375,7 @@ run_step() {
 		optee-client) step_optee_client ;;
 		ta) step_ta ;;
 		layerlock-ta) step_layerlock_ta ;;
+		session) step_session ;;
 		host) step_host ;;
 		debs) step_debs ;;
 		initramfs) step_initramfs ;;
@@ -335,7 +384,7 @@ run_step() {
 		run) step_prereqs; step_images; step_run ;;
 		boot) step_run ;;
 		pins) grep -v '^#' "$HERE/pins.env" ;;
-		*) die "unknown step '$1' (steps: prereqs sources optee-os tf-a optee-client ta layerlock-ta host debs initramfs images all run boot pins)" ;;
+		*) die "unknown step '$1' (steps: prereqs sources optee-os tf-a optee-client ta layerlock-ta session host debs initramfs images all run boot pins)" ;;
 	esac
 }
 

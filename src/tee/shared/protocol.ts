@@ -258,6 +258,15 @@ export const CMD_GET_STATS = 0x08;
  */
 export const CMD_EXPORT_PARAMS_PLAINTEXT = 0x09;
 
+/**
+ * The message of the session's last failed command (UTF-8, no terminator; empty after a success).
+ * GlobalPlatform returns only a result code, so a client of a real TEE (libteec and OP-TEE) asks for
+ * the words with this; the software TA's transport also carries them in its reply frames.
+ *   p0 MEMREF_OUTPUT  the message (SHORT_BUFFER, with the size needed, when it does not fit)
+ * Not counted in GET_STATS's commands, and its own failure (types, short buffer) keeps the message.
+ */
+export const CMD_LAST_MESSAGE = 0x0a;
+
 // Deployment commands (sealed storage, device keys, trust anchor, encrypted install/export),
 // handled by ta/deploy.ts; layouts in deploy-protocol.ts; the table is ta/commands.ts.
 export const CMD_DEVICE_INIT = 0x20;
@@ -291,6 +300,7 @@ export const COMMAND_NAMES: Record<number, string> = {
   [CMD_TAKE_LOSS]: 'TAKE_LOSS',
   [CMD_GET_STATS]: 'GET_STATS',
   [CMD_EXPORT_PARAMS_PLAINTEXT]: 'EXPORT_PARAMS_PLAINTEXT',
+  [CMD_LAST_MESSAGE]: 'LAST_MESSAGE',
   [CMD_DEVICE_INIT]: 'DEVICE_INIT',
   [CMD_INSTALL_ENCRYPTED]: 'INSTALL_ENCRYPTED',
   [CMD_SEAL_PROTECTED]: 'SEAL_PROTECTED',

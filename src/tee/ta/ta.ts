@@ -12,8 +12,8 @@ import { createRequire } from 'node:module';
 import type { Kernels } from '../../kernels/types.js';
 import { parseCfg } from '../../nn/cfg.js';
 import {
-  CMD_BACKWARD, CMD_CONFIGURE, CMD_DIAG_PANIC, CMD_DIAG_PROBE, CMD_EXPORT_PARAMS_PLAINTEXT, CMD_FORWARD, CMD_GET_STATS, CMD_LOAD_PARAMS,
-  CMD_TAKE_LOSS, CMD_TRAIN_STEP, CMD_UPDATE, commandName, DIAG_READ_FILE, DIAG_SPAWN, DIAG_WRITE_FILE, describeParamTypes,
+  CMD_BACKWARD, CMD_CONFIGURE, CMD_DIAG_PANIC, CMD_DIAG_PROBE, CMD_EXPORT_PARAMS_PLAINTEXT, CMD_FORWARD, CMD_GET_STATS, CMD_LAST_MESSAGE,
+  CMD_LOAD_PARAMS, CMD_TAKE_LOSS, CMD_TRAIN_STEP, CMD_UPDATE, commandName, DIAG_READ_FILE, DIAG_SPAWN, DIAG_WRITE_FILE, describeParamTypes,
   FLAG_ALLOW_PLAINTEXT_EXPORT, FLAG_INPUT_DELTA, FLAG_TRAIN, FORWARD_TRAIN, paramTypes, policyFromId, TA_UUID,
   TEE_ERROR_ACCESS_DENIED, TEE_ERROR_BAD_PARAMETERS, TEE_ERROR_BAD_STATE, TEE_ERROR_BUSY, TEE_ERROR_GENERIC, TEE_ERROR_ITEM_NOT_FOUND,
   TEE_ERROR_NOT_SUPPORTED, TEE_ERROR_SHORT_BUFFER,
@@ -95,6 +95,8 @@ export class TrustedApp {
   private nextSession = 1;
   readonly commandCounts: Record<string, number> = {};
   readonly commandMs: Record<string, number> = {};
+  /** The last command's failure message, for CMD_LAST_MESSAGE ('' after a success). */
+  private lastMessage = '';
 
   constructor(readonly platform: Platform, private readonly commands: CommandTable) {}
 
@@ -115,6 +117,23 @@ export class TrustedApp {
   /** TA_InvokeCommandEntryPoint. */
   async invoke(sessionId: number, cmd: number, types: number, params: TaParam[]): Promise<void> {
     const s = this.session;
+    // LAST_MESSAGE reads the message the command before it left, so it is answered before anything
+    // could replace it (and, as in the C TA, it is not counted).
+    if (cmd === CMD_LAST_MESSAGE && s && s.id === sessionId) {
+      expectTypes(cmd, types, paramTypes(MEMREF_OUT));
+      writeOut(params[0], new TextEncoder().encode(this.lastMessage));
+      return;
+    }
+    try {
+      await this.dispatch(s, sessionId, cmd, types, params);
+      this.lastMessage = '';
+    } catch (e) {
+      this.lastMessage = e instanceof TaError ? e.message : String(e);
+      throw e;
+    }
+  }
+
+  private async dispatch(s: TaSession | null, sessionId: number, cmd: number, types: number, params: TaParam[]): Promise<void> {
     if (!s || s.id !== sessionId) throw new TaError(TEE_ERROR_BAD_STATE, `no open session ${sessionId}`);
     const h = this.commands.get(cmd);
     if (!h) throw new TaError(TEE_ERROR_NOT_SUPPORTED, `command ${commandName(cmd)} is not supported by this TA`);
