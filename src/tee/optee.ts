@@ -77,12 +77,13 @@ export class OpteeContext implements TeeContextApi {
   }
 
   /** TEEC_InitializeContext on the default TEE (/dev/tee0). */
-  static async initializeContext(opts: ContextOptions = {}): Promise<OpteeContext> {
+  static async initializeContext(_opts: ContextOptions = {}): Promise<OpteeContext> {
     const binding = loadBinding();
     const r = binding.initializeContext();
     if (r.result !== TEE_SUCCESS || !r.context) throw new TeecError(r.result, r.origin, 'TEEC_InitializeContext failed');
     const envMem = process.env['LAYERLOCK_OPTEE_SECURE_MEM'];
-    return new OpteeContext(binding, r.context, envMem !== undefined ? Number(envMem) : opts.secureMem ?? OPTEE_DEFAULT_SECURE_MEM);
+    // The arena is the TA's, fixed when build.sh built it: --secure-mem cannot change it here.
+    return new OpteeContext(binding, r.context, envMem !== undefined && envMem !== '' ? Number(envMem) : OPTEE_DEFAULT_SECURE_MEM);
   }
 
   /**
