@@ -334,7 +334,9 @@ step_guest_node() {
 	done
 	cp "$g/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1" "$g/lib/ld-linux-aarch64.so.1"
 	cp -r "$REPO/dist" "$REPO/package.json" "$REPO/binding.gyp" "$g/opt/layerlock/"
-	cp -r "$REPO/cfg" "$g/opt/layerlock/" 2>/dev/null || true
+	cp -r "$REPO/cfg" "$g/opt/layerlock/"
+	# the embedded MNIST slice (the CLI's default data) for the tiny runs in the guest
+	mkdir -p "$g/opt/layerlock/data/embedded" && cp -r "$REPO/data/embedded/mnist" "$g/opt/layerlock/data/embedded/"
 	cp "$OUT/addons/layerlock_kernels.node" "$OUT/addons/layerlock_teec.node" "$g/opt/layerlock/build/Release/"
 	(cd "$REPO" && npm ls --omit=dev --all --parseable 2>/dev/null) | while read -r m; do
 		case "$m" in "$REPO"|"$REPO/") continue ;; esac
