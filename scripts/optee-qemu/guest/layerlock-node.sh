@@ -52,6 +52,17 @@ cmpjson /tmp/train-ree.out /tmp/train-optee.out && say "training losses and accu
 run eval-ree eval --cfg cfg/lenet-mnist.cfg --weights /tmp/ree.weights --test-limit 8 --json || fail=1
 run eval-optee eval --cfg cfg/lenet-mnist.cfg --weights /tmp/ree.weights --test-limit 8 --tee-last "$K" --tee optee --tee-output full --json || fail=1
 cmpjson /tmp/eval-ree.out /tmp/eval-optee.out && say "eval (test loss, accuracy) identical" || { say "eval differs"; fail=1; }
+# VGG-7 (MNIST) with its last 8 layers in OP-TEE (6:13: two convolutions, max-pools, FC-64, FC-10,
+# softmax, cost): the same comparison, training and evaluation
+V="--cfg cfg/vgg7-mnist.cfg --seed 1 --train-limit 16 --test-limit 8 --batch 4"
+run vgg-train-ree train $V --epochs 1 --out /tmp/vgg-ree.weights --json || fail=1
+run vgg-train-optee train $V --epochs 1 --tee-last 8 --tee optee --tee-output full --out /tmp/vgg-optee.weights --json || fail=1
+say "VGG-7 weights after training: ree $(sha256sum /tmp/vgg-ree.weights | cut -c1-16), optee $(sha256sum /tmp/vgg-optee.weights | cut -c1-16)"
+cmp /tmp/vgg-ree.weights /tmp/vgg-optee.weights && say "VGG-7 trained weights identical (last 8 layers in OP-TEE)" || fail=1
+cmpjson /tmp/vgg-train-ree.out /tmp/vgg-train-optee.out && say "VGG-7 training losses and accuracies identical" || { say "VGG-7 training results differ"; fail=1; }
+run vgg-eval-ree eval --cfg cfg/vgg7-mnist.cfg --weights /tmp/vgg-ree.weights --test-limit 8 --json || fail=1
+run vgg-eval-optee eval --cfg cfg/vgg7-mnist.cfg --weights /tmp/vgg-ree.weights --test-limit 8 --tee-last 8 --tee optee --tee-output full --json || fail=1
+cmpjson /tmp/vgg-eval-ree.out /tmp/vgg-eval-optee.out && say "VGG-7 eval (test loss, accuracy) identical" || { say "VGG-7 eval differs"; fail=1; }
 for i in 0 1 2 3; do
 	run predict-ree-$i predict --cfg cfg/lenet-mnist.cfg --weights /tmp/ree.weights --index $i --top 1 || fail=1
 	run predict-optee-$i predict --cfg cfg/lenet-mnist.cfg --weights /tmp/ree.weights --index $i --top 1 --tee-last "$K" --tee optee || fail=1
@@ -60,4 +71,4 @@ for i in 0 1 2 3; do
 	say "image $i: ree [$a] optee [$b]"
 	[ -n "$a" ] && [ "$a" = "$b" ] || fail=1
 done
-if [ $fail = 0 ]; then echo "LAYERLOCK_TRANSPORT PASS (last $K layers in OP-TEE: weights, losses, eval and predictions equal the all-REE run)"; else echo "LAYERLOCK_TRANSPORT FAIL"; fi
+if [ $fail = 0 ]; then echo "LAYERLOCK_TRANSPORT PASS (LeNet's last $K and VGG-7's last 8 layers in OP-TEE: weights, losses, eval and predictions equal the all-REE run)"; else echo "LAYERLOCK_TRANSPORT FAIL"; fi
