@@ -100,6 +100,15 @@ test('OP-TEE on QEMU v8: the guest reaches layerlock\'s TA through libteec and e
       assert.match(text, /^LAYERLOCK_TA_SESSION PASS replies \d+ \(0 mismatches\)/m);
       assert.doesNotMatch(text, /MISMATCH/);
     }
+    // Milestones 3-4 (images built with LAYERLOCK_OPTEE_NODE=1, the default): the arm64 Node runs
+    // layerlock's CLI in the guest, and a tiny LeNet training and inference with the last layers in
+    // OP-TEE through the optee transport equals the all-normal-world run (guest/layerlock-node.sh).
+    if (existsSync(MANIFEST) && /^guest-node /m.test(readFileSync(MANIFEST, 'utf8'))) {
+      assert.match(text, /^LAYERLOCK_NODE_HELP PASS$/m);
+      assert.match(text, /layers \d+:\d+ in OP-TEE \(TA 6c61796c-6c6f-4b54-a000-7a6500000005 through libteec/);
+      assert.match(text, /^layerlock-node: trained weights identical/m);
+      assert.match(text, /^LAYERLOCK_TRANSPORT PASS/m);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

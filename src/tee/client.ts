@@ -120,6 +120,32 @@ export class TeecError extends Error {
   }
 }
 
+/**
+ * What the partitioned network, the reports and the benchmarks use of a TEE client: the GP TEE Client
+ * API's context and session surface. Two implementations: TeecContext below (the software TEE, a TA
+ * process; the default) and OpteeContext (src/tee/optee.ts: libteec and a real OP-TEE, `--tee optee`).
+ */
+export interface TeeSessionApi {
+  invokeCommand(command: number, op?: TeecOperation): Promise<TeecOperation>;
+  closeSession(): Promise<void>;
+}
+export interface TeeContextApi {
+  /** Which TEE answers: the software TA process or OP-TEE through libteec. */
+  readonly tee: TeeKind;
+  readonly hello: TaHello;
+  readonly transport: TransportKind;
+  /** The TA's process id (software TEE only: an OP-TEE TA is no process of this OS). */
+  readonly pid: number | undefined;
+  readonly traffic: Traffic;
+  allocateSharedMemory(size: number, flags?: number): TeecSharedMemory;
+  releaseSharedMemory(shm: TeecSharedMemory): void;
+  openSession(uuid: string): Promise<TeeSessionApi>;
+  finalizeContext(): Promise<void>;
+}
+/** --tee: the software TEE (a TA process, default) or OP-TEE (libteec, /dev/tee0). */
+export type TeeKind = 'software' | 'optee';
+export const TEE_KINDS: readonly TeeKind[] = ['software', 'optee'];
+
 export interface TranscriptEntry {
   /** 'shared': the shared-memory pool (its used part) right after a reply, i.e. all both worlds could see. */
   direction: 'to-ta' | 'from-ta' | 'shared';
@@ -159,6 +185,11 @@ export interface ContextOptions {
    * LAYERLOCK_TEE_CONTROL.
    */
   control?: ControlKind | 'auto';
+  /**
+   * Which TEE (openTeeContext in src/tee/optee.ts): 'software' (default) or 'optee'. Default from
+   * LAYERLOCK_TEE. TeecContext itself is always the software TEE.
+   */
+  tee?: TeeKind;
 }
 
 export type ControlKind = 'mailbox' | 'pipe';
@@ -267,7 +298,8 @@ interface Pending {
 }
 
 /** TEEC_Context: one TA process. */
-export class TeecContext {
+export class TeecContext implements TeeContextApi {
+  readonly tee = 'software' as const;
   readonly transcript: TranscriptEntry[] = [];
   readonly traffic: Traffic = { framesToTa: 0, framesFromTa: 0, bytesToTa: 0, bytesFromTa: 0, sharedToTa: 0, sharedFromTa: 0, waitMs: 0 };
   readonly secureMem: number;
@@ -789,7 +821,7 @@ function prepare(ctx: TeecContext, op: TeecOperation): PreparedOp {
 }
 
 /** TEEC_Session. */
-export class TeecSession {
+export class TeecSession implements TeeSessionApi {
   private closed = false;
 
   constructor(readonly context: TeecContext, readonly id: number) {}

@@ -7,7 +7,7 @@ import type { Shape } from '../nn/layer.js';
 import { loadModel, saveModel, withBatch } from '../nn/model.js';
 import type { Network } from '../nn/network.js';
 import { networkStepper, type Stepper } from '../nn/train.js';
-import { DEFAULT_SECURE_MEM } from './client.js';
+import { DEFAULT_SECURE_MEM, type TeeKind } from './client.js';
 import { taKernelChoice } from './options.js';
 import { PartitionedNetwork } from './partitioned.js';
 import { DEFAULT_TOPK, type OutputPolicy } from './shared/protocol.js';
@@ -36,6 +36,8 @@ export interface OpenModelOptions {
   storageDir?: string | undefined;
   /** DEVELOPMENT ONLY: the TA may hand the protected layers out in plaintext (save writes the whole model). */
   exportPlaintext?: boolean | undefined;
+  /** Which TEE runs the range: the software TEE (default) or OP-TEE through libteec (`--tee optee`). */
+  tee?: TeeKind | undefined;
   /** Notes for the user (which TA started, kernel differences, a policy that governs nothing). */
   log?: ((message: string) => void) | undefined;
   /** The user set the output policy explicitly (a note when the range does not hold the prediction). */
@@ -94,13 +96,17 @@ export async function openModel(o: OpenModelOptions): Promise<OpenedModel> {
     topk,
     allowPlaintextExport: o.exportPlaintext ?? false,
     kernels,
-    contextOptions: { secureMem, storageDir: o.storageDir, kernels: taKernelChoice() },
+    contextOptions: { secureMem, storageDir: o.storageDir, kernels: taKernelChoice(), ...(o.tee !== undefined ? { tee: o.tee } : {}) },
   });
   const hello = tee.context.hello;
-  if (hello.kernels !== kernels.name) {
+  if (tee.context.tee === 'optee') {
+    // OP-TEE's TA is no process here; its C layers compute what the reference kernels compute.
+    log(`layerlock: layers ${range[0]}:${range[1]} in OP-TEE (TA ${hello.uuid} through libteec, C layers; secure memory: the TA's ${hello.secureMem}-byte arena, output policy ${policy}${policy === 'topk' ? ` k=${topk}` : ''})`);
+    if (kernels.name !== 'reference') log(`layerlock: note: the TA's C layers compute what the reference kernels do, the normal world runs ${kernels.name}; LAYERLOCK_KERNELS=reference makes an all-normal-world run comparable bit for bit`);
+  } else if (hello.kernels !== kernels.name) {
     log(`layerlock: note: the TA runs the ${hello.kernels} kernels, the normal world ${kernels.name}; results may differ in the last bits from an all-normal-world run`);
   }
-  log(`layerlock: layers ${range[0]}:${range[1]} in the TEE (TA pid ${hello.pid}, ${hello.kernels}, secure memory ${secureMem} bytes, output policy ${policy}${policy === 'topk' ? ` k=${topk}` : ''})`);
+  if (tee.context.tee !== 'optee') log(`layerlock: layers ${range[0]}:${range[1]} in the TEE (TA pid ${hello.pid}, ${hello.kernels}, secure memory ${secureMem} bytes, output policy ${policy}${policy === 'topk' ? ` k=${topk}` : ''})`);
   return {
     stepper: tee, inShape: tee.inShape, batch: tee.batch, kernels: kernels.name, net: null, tee, range,
     save: (path) => tee.save(path),

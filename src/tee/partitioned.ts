@@ -28,8 +28,9 @@ import { isTrainable, Network } from '../nn/network.js';
 import { firstNonFiniteParameter, rankClasses, scoreProbs, type BatchScore, type HiddenLoss, type Prediction, type Stepper } from '../nn/train.js';
 import { DARKNET_WEIGHTS_VERSION, decodeWeights, encodeWeights, saveWeightsFile, weightsByteSize, type WeightsLayer } from '../nn/weights.js';
 import {
-  initializeContext, TeecError, type ContextOptions, type TeecContext, type TeecOperation, type TeecParameter, type TeecSession, type TeecSharedMemory,
+  TeecError, type ContextOptions, type TeeContextApi, type TeeSessionApi, type TeecOperation, type TeecParameter, type TeecSharedMemory,
 } from './client.js';
+import { openTeeContext } from './optee.js';
 import {
   CMD_BACKWARD, CMD_CONFIGURE, CMD_EXPORT_PARAMS_PLAINTEXT, CMD_FORWARD, CMD_GET_STATS, CMD_LOAD_PARAMS, CMD_TAKE_LOSS, CMD_TRAIN_STEP,
   CMD_UPDATE, DEFAULT_TOPK, FLAG_ALLOW_PLAINTEXT_EXPORT, FLAG_INPUT_DELTA, FLAG_TRAIN, FORWARD_TRAIN, paramTypes, POLICY_IDS, TA_UUID,
@@ -61,7 +62,7 @@ export interface PartitionedOptions {
   /** Kernels of the normal world (default getKernels()). */
   kernels?: Kernels;
   /** An existing TA context to open the session in (not finalized by close()). */
-  context?: TeecContext;
+  context?: TeeContextApi;
   /** Options of the TA context created otherwise (secure memory, storage, TA kernels, transcript). */
   contextOptions?: ContextOptions;
 }
@@ -129,9 +130,9 @@ export class PartitionedNetwork implements Stepper {
     config: NetworkConfig,
     readonly cfgText: string,
     opts: PartitionedOptions,
-    readonly context: TeecContext,
+    readonly context: TeeContextApi,
     // Private so that no command reaches the TA without invoke()'s flush of a pending update.
-    private readonly session: TeecSession,
+    private readonly session: TeeSessionApi,
     private readonly ownsContext: boolean,
   ) {
     this.config = config;
@@ -182,9 +183,9 @@ export class PartitionedNetwork implements Stepper {
     const { text, file } = typeof opts.cfg === 'string' ? { text: await readFile(opts.cfg, 'utf8'), file: opts.cfg } : opts.cfg;
     const config = applyBatch(parseCfg(text, file), opts.batch, opts.subdivisions);
     rangeRoles(config, opts.range[0], opts.range[1]);
-    const context = opts.context ?? await initializeContext(opts.contextOptions);
+    const context = opts.context ?? await openTeeContext(opts.contextOptions);
     const owns = !opts.context;
-    let session: TeecSession | null = null;
+    let session: TeeSessionApi | null = null;
     let pn: PartitionedNetwork | null = null;
     try {
       session = await context.openSession(TA_UUID);

@@ -25,7 +25,11 @@ export async function partitionReport(net: PartitionedNetwork): Promise<Partitio
     secure_mem: st.arena.capacity,
     arena_used_bytes: st.arena.used,
     arena_peak_bytes: st.arena.peak,
-    boundary_bytes: { to_tee: t.bytesToTa, from_tee: t.bytesFromTa, frames: t.framesToTa + t.framesFromTa },
+    // OP-TEE has no pipe: everything crosses in the registered shared memory (and /dev/tee0's ioctls),
+    // so its boundary is the memref bytes; the software TEE keeps counting its control channel.
+    boundary_bytes: net.context.tee === 'optee'
+      ? { to_tee: t.sharedToTa, from_tee: t.sharedFromTa, frames: t.framesToTa + t.framesFromTa }
+      : { to_tee: t.bytesToTa, from_tee: t.bytesFromTa, frames: t.framesToTa + t.framesFromTa },
     ta_kernels: st.kernels,
   };
 }
