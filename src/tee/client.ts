@@ -372,7 +372,7 @@ export class TeecContext implements TeeContextApi {
     // Writing to a dead TA must not crash this process: the exit handler reports it.
     this.child.stdin!.on('error', () => {});
     this.child.on('error', (e) => this.die(`could not run the TA process: ${e.message}`));
-    this.child.on('exit', (code, signal) => this.die(signal ? `killed by ${signal}` : `exited with code ${code}`));
+    this.child.on('exit', (code, signal) => this.die(exitReason(code, signal)));
     this.setBusy(true);
   }
 
@@ -642,8 +642,8 @@ export class TeecContext implements TeeContextApi {
       if (f) break;
       const ended = this.child.pid !== undefined ? this.bell!.processExit(this.child.pid) : { code: null, signal: null };
       if (ended) {
-        const sig = ended.signal === null ? undefined : Object.entries(osConstants.signals).find(([, n]) => n === ended.signal)?.[0];
-        this.die(ended.signal !== null ? `killed by ${sig ?? `signal ${ended.signal}`}` : ended.code !== null ? `exited with code ${ended.code}` : 'exited');
+        const sig = ended.signal === null ? null : Object.entries(osConstants.signals).find(([, n]) => n === ended.signal)?.[0] ?? `signal ${ended.signal}`;
+        this.die(exitReason(ended.code, sig));
         throw this.deadError();
       }
     }
@@ -691,6 +691,12 @@ export class TeecContext implements TeeContextApi {
     clearTimeout(timer);
     this.pool?.unmap();
   }
+}
+
+/** Why the TA process ended, in the words TARGET_DEAD's message uses (from the 'exit' event or a look at the process). */
+function exitReason(code: number | null, signal: string | null): string {
+  if (signal !== null) return `killed by ${signal}`;
+  return code !== null ? `exited with code ${code}` : 'exited';
 }
 
 export function defaultStorageDir(): string {
