@@ -9,47 +9,11 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SMALL_MNIST_CFG } from './cfg-fixtures.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
-const CFG = `
-[net]
-batch=25
-height=28
-width=28
-channels=1
-learning_rate=0.05
-momentum=0.9
-decay=0.0005
-
-[convolutional]
-filters=4
-size=3
-stride=1
-pad=1
-activation=relu
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-filters=6
-size=3
-stride=1
-pad=1
-activation=relu
-
-[maxpool]
-size=2
-stride=2
-
-[connected]
-output=10
-activation=linear
-
-[softmax]
-`;
+const CFG = SMALL_MNIST_CFG;
 
 interface Run {
   code: number | null;

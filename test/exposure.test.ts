@@ -23,51 +23,11 @@ import {
 import type { BaseResult, LayerResult } from '../src/exposure/worker.js';
 import { exposureChartSpec } from '../src/report/exposure-chart.js';
 import { renderSvg, svgToPng } from '../src/report/charts.js';
+import { toyCfg } from './cfg-fixtures.js';
 
 // Batch norm on the first conv (its rolling statistics must stay frozen too) and dropout before the
 // last layer, as in VGG-7.
-const CFG = `
-[net]
-batch=10
-height=6
-width=6
-channels=1
-learning_rate=0.05
-momentum=0.9
-decay=0.0005
-
-[convolutional]
-filters=3
-size=3
-stride=1
-pad=1
-activation=leaky
-batch_normalize=1
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-filters=4
-size=3
-stride=1
-pad=1
-activation=relu
-
-[connected]
-output=8
-activation=relu
-
-[dropout]
-probability=0.3
-
-[connected]
-output=3
-activation=linear
-
-[softmax]
-`;
+const CFG = toyCfg(10);
 const config = parseCfg(CFG, 'tiny.cfg');
 const SEED = 7;
 

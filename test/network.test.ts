@@ -7,52 +7,9 @@ import { train, evaluate } from '../src/nn/train.js';
 import { makeDataset } from '../src/data/types.js';
 import { Rng } from '../src/nn/rng.js';
 import type { Dataset } from '../src/data/types.js';
+import { toyCfg } from './cfg-fixtures.js';
 
-const CFG = `
-[net]
-batch=8
-height=6
-width=6
-channels=1
-learning_rate=0.05
-momentum=0.9
-decay=0.0005
-
-[convolutional]
-filters=3
-size=3
-stride=1
-pad=1
-activation=leaky
-batch_normalize=1
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-filters=4
-size=3
-stride=1
-pad=1
-activation=relu
-
-[connected]
-output=8
-activation=relu
-
-[dropout]
-probability=0.3
-
-[connected]
-output=3
-activation=linear
-
-[softmax]
-
-[cost]
-type=sse
-`;
+const CFG = toyCfg(8, '\n[cost]\ntype=sse\n');
 
 /** A learnable toy problem: the class is which third of the image is brightest. */
 function toyData(count: number, seed: number): Dataset {

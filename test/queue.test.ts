@@ -12,45 +12,9 @@ import { join } from 'node:path';
 import { writeSyntheticMnist } from './data-fixtures.js';
 import { startRedis, type RedisServer } from './redis-harness.js';
 import { outputs, start, startWorker, stopWorker, until, workers, type Proc } from './queue-procs.js';
+import { SMALL_MNIST_CFG } from './cfg-fixtures.js';
 
-const CFG = `
-[net]
-batch=25
-height=28
-width=28
-channels=1
-learning_rate=0.05
-momentum=0.9
-decay=0.0005
-
-[convolutional]
-filters=4
-size=3
-stride=1
-pad=1
-activation=relu
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-filters=6
-size=3
-stride=1
-pad=1
-activation=relu
-
-[maxpool]
-size=2
-stride=2
-
-[connected]
-output=10
-activation=linear
-
-[softmax]
-`;
+const CFG = SMALL_MNIST_CFG;
 
 /** The document without timings, which naturally differ between runs. */
 function numbers(doc: unknown): unknown {
