@@ -13,8 +13,6 @@ import { SMALL_MNIST_CFG } from './cfg-fixtures.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
-const CFG = SMALL_MNIST_CFG;
-
 interface Run {
   code: number | null;
   stdout: string;
@@ -72,7 +70,7 @@ test('layerlock exposure: files, kill -9 and resume gives the uninterrupted numb
   const tmp = await mkdtemp(join(tmpdir(), 'layerlock-exposure-cli-'));
   try {
     const cfg = join(tmp, 'tiny.cfg');
-    await writeFile(cfg, CFG);
+    await writeFile(cfg, SMALL_MNIST_CFG);
     const args = (out: string, extra: string[] = [], ftEpochs = '4'): string[] => [
       'exposure', '--cfg', cfg, '--train-limit', '1000', '--test-limit', '100', '--epochs', '12', '--ft-epochs', ftEpochs, '--jobs', '2', '--out', out, ...extra,
     ];

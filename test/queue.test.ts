@@ -14,8 +14,6 @@ import { startRedis, type RedisServer } from './redis-harness.js';
 import { outputs, start, startWorker, stopWorker, until, workers, type Proc } from './queue-procs.js';
 import { SMALL_MNIST_CFG } from './cfg-fixtures.js';
 
-const CFG = SMALL_MNIST_CFG;
-
 /** The document without timings, which naturally differ between runs. */
 function numbers(doc: unknown): unknown {
   if (Array.isArray(doc)) return doc.map(numbers);
@@ -63,7 +61,7 @@ before(async () => {
   redis = await startRedis();
   tmp = await mkdtemp(join(tmpdir(), 'layerlock-queue-'));
   cfg = join(tmp, 'tiny.cfg');
-  await writeFile(cfg, CFG);
+  await writeFile(cfg, SMALL_MNIST_CFG);
 });
 
 after(async () => {
