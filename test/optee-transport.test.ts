@@ -63,3 +63,24 @@ test('the library: openTeeContext and PartitionedNetwork.open refuse optee off-t
     range: [1, 1], mode: 'infer', contextOptions: { tee: 'optee' },
   }), /no OP-TEE on this machine/);
 });
+
+test('bench tee --tee optee: one line off-target, writes no results; its secure memory is the TA\'s, not --secure-mem', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'll-optee-bench-'));
+  try {
+    const out = join(dir, 'bench');
+    let r = cli(['bench', 'tee', '--cfg', CFG, '--out', out, '--tee', 'optee', '--reps', '2', '--batches', '1', '--batch', '4']);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^layerlock: --tee optee: no OP-TEE on this machine \(\/dev\/tee0 is missing\)/);
+    assert.ok(!existsSync(join(out, 'bench.json')) && !existsSync(join(out, 'runs.jsonl')), 'no results written');
+    r = cli(['bench', 'tee', '--cfg', CFG, '--out', out, '--tee', 'optee', '--secure-mem', '8MiB']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /--secure-mem cannot change OP-TEE's secure memory: it is the TA's arena/);
+    r = cli(['bench', 'tee', '--cfg', CFG, '--out', out, '--tee', 'optee', '--tee-transport', 'pipe']);
+    assert.match(r.stderr, /--tee-transport is the software TEE's/);
+    r = cli(['bench', 'tee', '--cfg', CFG, '--out', out, '--tee', 'sev']);
+    assert.match(r.stderr, /--tee must be software or optee \(got "sev"\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

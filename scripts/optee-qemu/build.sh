@@ -9,6 +9,9 @@
 #   steps: prereqs sources optee-os tf-a optee-client ta host debs initramfs images   (build, in order)
 #          all  (= every build step; the default)   run  (boot and check; builds what is missing)
 #          boot (boot and check the images already built, building nothing)
+#          bench (boot the built images and run `layerlock bench tee --tee optee` in the guest: Figure 4;
+#          LAYERLOCK_BENCH_CFG/SEED/BATCH/REPS/BATCHES/WARMUP/KMAX/KERNELS, LAYERLOCK_OPTEE_BENCH_OUT,
+#          LAYERLOCK_OPTEE_BENCH_TIMEOUT default 10800 s)
 #          pins (print the pinned revisions)
 #          layerlock-ta (the layerlock TA of optee/ta, milestone 2, built with the dev kit)
 #          node-arm64 addons guest-node (milestone 3: Node 20 for arm64 from the npm registry, the
@@ -419,7 +422,7 @@ step_initramfs() {
 			# In the initramfs rather than on a second disk: the kernel unpacks it into RAM (the board
 			# has 1057 MiB), so no virtio-blk or ext4 modules, no disk image tools and no mount step.
 			cp -a "$OUT/guest-node/." "$st/"
-			cp "$HERE/guest/layerlock-node.sh" "$st/usr/share/layerlock/"
+			cp "$HERE/guest/layerlock-node.sh" "$HERE/guest/layerlock-bench.sh" "$st/usr/share/layerlock/"
 		fi
 	fi
 	"$PYTHON3" "$HERE/mkcpio.py" "$st" "$BIN/initramfs.cpio.gz" --char /dev/console:600:5:1 --char /dev/null:666:1:3
@@ -491,6 +494,39 @@ step_run() {
 	die "FAIL: see $log"
 }
 
+# ---------------------------------------------------------------- Figure 4 in the guest (milestone 4)
+# Boots the images with LAYERLOCK_GUEST_MODE=bench (and the LAYERLOCK_BENCH_* settings set here) on the
+# kernel command line, which the kernel hands to /init as environment: the guest runs
+# guest/layerlock-bench.sh (`layerlock bench tee --tee optee`) and prints its result folder as a
+# base64 tar.gz, unpacked here into LAYERLOCK_OPTEE_BENCH_OUT.
+step_bench() {
+	[ -f "$BIN/manifest.txt" ] || die "no images in $BIN: build them first (scripts/optee-qemu/build.sh all)"
+	grep -q '^guest-node ' "$BIN/manifest.txt" || die "the images carry no Node for the guest: build them with LAYERLOCK_OPTEE_NODE=1 (the default)"
+	local out="${LAYERLOCK_OPTEE_BENCH_OUT:-$OUT/bench-tee}" log="${LAYERLOCK_OPTEE_LOG:-$LOGS/bench-tee.log}"
+	local words=(LAYERLOCK_GUEST_MODE=bench) v val i rc=0 t0 t1 args=("${QEMU_ARGS[@]}")
+	for v in CFG SEED BATCH REPS BATCHES WARMUP KMAX KERNELS; do
+		val="$(printenv "LAYERLOCK_BENCH_$v" || true)"
+		case "$val" in *[!A-Za-z0-9._/-]*) die "LAYERLOCK_BENCH_$v='$val': only letters, digits and ._/- pass on the kernel command line" ;; esac
+		[ -z "$val" ] || words+=("LAYERLOCK_BENCH_$v=$val")
+	done
+	for i in "${!args[@]}"; do [ "${args[$i]}" != -append ] || args[$((i + 1))]="${args[$((i + 1))]} ${words[*]}"; done
+	[ ! -e "$out/bench.json" ] || die "$out already holds a benchmark result: choose another LAYERLOCK_OPTEE_BENCH_OUT"
+	say "booting for the benchmark (${words[*]}); timeout ${LAYERLOCK_OPTEE_BENCH_TIMEOUT:-10800}s; console log $log"
+	t0=$(date +%s)
+	(cd "$BIN" && timeout "${LAYERLOCK_OPTEE_BENCH_TIMEOUT:-10800}" qemu-system-aarch64 "${args[@]}" < /dev/null) > "$log" 2>&1 || rc=$?
+	t1=$(date +%s)
+	{ echo; echo "== secure world console (UART1):"; cat "$BIN/secure-world.log" 2>/dev/null; } >> "$log"
+	say "QEMU ran $((t1 - t0)) s (status $rc)"
+	grep -q '^LAYERLOCK_OPTEE_CHECK PASS' "$log" || die "FAIL: the board did not pass its check (see $log)"
+	grep -q '^LAYERLOCK_BENCH_END' "$log" || die "FAIL: the guest printed no benchmark result (timeout? see $log)"
+	mkdir -p "$out"
+	# Only the base64 lines of the block: a kernel message printed meanwhile cannot corrupt the archive.
+	sed -n '/^LAYERLOCK_BENCH_BEGIN/,/^LAYERLOCK_BENCH_END/p' "$log" | tr -d '\r' | grep -E '^[A-Za-z0-9+/=]+$' | base64 -d | tar -xz -C "$out"
+	cp "$log" "$out/guest-console.log"
+	grep -q '^LAYERLOCK_BENCH PASS' "$log" || die "FAIL: bench tee failed in the guest (see $log; its output is in $out)"
+	say "PASS: bench tee --tee optee ran in the guest; results in $out"
+}
+
 run_step() {
 	case "$1" in
 		prereqs) step_prereqs ;;
@@ -511,8 +547,9 @@ run_step() {
 		all) step_prereqs; step_sources; step_images ;;
 		run) step_prereqs; step_images; step_run ;;
 		boot) step_run ;;
+		bench) step_bench ;;
 		pins) grep -v '^#' "$HERE/pins.env" ;;
-		*) die "unknown step '$1' (steps: prereqs sources optee-os tf-a optee-client ta layerlock-ta session node-arm64 addons guest-node host debs initramfs images all run boot pins)" ;;
+		*) die "unknown step '$1' (steps: prereqs sources optee-os tf-a optee-client ta layerlock-ta session node-arm64 addons guest-node host debs initramfs images all run boot bench pins)" ;;
 	esac
 }
 

@@ -24,7 +24,8 @@ import { loadModel, withBatch } from '../nn/model.js';
 import type { NetworkConfig } from '../nn/config.js';
 import { Rng } from '../nn/rng.js';
 import { svgToPng, renderSvg } from '../report/charts.js';
-import { initializeContext, TeecError } from '../tee/client.js';
+import { TeecError, type TeeKind } from '../tee/client.js';
+import { openTeeContext, opteeSecureMem } from '../tee/optee.js';
 import { kernelThreads, lastLayers, taKernelChoice } from '../tee/options.js';
 import { PartitionedNetwork } from '../tee/partitioned.js';
 import { TEE_ERROR_OUT_OF_MEMORY, type TransportKind } from '../tee/shared/protocol.js';
@@ -57,6 +58,11 @@ export interface TeeBenchOptions {
   shuffle: boolean;
   /** How memref contents cross: shared memory, the pipe, or auto (shm when the addon has it). */
   transport?: TransportKind | 'auto' | undefined;
+  /**
+   * Which TEE runs the last k layers: the software TEE (default) or OP-TEE through libteec, whose
+   * secure memory is the TA's arena fixed at build time (secureMem must be that arena).
+   */
+  tee?: TeeKind | undefined;
   out: string;
   onEvent?: (e: BenchEvent) => void;
 }
@@ -183,7 +189,9 @@ interface Probe {
 async function probe(config: NetworkConfig, cfgFile: string, cfgText: string, opts: TeeBenchOptions, storageDir: string): Promise<Probe> {
   const L = config.layers.length;
   const kernels = getKernels();
-  const ctx = await initializeContext({ secureMem: opts.secureMem, storageDir, kernels: taKernelChoice(), ...(opts.transport ? { transport: opts.transport } : {}) });
+  const ctx = await openTeeContext({
+    secureMem: opts.secureMem, storageDir, kernels: taKernelChoice(), ...(opts.transport ? { transport: opts.transport } : {}), ...(opts.tee ? { tee: opts.tee } : {}),
+  });
   const taThreads = ctx.hello.threads;
   const models = new Map<number, TeeMemory>();
   const ks = [0];
@@ -289,6 +297,8 @@ async function benchIdentity(opts: TeeBenchOptions, cfgText: string, config: Net
     data: opts.data, data_location: opts.data === 'embedded' ? 'embedded' : resolve(opts.data), train_limit: opts.trainLimit ?? null, seed: opts.seed, split: opts.split, resize: opts.resize,
     batch: config.net.batch, subdivisions: config.net.subdivisions, batches: opts.batches, warmup: opts.warmup, secure_mem: opts.secureMem, k_max: opts.kMax ?? null,
     shuffle: opts.shuffle, kernels: getKernels().name,
+    // Older folders had only the software TEE, so it is left out of the record.
+    ...(opts.tee === 'optee' ? { tee: 'optee' } : {}),
   };
 }
 
@@ -385,6 +395,7 @@ async function measure(
     const spec: RunSpec = {
       cfgFile: setup.cfgFile, weights: opts.weights ? resolve(opts.weights) : null, seed: opts.seed, batch: setup.config.net.batch, subdivisions: setup.config.net.subdivisions, k,
       secureMem: opts.secureMem, storageDir: setup.storageDir, slice: setup.slice, batches: opts.batches, warmup: opts.warmup, transport: setup.transport,
+      ...(opts.tee ? { tee: opts.tee } : {}),
     };
     const specFile = join(setup.scratch, 'spec.json');
     await writeFile(specFile, JSON.stringify(spec));
@@ -402,7 +413,7 @@ async function measure(
 /** Stage 5: per configuration its statistics and overheads against k = 0; the ANOVAs over all of them. */
 export function benchStatistics(
   config: NetworkConfig, ks: readonly number[], order: readonly { rep: number; k: number }[], done: ReadonlyMap<string, Run>,
-  models: ReadonlyMap<number, TeeMemory>, batches: number, transport: TransportKind,
+  models: ReadonlyMap<number, TeeMemory>, batches: number, transport: TransportKind, tee: TeeKind = 'software',
 ): { configs: ConfigStats[]; anova: BenchDocument['anova']; anovaBlocked: BenchDocument['anova_blocked'] } {
   const batch = config.net.batch;
   const perForward = Math.max(1, Math.floor(batch / config.net.subdivisions));
@@ -434,9 +445,12 @@ export function benchStatistics(
     const boundaryRuns = rs.map((r) => r.boundary.to_tee + r.boundary.from_tee);
     const traffic = range ? trainingTraffic(config, range[0], range[1], batch, perForward, transport) : null;
     // Everything that crossed: control frames, plus the memref contents passed through shared memory,
-    // and the flush of the last deferred update (tee-run.ts sends it inside the timed part).
+    // and the flush of the last deferred update (tee-run.ts sends it inside the timed part). OP-TEE
+    // has no control frames (libteec's ioctl carries the parameters): only the memref contents count.
+    const frames = tee === 'optee' ? 0 : 1;
     const expected = traffic
-      ? (traffic.wireToTee + traffic.wireFromTee + traffic.sharedToTee + traffic.sharedFromTee) * batches + traffic.endOfRun.wireToTee + traffic.endOfRun.wireFromTee
+      ? (frames * (traffic.wireToTee + traffic.wireFromTee) + traffic.sharedToTee + traffic.sharedFromTee) * batches +
+        frames * (traffic.endOfRun.wireToTee + traffic.endOfRun.wireFromTee)
       : 0;
     const boundary = summarize(boundaryRuns).mean;
     const cpus = rs.map((r) => r.cpu_s);
@@ -560,8 +574,10 @@ const MEASURES: Record<string, string> = {
  * any TA starts; probe which k fit in a real TA; resume the runs; measure the missing ones; the
  * statistics; the files.
  */
-export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: BenchDocument; files: BenchFiles }> {
+export async function runTeeBench(given: TeeBenchOptions): Promise<{ document: BenchDocument; files: BenchFiles }> {
   const started = performance.now();
+  // OP-TEE's secure memory is the TA's arena, fixed when it was built: the only capacity that means anything there.
+  const opts = given.tee === 'optee' ? { ...given, secureMem: opteeSecureMem() } : given;
   const cfgFile = resolve(opts.cfg);
   const cfgText = await readFile(cfgFile, 'utf8');
   const config = withBatch(parseCfg(cfgText, cfgFile), { batch: opts.batch, subdivisions: opts.subdivisions });
@@ -596,7 +612,7 @@ export async function runTeeBench(opts: TeeBenchOptions): Promise<{ document: Be
       }
     }
     const measuredEnd = m.ran > 0 ? m.loadEnd : null;
-    const { configs, anova, anovaBlocked } = benchStatistics(config, ks, order, done, found.models, opts.batches, found.transport);
+    const { configs, anova, anovaBlocked } = benchStatistics(config, ks, order, done, found.models, opts.batches, found.transport, opts.tee);
     const first = done.values().next().value as RunResult | undefined;
     const document: BenchDocument = {
       options: { ...identity, reps: opts.reps, images_per_run: opts.batches * batch, per_forward: Math.max(1, Math.floor(batch / config.net.subdivisions)) },

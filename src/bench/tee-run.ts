@@ -22,6 +22,7 @@ import type { NetworkConfig } from '../nn/config.js';
 import { loadModel } from '../nn/model.js';
 import { networkStepper, train, type Stepper } from '../nn/train.js';
 import { PartitionedNetwork } from '../tee/partitioned.js';
+import type { TeeKind } from '../tee/client.js';
 import type { TransportKind } from '../tee/shared/protocol.js';
 import { kernelThreads, taKernelChoice } from '../tee/options.js';
 
@@ -43,6 +44,8 @@ export interface RunSpec {
   warmup: number;
   /** The TEE transport (default: auto). */
   transport?: TransportKind | 'auto';
+  /** The TEE (default: the software TEE). */
+  tee?: TeeKind;
 }
 
 export interface RunResult {
@@ -64,7 +67,8 @@ export interface RunResult {
   /**
    * CPU time of the timed batches, summed over all threads: this process (the normal world) and the
    * TA's process. Less sensitive than wall time to other jobs on a shared machine (waiting for a core
-   * is not counted); null where /proc/<pid>/task/<tid>/schedstat is missing.
+   * is not counted); null where /proc/<pid>/task/<tid>/schedstat is missing. Under OP-TEE the TA's
+   * time is the calling thread's (tee_cpu_s is null there).
    */
   cpu_s: number | null;
   ree_cpu_s: number | null;
@@ -172,6 +176,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
       contextOptions: {
         secureMem: spec.secureMem, storageDir: spec.storageDir, kernels: taKernelChoice(),
         ...(spec.transport ? { transport: spec.transport } : {}),
+        ...(spec.tee ? { tee: spec.tee } : {}),
       },
     });
     stepper = tee;
@@ -192,7 +197,10 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     const seconds = (performance.now() - t1) / 1000;
     const [reeCpu1, taCpu1] = [await processCpuNs(process.pid), taPid !== undefined ? await processCpuNs(taPid) : 0];
     const reeCpu = reeCpu0 !== null && reeCpu1 !== null ? (reeCpu1 - reeCpu0) / 1e9 : null;
-    const teeCpu = taCpu0 !== null && taCpu1 !== null ? (taCpu1 - taCpu0) / 1e9 : null;
+    // An OP-TEE TA is no process: its time runs on the calling thread (in the secure world, through the
+    // driver's SMC), so this process's CPU time already holds it and the TA has no figure of its own.
+    const inCaller = tee?.context.tee === 'optee';
+    const teeCpu = inCaller ? null : taCpu0 !== null && taCpu1 !== null ? (taCpu1 - taCpu0) / 1e9 : null;
     let boundary: RunResult['boundary'] = { to_tee: 0, from_tee: 0, frames: 0 };
     let teePeak = 0;
     let profile: RunResult['profile'];
@@ -223,7 +231,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
       k: spec.k, range, seconds, setup_seconds: setup, images: spec.batches * spec.batch,
       ree_peak_bytes: (await processPeakRss(process.pid)) ?? process.resourceUsage().maxRSS * 1024,
       tee_peak_bytes: teePeak, tee_blocks: blocks, ta_process_peak_bytes: taPeak,
-      cpu_s: reeCpu !== null && teeCpu !== null ? reeCpu + teeCpu : null, ree_cpu_s: reeCpu, tee_cpu_s: teeCpu,
+      cpu_s: reeCpu !== null && (teeCpu !== null || inCaller) ? reeCpu + (teeCpu ?? 0) : null, ree_cpu_s: reeCpu, tee_cpu_s: teeCpu,
       boundary,
       ...(tee ? { transport: tee.context.transport } : {}),
       ...(profile ? { profile } : {}),

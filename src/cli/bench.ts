@@ -3,11 +3,13 @@
 // paper's statistics. (`npm run bench` is the separate throughput benchmark, bench/main.ts.)
 import { runTeeBench, formatBench, type BenchEvent } from '../bench/tee-bench.js';
 import {
-  DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, requireStr, secureMemOf, seedOf, str, UsageError, type CommandHelp,
+  asUsage, DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, requireStr, secureMemOf, seedOf, str, UsageError, type CommandHelp,
 } from './common.js';
+import type { TeeKind } from '../tee/client.js';
+import { requestedTee } from '../tee/optee.js';
 
 export const help: CommandHelp = {
-  usage: 'tee --cfg F [--weights W] --out DIR [--reps 30] [--batches N] [--secure-mem 16MiB] [data options]',
+  usage: 'tee --cfg F [--weights W] --out DIR [--reps 30] [--batches N] [--secure-mem 16MiB] [--tee software|optee] [data options]',
   summary: 'TEE cost benchmark: fine-tuning time and memory with the last k layers in the TEE (Figure 4), ANOVA.',
   options: [
     ['--cfg F', 'network definition (Darknet .cfg)'],
@@ -22,6 +24,7 @@ export const help: CommandHelp = {
     ['--batch N', 'override the cfg\'s batch (subdivisions 1)'],
     ['--subdivisions N', 'override the cfg\'s subdivisions'],
     ['--no-shuffle', 'run each repetition\'s configurations in k order instead of a seeded random order'],
+    ['--tee software|optee', 'which TEE runs the last k layers: the software TEE (default) or OP-TEE through libteec (its secure memory is the TA\'s arena, fixed when built: docs/optee.md)'],
     ['--tee-transport T', 'shm (shared memory), pipe (copies in frames) or auto (default: shm when available; LAYERLOCK_TEE_TRANSPORT)'],
     ['--data <dir>|embedded', 'images to fine-tune on: the held-out half T of the training set (default: embedded MNIST slice)'],
     ['--train-limit N', 'use only the first N training images (before the split)'],
@@ -62,6 +65,7 @@ export async function run(argv: string[]): Promise<void> {
     subdivisions: { type: 'string' },
     'no-shuffle': { type: 'boolean', default: false },
     'tee-transport': { type: 'string' },
+    tee: { type: 'string' },
   });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('bench', help));
   const modelIn = await modelFiles(p, 'optional');
@@ -70,6 +74,11 @@ export async function run(argv: string[]): Promise<void> {
   const split = num(p, 'split') ?? 0.5;
   if (!(split > 0 && split < 1)) throw new UsageError(`--split must be in (0, 1): the benchmark fine-tunes on T (got ${split})`);
   const reps = int(p, 'reps', 2) ?? 30;
+  const tee = str(p, 'tee') !== undefined ? asUsage(() => requestedTee({ tee: str(p, 'tee') as TeeKind })) : undefined;
+  if (tee === 'optee' && str(p, 'secure-mem') !== undefined) {
+    throw new UsageError('--secure-mem cannot change OP-TEE\'s secure memory: it is the TA\'s arena, fixed when the TA is built (LAYERLOCK_OPTEE_SECURE_MEM, docs/optee.md)');
+  }
+  if (tee === 'optee' && str(p, 'tee-transport') !== undefined) throw new UsageError('--tee-transport is the software TEE\'s: OP-TEE takes memory references through libteec');
   const batch = int(p, 'batch', 1);
   const subdivisions = int(p, 'subdivisions', 1);
   if (batch !== undefined && subdivisions !== undefined && subdivisions > batch) throw new UsageError(`--subdivisions ${subdivisions} exceeds the batch of ${batch}`);
@@ -89,7 +98,8 @@ export async function run(argv: string[]): Promise<void> {
     subdivisions,
     kMax: int(p, 'k-max', 0),
     shuffle: !flag(p, 'no-shuffle'),
-    transport: teeTransport(str(p, 'tee-transport')),
+    transport: tee === 'optee' ? undefined : teeTransport(str(p, 'tee-transport')),
+    tee,
     out,
     onEvent: progress,
   });

@@ -81,9 +81,7 @@ export class OpteeContext implements TeeContextApi {
     const binding = loadBinding();
     const r = binding.initializeContext();
     if (r.result !== TEE_SUCCESS || !r.context) throw new TeecError(r.result, r.origin, 'TEEC_InitializeContext failed');
-    const envMem = process.env['LAYERLOCK_OPTEE_SECURE_MEM'];
-    // The arena is the TA's, fixed when build.sh built it: --secure-mem cannot change it here.
-    return new OpteeContext(binding, r.context, envMem !== undefined && envMem !== '' ? Number(envMem) : OPTEE_DEFAULT_SECURE_MEM);
+    return new OpteeContext(binding, r.context, opteeSecureMem());
   }
 
   /**
@@ -225,6 +223,12 @@ export class OpteeSession implements TeeSessionApi {
     this.context.forget(this);
     this.context.binding.closeSession(this.handle);
   }
+}
+
+/** The layerlock TA's arena: fixed when build.sh built it (LAYERLOCK_OPTEE_SECURE_MEM), so --secure-mem cannot change it. */
+export function opteeSecureMem(): number {
+  const envMem = process.env['LAYERLOCK_OPTEE_SECURE_MEM'];
+  return envMem !== undefined && envMem !== '' ? Number(envMem) : OPTEE_DEFAULT_SECURE_MEM;
 }
 
 /** --tee / LAYERLOCK_TEE, checked: 'software' (default) or 'optee'. */
