@@ -108,6 +108,9 @@ test('OP-TEE on QEMU v8: the guest reaches layerlock\'s TA through libteec and e
       assert.match(text, /layers \d+:\d+ in OP-TEE \(TA 6c61796c-6c6f-4b54-a000-7a6500000005 through libteec/);
       assert.match(text, /^layerlock-node: trained weights identical/m);
       assert.match(text, /^LAYERLOCK_TRANSPORT PASS/m);
+      // A network that does not fit: OP-TEE's TA names the layer and buffer, in the software TA's words.
+      assert.match(text, /^layerlock-node: OP-TEE refused the network that does not fit, naming layer 0's output buffer/m);
+      assert.match(text, /^layerlock-node: the refusal is the software TA's, word for word/m);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

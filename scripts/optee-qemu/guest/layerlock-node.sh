@@ -71,4 +71,16 @@ for i in 0 1 2 3; do
 	say "image $i: ree [$a] optee [$b]"
 	[ -n "$a" ] && [ "$a" = "$b" ] || fail=1
 done
-if [ $fail = 0 ]; then echo "LAYERLOCK_TRANSPORT PASS (LeNet's last $K and VGG-7's last 8 layers in OP-TEE: weights, losses, eval and predictions equal the all-REE run)"; else echo "LAYERLOCK_TRANSPORT FAIL"; fi
+# A network that does not fit the TA's memory: VGG-7 whole at 256 images per forward. OP-TEE's TA must
+# refuse it with OUT_OF_MEMORY naming the layer and buffer, in the software TA's words (the software
+# TEE, given the same 12 MiB, runs in this guest too), and the run must fail without writing --out.
+run oom-optee train $V --batch 256 --epochs 1 --tee-layers 0: --tee optee --out /tmp/oom-optee.weights && fail=1
+run oom-software train $V --batch 256 --epochs 1 --tee-layers 0: --secure-mem "${LAYERLOCK_OPTEE_SECURE_MEM:-12582912}" --out /tmp/oom-sw.weights && fail=1
+msg=$(grep -o 'TEE_ERROR_OUT_OF_MEMORY.*' /tmp/oom-optee.err | head -n 1)
+case "$msg" in
+	*"secure memory exhausted at layer 0 (convolutional) buffer 'output'"*) say "OP-TEE refused the network that does not fit, naming layer 0's output buffer" ;;
+	*) say "OP-TEE's refusal does not name the layer: [$msg]"; fail=1 ;;
+esac
+[ "$msg" = "$(grep -o 'TEE_ERROR_OUT_OF_MEMORY.*' /tmp/oom-software.err | head -n 1)" ] && say "the refusal is the software TA's, word for word" || { say "the refusal differs from the software TA's"; fail=1; }
+[ ! -e /tmp/oom-optee.weights ] || { say "a failed run wrote --out"; fail=1; }
+if [ $fail = 0 ]; then echo "LAYERLOCK_TRANSPORT PASS (LeNet's last $K and VGG-7's last 8 layers in OP-TEE: weights, losses, eval and predictions equal the all-REE run; a network too big for the TA refused with OUT_OF_MEMORY naming the layer)"; else echo "LAYERLOCK_TRANSPORT FAIL"; fi
