@@ -37,7 +37,9 @@ const TA = join(ROOT, 'optee', 'ta');
 const dir = mkdtempSync(join(tmpdir(), 'layerlock-ta-session-'));
 const exe = join(dir, 'session_dump');
 const SOURCES = ['cfg', 'strbuf', 'partition', 'commands', 'arena', 'rng', 'output', 'maxpool', 'sgd', 'dropout', 'avgpool', 'connected', 'conv',
-  'batchnorm', 'localavgpool', 'softmax', 'llmath', 'cost'].map((f) => join(TA, `${f}.c`));
+  'batchnorm', 'localavgpool', 'softmax', 'llmath', 'cost', 'json', 'deploy', 'hkdf', 'hpke'].map((f) => join(TA, `${f}.c`))
+  // the deployment commands' crypto and storage: OpenSSL and a folder on the host (test/optee-ta-deploy.test.ts tests them)
+  .concat(['test/crypto_host.c', 'test/store_host.c'].map((f) => join(TA, f)));
 // OP-TEE's TA dev kit flags (mk/compile.mk at WARNS=3, -Werror by default), so the TA build stays clean.
 const WARNINGS = ['-Werror', '-Wall', '-Wcast-align', '-Werror-implicit-function-declaration', '-Wextra', '-Wfloat-equal', '-Wformat-nonliteral',
   '-Wformat-security', '-Wformat=2', '-Winit-self', '-Wmissing-declarations', '-Wmissing-format-attribute', '-Wmissing-include-dirs',
@@ -45,7 +47,7 @@ const WARNINGS = ['-Werror', '-Wall', '-Wcast-align', '-Werror-implicit-function
   '-Wwrite-strings', '-Wno-missing-field-initializers', '-Wno-format-zero-length', '-Waggregate-return', '-Wredundant-decls', '-Winline',
   '-Wold-style-definition', '-Wstrict-aliasing=2', '-Wundef', '-pedantic', '-Wdeclaration-after-statement'];
 const cc = spawnSync('cc', ['-std=gnu99', '-O2', '-ffp-contract=off', '-fno-math-errno', ...WARNINGS, `-I${join(TA, 'include')}`,
-  ...SOURCES, join(TA, 'test', 'session_dump.c'), '-o', exe], { encoding: 'utf8' });
+  ...SOURCES, join(TA, 'test', 'session_dump.c'), '-o', exe, '-lcrypto'], { encoding: 'utf8' });
 const skip = cc.error ? `no C compiler (cc): ${cc.error.message}` : false;
 if (skip) process.stderr.write(`\n*** optee-ta-session.test: SKIPPED — ${skip} ***\n\n`);
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -289,10 +291,8 @@ test('C TA = software TA: refusals (parameter types, state, ranges, cfg errors, 
     }, CMD_CONFIGURE, ...configureParams(text, 0, 13, 1, FLAG_TRAIN, 'top1'));
     assert.equal(rec.replies.at(-1)!.code, TEE_ERROR_OUT_OF_MEMORY, `${what}: the software TA runs out of secure memory`);
   }
-  // The deployment commands are not in the C TA's table yet (docs/optee.md): NOT_SUPPORTED there
-  // (last, as the software TA counts it in GET_STATS and the C TA does not).
-  await rec.invokeExpectingC('deployment command', { code: TEE_ERROR_NOT_SUPPORTED, message: 'command DEVICE_INIT is not supported by this TA' },
-    CMD_DEVICE_INIT, out(64));
+  // A deployment command with the wrong parameter types: the same refusal (test/optee-ta-deploy.test.ts has the rest)
+  assert.equal((await rec.invoke('deployment command with wrong types', CMD_DEVICE_INIT, out(64))).code, TEE_ERROR_BAD_PARAMETERS);
   rec.close();
   // What the C TA does not run yet, inside the range (the software TA does): refused with NOT_SUPPORTED,
   // each in a session of its own (the software TA is configured after it, the C TA not).
@@ -359,7 +359,7 @@ test('entry.c: OP-TEE\'s entry points reach the dispatcher (built against a test
   // this checks it is well-formed under the dev kit's warnings and wired as OP-TEE calls it.
   const entryExe = join(dir, 'entry_dump');
   const build = spawnSync('cc', ['-std=gnu99', '-O2', '-ffp-contract=off', '-fno-math-errno', ...WARNINGS, '-DLAYERLOCK_OPTEE=1',
-    `-I${join(TA, 'test', 'optee-stub')}`, `-I${join(TA, 'include')}`, join(TA, 'entry.c'), ...SOURCES, join(TA, 'test', 'entry_dump.c'), '-o', entryExe],
+    `-I${join(TA, 'test', 'optee-stub')}`, `-I${join(TA, 'include')}`, join(TA, 'entry.c'), ...SOURCES, join(TA, 'test', 'entry_dump.c'), '-o', entryExe, '-lcrypto'],
   { encoding: 'utf8' });
   assert.equal(build.status, 0, build.stderr);
   const r = spawnSync(entryExe, [], { encoding: 'utf8' });

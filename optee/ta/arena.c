@@ -95,6 +95,17 @@ void ll_arena_reset(struct ll_arena *a)
 	a->nblocks = 0;
 }
 
+uint8_t *ll_arena_free_tail(const struct ll_arena *a, uint64_t *bytes)
+{
+	uint64_t at = (a->used + LL_ARENA_ALIGN - 1) / LL_ARENA_ALIGN * LL_ARENA_ALIGN;
+
+	*bytes = 0;
+	if (!a->memory || at >= a->capacity)
+		return NULL;
+	*bytes = a->capacity - at;
+	return a->memory + at;
+}
+
 /* A tiny bounded writer, so the formatting needs no printf (not all of it exists in a TA). */
 struct out {
 	char *buf;

@@ -99,8 +99,8 @@ static void sb_types(struct ll_sb *s, uint32_t types)
 }
 
 /* expectTypes: BAD_PARAMETERS unless the types are one of the accepted combinations. */
-static TEE_Result expect(uint32_t cmd, uint32_t types, const uint32_t *accepted, size_t n,
-			 struct ll_sb *msg)
+TEE_Result ll_expect_types(uint32_t cmd, uint32_t types, const uint32_t *accepted, size_t n,
+			   struct ll_sb *msg)
 {
 	size_t i;
 
@@ -122,7 +122,7 @@ static TEE_Result expect(uint32_t cmd, uint32_t types, const uint32_t *accepted,
 
 #define EXPECT(cmd, ...) do { \
 		static const uint32_t accepted_[] = { __VA_ARGS__ }; \
-		TEE_Result r_ = expect(cmd, types, accepted_, sizeof(accepted_) / sizeof(accepted_[0]), msg); \
+		TEE_Result r_ = ll_expect_types(cmd, types, accepted_, sizeof(accepted_) / sizeof(accepted_[0]), msg); \
 		if (r_ != TEE_SUCCESS) \
 			return r_; \
 	} while (0)
@@ -142,7 +142,7 @@ static int has_memref(uint32_t types, int i)
 }
 
 /* writeOut's size rule: a too small output buffer gets SHORT_BUFFER and the size needed. */
-static TEE_Result out_room(TEE_Param *p, size_t bytes, int aligned, struct ll_sb *msg)
+TEE_Result ll_out_room(TEE_Param *p, size_t bytes, int aligned, struct ll_sb *msg)
 {
 	if (bytes > p->memref.size) {
 		p->memref.size = bytes;
@@ -209,6 +209,9 @@ static TEE_Result configure_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4]
 
 static TEE_Result load_params_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4], struct ll_sb *msg)
 {
+	/* refusedWhenDeployed wraps the handler in commands.ts: before its parameter checks */
+	if (ll_refused_when_deployed(ta, LAYERLOCK_CMD_LOAD_PARAMS, msg))
+		return TEE_ERROR_ACCESS_DENIED;
 	EXPECT(LAYERLOCK_CMD_LOAD_PARAMS, TYPES(MEMREF_IN, NONE, NONE, NONE));
 	CONFIGURED();
 	return ll_partition_load(&ta->part, p[0].memref.buffer, p[0].memref.size, msg);
@@ -243,7 +246,7 @@ static TEE_Result forward_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4], 
 	bytes = ll_partition_forward_output_bytes(part, n);
 	if (!bytes)
 		return TEE_SUCCESS;
-	res = out_room(&p[3], bytes, 1, msg);
+	res = ll_out_room(&p[3], bytes, 1, msg);
 	if (res == TEE_SUCCESS)
 		ll_partition_forward_output(part, n, p[3].memref.buffer);
 	return res;
@@ -269,7 +272,7 @@ static TEE_Result write_gradient(struct ll_partition *part, const float *g, uint
 
 	if (!g)
 		return TEE_SUCCESS;
-	res = out_room(out, bytes, 0, msg);
+	res = ll_out_room(out, bytes, 0, msg);
 	if (res == TEE_SUCCESS)
 		memcpy(out->memref.buffer, g, bytes);
 	return res;
@@ -341,7 +344,7 @@ static TEE_Result take_loss_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4]
 	res = ll_partition_take_loss(&ta->part, &r[0], &r[1], msg);
 	if (res != TEE_SUCCESS)
 		return res;
-	res = out_room(&p[0], sizeof(r), 0, msg);
+	res = ll_out_room(&p[0], sizeof(r), 0, msg);
 	if (res == TEE_SUCCESS)
 		memcpy(p[0].memref.buffer, r, sizeof(r)); /* float64 sum, count: little-endian hosts */
 	return res;
@@ -411,7 +414,7 @@ static TEE_Result get_stats_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4]
 		ll_sb_str(msg, "statistics larger than the TA's buffer");
 		return TEE_ERROR_GENERIC;
 	}
-	res = out_room(&p[0], s.len, 0, msg);
+	res = ll_out_room(&p[0], s.len, 0, msg);
 	if (res == TEE_SUCCESS)
 		memcpy(p[0].memref.buffer, ta->stats, s.len);
 	return res;
@@ -421,12 +424,14 @@ static TEE_Result export_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4], s
 {
 	TEE_Result res;
 
+	if (ll_refused_when_deployed(ta, LAYERLOCK_CMD_EXPORT_PARAMS_PLAINTEXT, msg))
+		return TEE_ERROR_ACCESS_DENIED;
 	EXPECT(LAYERLOCK_CMD_EXPORT_PARAMS_PLAINTEXT, TYPES(MEMREF_OUT, NONE, NONE, NONE));
 	CONFIGURED();
 	res = ll_partition_check_export(&ta->part, msg);
 	if (res != TEE_SUCCESS)
 		return res;
-	res = out_room(&p[0], ll_partition_weights_bytes(&ta->part), 0, msg);
+	res = ll_out_room(&p[0], ll_partition_weights_bytes(&ta->part), 0, msg);
 	if (res == TEE_SUCCESS)
 		ll_partition_export(&ta->part, p[0].memref.buffer);
 	return res;
@@ -457,7 +462,13 @@ static const struct {
 	{ LAYERLOCK_CMD_TAKE_LOSS, take_loss_cmd },
 	{ LAYERLOCK_CMD_GET_STATS, get_stats_cmd },
 	{ LAYERLOCK_CMD_EXPORT_PARAMS_PLAINTEXT, export_cmd },
-	/* deployment (DEVICE_INIT … DEVICE_TRUST): not in the C TA yet, so NOT_SUPPORTED */
+	/* deployment: device keys, trust anchor, stored models, encrypted install/export (deploy.c) */
+	{ LAYERLOCK_CMD_DEVICE_INIT, ll_device_init_cmd },
+	{ LAYERLOCK_CMD_DEVICE_TRUST, ll_device_trust_cmd },
+	{ LAYERLOCK_CMD_INSTALL_ENCRYPTED, ll_install_encrypted_cmd },
+	{ LAYERLOCK_CMD_SEAL_PROTECTED, ll_seal_protected_cmd },
+	{ LAYERLOCK_CMD_UNSEAL_PROTECTED, ll_unseal_protected_cmd },
+	{ LAYERLOCK_CMD_EXPORT_ENCRYPTED, ll_export_encrypted_cmd },
 	/* diagnostics */
 	{ LAYERLOCK_CMD_DIAG_PROBE, diag_cmd },
 	{ LAYERLOCK_CMD_DIAG_PANIC, diag_cmd },
@@ -484,6 +495,7 @@ TEE_Result ll_ta_open_session(struct ll_ta *ta, uint32_t *session)
 	ta->session_open = 1;
 	ta->session_id = ta->next_session++;
 	ta->configured = 0;
+	ta->dep.deployed = 0;
 	*session = ta->session_id;
 	return TEE_SUCCESS;
 }
@@ -494,6 +506,7 @@ void ll_ta_close_session(struct ll_ta *ta, uint32_t session)
 		return;
 	ta->session_open = 0;
 	ta->configured = 0;
+	ta->dep.deployed = 0;
 	ll_arena_reset(&ta->arena);
 	/* the partition's pointers and state go too: nothing of it outlives the session */
 	memset(&ta->part, 0, sizeof(ta->part));
@@ -529,9 +542,9 @@ static TEE_Result last_message(struct ll_ta *ta, uint32_t types, TEE_Param p[4])
 	TEE_Result r;
 
 	ll_sb_init(&msg, scratch, sizeof(scratch));
-	r = expect(LAYERLOCK_CMD_LAST_MESSAGE, types, accepted, 1, &msg);
+	r = ll_expect_types(LAYERLOCK_CMD_LAST_MESSAGE, types, accepted, 1, &msg);
 	if (r == TEE_SUCCESS)
-		r = out_room(&p[0], n, 0, &msg);
+		r = ll_out_room(&p[0], n, 0, &msg);
 	if (r == TEE_SUCCESS && n)
 		memcpy(p[0].memref.buffer, ta->msg, n);
 	return r;

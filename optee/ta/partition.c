@@ -230,6 +230,18 @@ static int range_roles(const struct ll_net_cfg *cfg, uint32_t start, uint32_t en
 	return 0;
 }
 
+/* The two above for deploy.c, which checks a package's layout against its cfg (checkLayout). */
+int ll_cfg_shapes(const struct ll_net_cfg *cfg, struct ll_shape *shapes, struct ll_sb *msg)
+{
+	return layer_shapes(cfg, shapes, msg);
+}
+
+int ll_range_roles(const struct ll_net_cfg *cfg, uint32_t start, uint32_t end, struct ll_roles *r,
+		   struct ll_sb *msg)
+{
+	return range_roles(cfg, start, end, r, msg);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The footprint (src/tee/shared/footprint.ts): bytes a range needs, from shapes alone. */
 

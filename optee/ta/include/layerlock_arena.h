@@ -59,6 +59,13 @@ int32_t *ll_arena_i32(struct ll_arena *a, int32_t layer, const char *buffer, uin
 uint8_t *ll_arena_u8(struct ll_arena *a, int32_t layer, const char *buffer, uint64_t length,
 		     enum ll_arena_status *st);
 
+/*
+ * The arena's free tail (after every block, 16-byte aligned) and its size: scratch memory for a
+ * command that needs secure memory only while it runs (deploy.c), wiped by it before it returns.
+ * NULL when nothing is free.
+ */
+uint8_t *ll_arena_free_tail(const struct ll_arena *a, uint64_t *bytes);
+
 /* Frees everything: zeroes what was used (no secret outlives its partition). */
 void ll_arena_reset(struct ll_arena *a);
 

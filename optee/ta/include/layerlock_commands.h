@@ -8,10 +8,8 @@
  * In the table: the protected-range commands CONFIGURE, LOAD_PARAMS, FORWARD, BACKWARD,
  * TRAIN_STEP, UPDATE, TAKE_LOSS, GET_STATS, EXPORT_PARAMS_PLAINTEXT, and DIAG_PROBE/DIAG_PANIC
  * (which answer NOT_SUPPORTED "diagnostics are off", as the software TA does without
- * diagnostics). Not in it yet: the deployment commands (DEVICE_INIT, DEVICE_TRUST,
- * INSTALL_ENCRYPTED, SEAL_PROTECTED, UNSEAL_PROTECTED, EXPORT_ENCRYPTED: HPKE, Ed25519 and sealed
- * storage through OP-TEE's secure storage API), which answer TEE_ERROR_NOT_SUPPORTED like any id
- * the table does not list.
+ * diagnostics), and the deployment commands (DEVICE_INIT, DEVICE_TRUST, INSTALL_ENCRYPTED,
+ * SEAL_PROTECTED, UNSEAL_PROTECTED, EXPORT_ENCRYPTED: deploy.c, include/layerlock_deploy.h).
  *
  * The same file builds in OP-TEE (entry.c's TA entry points call it) and natively on the host,
  * where optee/ta/test/session_dump.c drives it with the same requests as the software TA.
@@ -25,6 +23,7 @@
 #include <stdint.h>
 #include <layerlock_arena.h>
 #include <layerlock_cfg.h>
+#include <layerlock_deploy.h>
 #include <layerlock_partition.h>
 #include <layerlock_tee.h>
 
@@ -50,6 +49,8 @@ struct ll_ta {
 	size_t ncounts;
 	char msg[LL_MSG_MAX];
 	char stats[LL_STATS_MAX];
+	/* the deployment commands' state (deploy.c) */
+	struct ll_deploy dep;
 };
 
 /* The TA with its secure memory (`capacity` bytes at `memory`, zeroed) for the arena. */
@@ -67,6 +68,15 @@ TEE_Result ll_ta_invoke(struct ll_ta *ta, uint32_t session, uint32_t cmd, uint32
 
 /* The message of the last invoke's failure ("" after a success). */
 const char *ll_ta_message(const struct ll_ta *ta);
+
+/*
+ * For deploy.c: expectTypes of ta.ts (BAD_PARAMETERS with "X takes (…), got (…)" unless types is
+ * one of accepted[0..n)), and writeOut's size rule (SHORT_BUFFER "output needs N bytes", the size
+ * needed in p->memref.size; else p->memref.size = bytes).
+ */
+TEE_Result ll_expect_types(uint32_t cmd, uint32_t types, const uint32_t *accepted, size_t n,
+			   struct ll_sb *msg);
+TEE_Result ll_out_room(TEE_Param *p, size_t bytes, int aligned, struct ll_sb *msg);
 
 /* The protocol's name of a command id ("FORWARD", or "0x42"). */
 void ll_command_name(uint32_t cmd, char *buf, size_t size);

@@ -139,4 +139,10 @@ TEE_Result ll_partition_load(struct ll_partition *p, const uint8_t *bytes, size_
 
 const char *ll_policy_name(int policy);
 
+/* layerShapes of src/nn/network.ts (shapes[i] what layer i receives): 0, or -1 with the message. */
+int ll_cfg_shapes(const struct ll_net_cfg *cfg, struct ll_shape *shapes, struct ll_sb *msg);
+/* rangeRoles of src/tee/shared/roles.ts: 0, or -1 with PartitionError's message. */
+int ll_range_roles(const struct ll_net_cfg *cfg, uint32_t start, uint32_t end, struct ll_roles *r,
+		   struct ll_sb *msg);
+
 #endif
