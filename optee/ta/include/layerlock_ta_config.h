@@ -8,7 +8,8 @@
  * board one TA's heap can be at most ~12.9 MiB (docs/optee.md, the heap sweep), so the default
  * is 12 MiB. The heap (TA_DATA_SIZE) holds the arena plus the TA's own state (struct ll_ta:
  * the parsed cfg, the partition's layer table, the block table, the message and statistics
- * buffers, 75 KiB on x86-64), hence the 256 KiB on top.
+ * buffers, and the deployment commands' state (layerlock_deploy.h: a parsed manifest, a second
+ * cfg, the deployed model's record with its cfg text): 151 KiB on x86-64), hence the 256 KiB on top.
  */
 #ifndef LAYERLOCK_TA_CONFIG_H
 #define LAYERLOCK_TA_CONFIG_H
