@@ -84,3 +84,24 @@ test('bench tee --tee optee: one line off-target, writes no results; its secure 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('device commands take --tee optee: one line off-target, nothing written to DEV; --secure-mem refused with it', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'll-optee-dev-'));
+  try {
+    const dev = join(dir, 'dev');
+    let r = cli(['device', 'init', '--dir', dev, '--tee', 'optee']);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /--tee optee: no OP-TEE on this machine \(\/dev\/tee0 is missing\)/);
+    assert.ok(!existsSync(join(dev, 'device.cert')), 'no certificate written');
+    r = cli(['device', 'status', '--dir', dev, '--tee', 'optee']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /is not an initialised device \(no .*device\.cert; run layerlock device init --dir .* --tee optee\)/);
+    r = cli(['device', 'init', '--dir', dev, '--tee', 'optee', '--secure-mem', '8MiB']);
+    assert.match(r.stderr, /--secure-mem cannot change OP-TEE's secure memory/);
+    r = cli(['install', CFG, '--device', dev, '--trust', CFG, '--tee', 'tdx']);
+    assert.match(r.stderr, /--tee must be software or optee \(got "tdx"\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -630,7 +630,7 @@ export async function runTeeBench(given: TeeBenchOptions): Promise<{ document: B
       stopped_at: found.stoppedAt,
       seconds: (previous.seconds ?? 0) + (performance.now() - started) / 1000,
     };
-    await writeBenchFiles(files, document, order, done, `${opts.cfg.split('/').pop()}: fine-tuning ${opts.batches} × ${batch} images, ${opts.reps} runs per configuration`);
+    await writeBenchFiles(files, document, order, done, `${opts.cfg.split('/').pop()}: fine-tuning ${opts.batches} × ${batch} images, ${opts.reps} runs per configuration${opts.tee === 'optee' ? ', last k layers in OP-TEE' : ''}`);
     return { document, files };
   } finally {
     await rm(scratch, { recursive: true, force: true });

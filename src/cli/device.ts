@@ -7,7 +7,9 @@ import { atomicWrite } from '../util/fsutil.js';
 import type { Stepper } from '../nn/train.js';
 import type { Shape } from '../nn/layer.js';
 import { taKernelChoice } from '../tee/options.js';
-import { emit, flag, formatHelp, int, log, parse, parseTeeOutput, partitionReport, requireStr, secureMemOf, str, UsageError, type CommandHelp, type Parsed } from './common.js';
+import type { TeeKind } from '../tee/client.js';
+import { requestedTee } from '../tee/optee.js';
+import { asUsage, emit, flag, formatHelp, int, log, parse, parseTeeOutput, partitionReport, requireStr, secureMemOf, str, UsageError, type CommandHelp, type Parsed } from './common.js';
 
 export const help: CommandHelp = {
   usage: '(init | trust | status | cert) --dir DEV [--trust server.pub] [--out F]',
@@ -18,14 +20,19 @@ export const help: CommandHelp = {
     ['status --dir DEV', 'the TA\'s view: device id, committed model version, package version, trusted server key'],
     ['cert --dir DEV [--out F]', 'the certificate again, from the TA (to F, or stdout)'],
     ['--secure-mem SIZE', 'the TEE\'s secure memory (default 16MiB)'],
+    ['--tee software|optee', 'the software TEE (default; its storage is DEV/tee) or OP-TEE through libteec (the TA keeps its keys in OP-TEE\'s secure storage: docs/optee.md)'],
   ],
 };
 
-/** TA options shared by the device commands: secure memory, kernels like the normal world's, the crash hook. */
+/** TA options shared by the device commands: which TEE, secure memory, kernels like the normal world's, the crash hook. */
 export function deviceOptions(p: Parsed): DeviceOptions {
   const fault = process.env['LAYERLOCK_DEPLOY_FAULT'] as FaultPoint | undefined;
+  const tee = asUsage(() => requestedTee({ ...(str(p, 'tee') !== undefined ? { tee: str(p, 'tee') as TeeKind } : {}) }));
+  if (tee === 'optee' && str(p, 'secure-mem') !== undefined) {
+    throw new UsageError('--secure-mem cannot change OP-TEE\'s secure memory: it is the TA\'s arena, fixed when the TA is built (LAYERLOCK_OPTEE_SECURE_MEM, docs/optee.md)');
+  }
   return {
-    tee: { secureMem: secureMemOf(p), kernels: taKernelChoice() },
+    tee: { secureMem: secureMemOf(p), kernels: taKernelChoice(), tee },
     // Test hook: die at a save step, exactly as a kill -9 would (the atomicity tests use it).
     ...(fault ? { fault: (point: FaultPoint) => { if (point === fault) process.kill(process.pid, 'SIGKILL'); } } : {}),
   };
@@ -45,6 +52,7 @@ export interface DeviceModel {
 export const DEVICE_MODEL_OPTIONS = {
   device: { type: 'string' },
   'secure-mem': { type: 'string' },
+  tee: { type: 'string' },
   'tee-output': { type: 'string' },
   batch: { type: 'string' },
   subdivisions: { type: 'string' },
@@ -66,7 +74,7 @@ export async function openDeviceModel(p: Parsed, dev: string, mode: 'train' | 'i
   });
   const net = installed.net;
   const hello = net.context.hello;
-  log(`layerlock: model version ${installed.pointer.version} of ${dev} (package ${installed.pointer.package_version}), layers ${net.range[0]}:${net.range[1]} unsealed in the TEE (TA pid ${hello.pid}, ${hello.kernels}), output policy ${net.policy}`);
+  log(`layerlock: model version ${installed.pointer.version} of ${dev} (package ${installed.pointer.package_version}), layers ${net.range[0]}:${net.range[1]} unsealed in the TEE (${net.context.tee === 'optee' ? 'OP-TEE' : `TA pid ${hello.pid}`}, ${hello.kernels}), output policy ${net.policy}`);
   return {
     installed, stepper: net, inShape: net.inShape, batch: net.batch, kernels: kernels.name,
     teeReport: async () => ({
@@ -82,7 +90,7 @@ export async function openDeviceModel(p: Parsed, dev: string, mode: 'train' | 'i
 
 export async function run(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
-  const p = parse(rest, { dir: { type: 'string' }, out: { type: 'string' }, 'secure-mem': { type: 'string' }, trust: { type: 'string' } });
+  const p = parse(rest, { dir: { type: 'string' }, out: { type: 'string' }, 'secure-mem': { type: 'string' }, trust: { type: 'string' }, tee: { type: 'string' } });
   if (sub === undefined || sub === '--help' || sub === '-h' || flag(p, 'help')) return void process.stdout.write(formatHelp('device', help));
   const dir = requireStr(p, 'dir');
   switch (sub) {

@@ -12,11 +12,12 @@ export const help: CommandHelp = {
     ['--device DEV', 'the device folder'],
     ['--to PUB', 'the server public key (must be the server that signed the installed package)'],
     ['--out FILE', 'the export file to write (never overwritten)'],
+    ['--tee software|optee', 'the TEE the device was initialised with (default software; optee: OP-TEE through libteec)'],
   ],
 };
 
 export async function run(argv: string[]): Promise<void> {
-  const p = parse(argv, { device: { type: 'string' }, to: { type: 'string' }, out: { type: 'string' }, 'secure-mem': { type: 'string' } });
+  const p = parse(argv, { device: { type: 'string' }, to: { type: 'string' }, out: { type: 'string' }, 'secure-mem': { type: 'string' }, tee: { type: 'string' } });
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('export', help));
   const [device, to, out] = [requireStr(p, 'device'), requireStr(p, 'to'), requireStr(p, 'out')];
   await checkOutputFile(out, '--out');

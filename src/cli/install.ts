@@ -13,11 +13,12 @@ export const help: CommandHelp = {
     ['--device DEV', 'the device folder (from layerlock device init)'],
     ['--trust PUB', 'the server public key the package must be signed with (server.pub)'],
     ['--secure-mem SIZE', 'the TEE\'s secure memory (default 16MiB)'],
+    ['--tee software|optee', 'the TEE the device was initialised with (default software; optee: OP-TEE through libteec)'],
   ],
 };
 
 export async function run(argv: string[]): Promise<void> {
-  const p = parse(argv, { device: { type: 'string' }, trust: { type: 'string' }, 'secure-mem': { type: 'string' } }, true);
+  const p = parse(argv, { device: { type: 'string' }, trust: { type: 'string' }, 'secure-mem': { type: 'string' }, tee: { type: 'string' } }, true);
   if (flag(p, 'help')) return void process.stdout.write(formatHelp('install', help));
   if (p.positionals.length !== 1) throw new UsageError(`give one package file (got ${p.positionals.length})`);
   const dev = requireStr(p, 'device');

@@ -19,7 +19,8 @@
 // it leaves the new one, which the TA commits the next time it is unsealed.
 import { readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { initializeContext, TeecError, type ContextOptions, type TeecContext, type TeecOperation, type TeecSession } from '../tee/client.js';
+import { TeecContext, TeecError, type ContextOptions, type TeeContextApi, type TeecOperation, type TeeSessionApi } from '../tee/client.js';
+import { openTeeContext, requestedTee } from '../tee/optee.js';
 import { PartitionedNetwork } from '../tee/partitioned.js';
 import {
   CMD_DEVICE_INIT, CMD_DEVICE_TRUST, CMD_EXPORT_ENCRYPTED, CMD_INSTALL_ENCRYPTED, CMD_SEAL_PROTECTED, CMD_UNSEAL_PROTECTED, paramTypes, TA_UUID,
@@ -66,6 +67,15 @@ export interface DeviceOptions {
   fault?: (point: FaultPoint) => void;
 }
 
+/**
+ * Under OP-TEE the TA keeps its objects in OP-TEE's own secure storage (tee-supplicant's REE FS,
+ * encrypted with keys derived from the board's HUK), one per board and TA — not in DEV/tee. DEV then
+ * holds only the normal world's files, and its device.cert is what says it was initialised.
+ */
+function onOptee(opts: DeviceOptions): boolean {
+  return requestedTee(opts.tee ?? {}) === 'optee';
+}
+
 export const paths = {
   cert: (dev: string) => join(dev, 'device.cert'),
   tee: (dev: string) => join(dev, 'tee'),
@@ -99,13 +109,23 @@ function fail(e: unknown): never {
   throw e;
 }
 
-async function startTa(dev: string, opts: DeviceOptions): Promise<TeecContext> {
-  const ctx = await initializeContext({ ...opts.tee, storageDir: paths.tee(dev) });
-  opts.onContext?.(ctx);
+async function startTa(dev: string, opts: DeviceOptions): Promise<TeeContextApi> {
+  const ctx = await openTeeContext({ ...opts.tee, storageDir: paths.tee(dev) });
+  if (ctx instanceof TeecContext) opts.onContext?.(ctx);
   return ctx;
 }
 
-async function withSession<T>(dev: string, opts: DeviceOptions, fn: (s: TeecSession) => Promise<T>): Promise<T> {
+/** After a command that wrote: the software TA's storage folder is synced here; OP-TEE's tee-supplicant syncs its own. */
+async function syncTa(dev: string, opts: DeviceOptions): Promise<void> {
+  if (!onOptee(opts)) await syncFolder(paths.tee(dev));
+}
+
+/** Whether DEV was initialised: its sealed keys (software TEE), or its certificate (OP-TEE keeps the keys itself). */
+async function initialised(dev: string, opts: DeviceOptions): Promise<boolean> {
+  return exists(onOptee(opts) ? paths.cert(dev) : join(paths.tee(dev), 'device-keys.sealed'));
+}
+
+async function withSession<T>(dev: string, opts: DeviceOptions, fn: (s: TeeSessionApi) => Promise<T>): Promise<T> {
   const ctx = await startTa(dev, opts);
   try {
     const s = await ctx.openSession(TA_UUID);
@@ -119,7 +139,7 @@ async function withSession<T>(dev: string, opts: DeviceOptions, fn: (s: TeecSess
   }
 }
 
-async function deviceCommand(s: TeecSession, op: number): Promise<Buffer> {
+async function deviceCommand(s: TeeSessionApi, op: number): Promise<Buffer> {
   const buf = Buffer.alloc(DEVICE_OUTPUT_BYTES);
   const o: TeecOperation = { paramTypes: paramTypes(VIN, MOUT), params: [{ value: { a: op, b: 0 } }, { tmpref: { buffer: buf, size: buf.length } }] };
   await s.invokeCommand(CMD_DEVICE_INIT, o);
@@ -154,8 +174,10 @@ export async function initDevice(dev: string, opts: DeviceOptions & { trust?: st
     throw e instanceof KeyFileError ? new DeployError(e.message) : e;
   }) : null;
   await ensureDir(dev);
-  if (await exists(join(paths.tee(dev), 'device-keys.sealed'))) {
-    throw new DeployError(`${dev} is already an initialised device (its keys are sealed in ${paths.tee(dev)}); use another folder for a new device`);
+  if (await initialised(dev, opts)) {
+    throw new DeployError(onOptee(opts)
+      ? `${dev} is already an initialised device (${paths.cert(dev)} exists; its keys are in OP-TEE's secure storage); use another folder for a new device`
+      : `${dev} is already an initialised device (its keys are sealed in ${paths.tee(dev)}); use another folder for a new device`);
   }
   const release = await lockDevice(dev);
   try {
@@ -166,7 +188,7 @@ export async function initDevice(dev: string, opts: DeviceOptions & { trust?: st
     }).catch((e: unknown) => {
       throw e instanceof TeecError ? new DeployError(`the TA refused to initialise ${dev}: ${e.message}`) : e;
     });
-    await syncFolder(paths.tee(dev));
+    await syncTa(dev, opts);
     const cert = JSON.parse(certBytes.toString('utf8')) as DeviceCert;
     const v = verifyDeviceCert(cert, 'the certificate the TA made');
     await atomicWrite(paths.cert(dev), JSON.stringify(cert, null, 2) + '\n');
@@ -176,7 +198,7 @@ export async function initDevice(dev: string, opts: DeviceOptions & { trust?: st
   }
 }
 
-async function trustCommand(s: TeecSession, ed25519: Buffer): Promise<void> {
+async function trustCommand(s: TeeSessionApi, ed25519: Buffer): Promise<void> {
   await s.invokeCommand(CMD_DEVICE_TRUST, { paramTypes: paramTypes(MIN), params: [{ tmpref: { buffer: ed25519, size: ed25519.length } }] });
 }
 
@@ -189,13 +211,13 @@ export async function trustServer(dev: string, trustPath: string, opts: DeviceOp
   const anchor = await loadServerPublic(trustPath).catch((e: unknown) => {
     throw e instanceof KeyFileError ? new DeployError(e.message) : e;
   });
-  await requireDevice(dev);
+  await requireDevice(dev, opts);
   const release = await lockDevice(dev);
   try {
     await withSession(dev, opts, (s) => trustCommand(s, anchor.ed25519)).catch((e: unknown) => {
       throw e instanceof TeecError ? new DeployError(`the TA refused the trust anchor: ${e.message}`) : e;
     });
-    await syncFolder(paths.tee(dev));
+    await syncTa(dev, opts);
     return { dir: dev, server_key_id: anchor.keyId };
   } finally {
     await release();
@@ -204,22 +226,24 @@ export async function trustServer(dev: string, trustPath: string, opts: DeviceOp
 
 /** The TA's view of the device: committed version, package version, pinned server, sealed versions. */
 export async function deviceStatus(dev: string, opts: DeviceOptions = {}): Promise<{ status: DeviceStatus; pointer: Pointer | null }> {
-  await requireDevice(dev);
+  await requireDevice(dev, opts);
   const status = JSON.parse((await withSession(dev, opts, (s) => deviceCommand(s, DEVICE_STATUS))).toString('utf8')) as DeviceStatus;
   return { status, pointer: await readPointer(dev) };
 }
 
 /** Re-exports DEV/device.cert from the TA (if the file was lost). */
 export async function exportDeviceCert(dev: string, opts: DeviceOptions = {}): Promise<DeviceCert> {
-  await requireDevice(dev);
+  await requireDevice(dev, opts);
   const cert = JSON.parse((await withSession(dev, opts, (s) => deviceCommand(s, DEVICE_CERT))).toString('utf8')) as DeviceCert;
   verifyDeviceCert(cert, 'the certificate the TA made');
   return cert;
 }
 
-async function requireDevice(dev: string): Promise<void> {
-  if (!(await exists(join(paths.tee(dev), 'device-keys.sealed')))) {
-    throw new DeployError(`${dev} is not an initialised device (no sealed keys in ${paths.tee(dev)}; run layerlock device init --dir ${dev})`);
+async function requireDevice(dev: string, opts: DeviceOptions): Promise<void> {
+  if (!(await initialised(dev, opts))) {
+    throw new DeployError(onOptee(opts)
+      ? `${dev} is not an initialised device (no ${paths.cert(dev)}; run layerlock device init --dir ${dev} --tee optee)`
+      : `${dev} is not an initialised device (no sealed keys in ${paths.tee(dev)}; run layerlock device init --dir ${dev})`);
   }
 }
 
@@ -264,7 +288,7 @@ function versionFiles(v: number): { cfg: string; clear: string } {
  * Who publish() sends SEAL_PROTECTED through: a plain session (install), or the opened model itself
  * (save after fine-tuning), whose invokeCommand first flushes the last deferred update.
  */
-type Commands = Pick<TeecSession, 'invokeCommand'>;
+type Commands = Pick<TeeSessionApi, 'invokeCommand'>;
 
 /** Writes the new version's files, flips the pointer, commits in the TA, removes the old files. */
 async function publish(dev: string, s: Commands, v: number, pointer: Omit<Pointer, 'version' | 'cfg' | 'clear' | 'updated'>, cfgText: string, clear: Uint8Array, opts: DeviceOptions): Promise<Pointer> {
@@ -272,7 +296,7 @@ async function publish(dev: string, s: Commands, v: number, pointer: Omit<Pointe
   const next: Pointer = { ...pointer, version: v, cfg: files.cfg, clear: files.clear, updated: new Date().toISOString() };
   let flipped = false;
   try {
-    await syncFolder(paths.tee(dev));
+    await syncTa(dev, opts);
     opts.fault?.('after-seal');
     await ensureDir(paths.model(dev));
     await atomicWrite(join(dev, files.cfg), cfgText);
@@ -291,7 +315,7 @@ async function publish(dev: string, s: Commands, v: number, pointer: Omit<Pointe
     throw e;
   }
   await s.invokeCommand(CMD_SEAL_PROTECTED, { paramTypes: paramTypes(VIN), params: [{ value: { a: SEAL_COMMIT, b: v } }] });
-  await syncFolder(paths.tee(dev));
+  await syncTa(dev, opts);
   // The old versions' files are no longer referenced (the TA has already deleted their sealed halves).
   const keep = new Set([`v${v}.cfg`, `v${v}.weights`]);
   for (const f of await readdir(paths.model(dev)).catch(() => [] as string[])) {
@@ -319,7 +343,7 @@ export interface InstallResult {
  * what was installed unchanged.
  */
 export async function installPackage(pkgPath: string, dev: string, trustPath: string, opts: DeviceOptions = {}): Promise<InstallResult> {
-  await requireDevice(dev);
+  await requireDevice(dev, opts);
   const cert = await myCert(dev);
   const trust = await loadServerPublic(trustPath).catch(fail);
   let bytes: Buffer;
@@ -401,7 +425,7 @@ function normalLayers(net: PartitionedNetwork): WeightsLayer[] {
 
 /** Opens the installed model: the normal world's layers here, the protected ones unsealed inside the TA. */
 export async function openInstalled(dev: string, opts: OpenInstalledOptions): Promise<InstalledModel> {
-  await requireDevice(dev);
+  await requireDevice(dev, opts);
   const release = await lockDevice(dev);
   let net: PartitionedNetwork | null = null;
   try {
@@ -500,7 +524,7 @@ export interface ExportResult {
 
 /** layerlock export: the TA re-encrypts the protected layers to the package's server (HPKE) and signs. */
 export async function exportModel(dev: string, serverPubPath: string, out: string, opts: DeviceOptions = {}): Promise<ExportResult> {
-  await requireDevice(dev);
+  await requireDevice(dev, opts);
   const cert = await myCert(dev);
   const server = await loadServerPublic(serverPubPath).catch(fail);
   const release = await lockDevice(dev);
