@@ -111,6 +111,14 @@ test('OP-TEE on QEMU v8: the guest reaches layerlock\'s TA through libteec and e
       // A network that does not fit: OP-TEE's TA names the layer and buffer, in the software TA's words.
       assert.match(text, /^layerlock-node: OP-TEE refused the network that does not fit, naming layer 0's output buffer/m);
       assert.match(text, /^layerlock-node: the refusal is the software TA's, word for word/m);
+      // The deployment lifecycle with the C TA's deployment commands (guest/layerlock-deploy.sh):
+      // keys made in OP-TEE, install, predictions, a hostile normal world's tampered packages refused
+      // by the TA itself, the export recovered on the server, a fine-tuned version sealed.
+      assert.match(text, /^ {2}hostile-install: one bit of the manifest \(signed region\) flipped: refused by the TA: TEE_ERROR_SECURITY/m);
+      assert.match(text, /^ {2}hostile-install: one bit of encrypted layer \d+ flipped: refused by the TA: TEE_ERROR_SECURITY .*SHA-256 mismatch/m);
+      assert.match(text, /^ {2}hostile-install: the installed package again, unaltered \(a rollback\): refused by the TA: .*rollback refused/m);
+      assert.match(text, /^layerlock-deploy: the export, decrypted on the server, is the packaged model byte for byte/m);
+      assert.match(text, /^LAYERLOCK_DEPLOY PASS/m);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -422,7 +422,7 @@ step_initramfs() {
 			# In the initramfs rather than on a second disk: the kernel unpacks it into RAM (the board
 			# has 1057 MiB), so no virtio-blk or ext4 modules, no disk image tools and no mount step.
 			cp -a "$OUT/guest-node/." "$st/"
-			cp "$HERE/guest/layerlock-node.sh" "$HERE/guest/layerlock-bench.sh" "$st/usr/share/layerlock/"
+			cp "$HERE/guest/layerlock-node.sh" "$HERE/guest/layerlock-bench.sh" "$HERE/guest/layerlock-deploy.sh" "$HERE/guest/hostile-install.mjs" "$st/usr/share/layerlock/"
 		fi
 	fi
 	"$PYTHON3" "$HERE/mkcpio.py" "$st" "$BIN/initramfs.cpio.gz" --char /dev/console:600:5:1 --char /dev/null:666:1:3
@@ -485,7 +485,9 @@ step_run() {
 			grep -q '^LAYERLOCK_NODE_HELP PASS' "$log" || die "FAIL: layerlock --help in the guest (see $log)"
 			say "PASS: node dist/src/cli/main.js --help runs in the guest"
 			grep -q '^LAYERLOCK_TRANSPORT PASS' "$log" || die "FAIL: the optee transport run in the guest (see $log)"
-			say "PASS: training and inference with the last layers in OP-TEE equal the all-REE run"; return 0
+			say "PASS: training and inference with the last layers in OP-TEE equal the all-REE run"
+			grep -q '^LAYERLOCK_DEPLOY PASS' "$log" || die "FAIL: the deployment run in the guest (see $log)"
+			say "PASS: device keys, install, tampered packages refused, export and fine-tuning with the TA in OP-TEE"; return 0
 		fi
 		grep -q 'LAYERLOCK_TA_SESSION' "$log" || echo "build.sh: the guest never reported the session replay's result" >&2
 		die "FAIL: the session replay (see $log)"
@@ -523,6 +525,12 @@ step_bench() {
 	# Only the base64 lines of the block: a kernel message printed meanwhile cannot corrupt the archive.
 	sed -n '/^LAYERLOCK_BENCH_BEGIN/,/^LAYERLOCK_BENCH_END/p' "$log" | tr -d '\r' | grep -E '^[A-Za-z0-9+/=]+$' | base64 -d | tar -xz -C "$out"
 	cp "$log" "$out/guest-console.log"
+	# The guest has no fonts (its PNG shows boxes for letters): the chart is rendered again here from
+	# the guest's figure.svg, with the same renderer, when the TypeScript is built.
+	if [ -f "$HERE/../../dist/src/report/charts.js" ] && [ -f "$out/figure.svg" ]; then
+		node -e 'import(process.argv[1]).then(async (m) => { const fs = await import("node:fs"); fs.writeFileSync(process.argv[3], await m.svgToPng(fs.readFileSync(process.argv[2], "utf8"))); })' \
+			"$HERE/../../dist/src/report/charts.js" "$out/figure.svg" "$out/figure.png" && say "figure.png rendered from the guest's figure.svg on this machine (the guest has no fonts)"
+	fi
 	grep -q '^LAYERLOCK_BENCH PASS' "$log" || die "FAIL: bench tee failed in the guest (see $log; its output is in $out)"
 	say "PASS: bench tee --tee optee ran in the guest; results in $out"
 }
