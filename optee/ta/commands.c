@@ -1,15 +1,9 @@
 /* The layerlock TA's command layer: see include/layerlock_commands.h (src/tee/ta/ta.ts in C). */
 #include <string.h>
 #include <layerlock_commands.h>
+#include <layerlock_handler.h>
 #include <layerlock_protocol.h>
 #include <layerlock_strbuf.h>
-
-#define MEMREF_IN TEE_PARAM_TYPE_MEMREF_INPUT
-#define MEMREF_OUT TEE_PARAM_TYPE_MEMREF_OUTPUT
-#define VALUE_IN TEE_PARAM_TYPE_VALUE_INPUT
-#define VALUE_OUT TEE_PARAM_TYPE_VALUE_OUTPUT
-#define NONE TEE_PARAM_TYPE_NONE
-#define TYPES TEE_PARAM_TYPES
 
 /* The software TA's bound on images per forward (ta.ts, configureCommand). */
 #define MAX_IMAGES_PER_FORWARD (1u << 20)
@@ -120,20 +114,6 @@ TEE_Result ll_expect_types(uint32_t cmd, uint32_t types, const uint32_t *accepte
 	return TEE_ERROR_BAD_PARAMETERS;
 }
 
-#define EXPECT(cmd, ...) do { \
-		static const uint32_t accepted_[] = { __VA_ARGS__ }; \
-		TEE_Result r_ = ll_expect_types(cmd, types, accepted_, sizeof(accepted_) / sizeof(accepted_[0]), msg); \
-		if (r_ != TEE_SUCCESS) \
-			return r_; \
-	} while (0)
-
-#define CONFIGURED() do { \
-		if (!ta->configured) { \
-			ll_sb_str(msg, "the session has no partition yet (CONFIGURE first)"); \
-			return TEE_ERROR_BAD_STATE; \
-		} \
-	} while (0)
-
 static int has_memref(uint32_t types, int i)
 {
 	uint32_t t = TEE_PARAM_TYPE_GET(types, i);
@@ -157,6 +137,16 @@ TEE_Result ll_out_room(TEE_Param *p, size_t bytes, int aligned, struct ll_sb *ms
 	}
 	p->memref.size = bytes;
 	return TEE_SUCCESS;
+}
+
+/* writeOut: the size rule, then the bytes */
+TEE_Result ll_write_out(TEE_Param *p, const void *bytes, size_t n, struct ll_sb *msg)
+{
+	TEE_Result r = ll_out_room(p, n, 0, msg);
+
+	if (r == TEE_SUCCESS && n)
+		memcpy(p->memref.buffer, bytes, n);
+	return r;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -344,10 +334,7 @@ static TEE_Result take_loss_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4]
 	res = ll_partition_take_loss(&ta->part, &r[0], &r[1], msg);
 	if (res != TEE_SUCCESS)
 		return res;
-	res = ll_out_room(&p[0], sizeof(r), 0, msg);
-	if (res == TEE_SUCCESS)
-		memcpy(p[0].memref.buffer, r, sizeof(r)); /* float64 sum, count: little-endian hosts */
-	return res;
+	return ll_write_out(&p[0], r, sizeof(r), msg); /* float64 sum, count: little-endian hosts */
 }
 
 /* TrustedApp.stats of ta.ts as JSON (without command_ms: the C TA keeps no clock) */
@@ -356,7 +343,6 @@ static TEE_Result get_stats_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4]
 	struct ll_sb s;
 	const struct ll_arena *a = &ta->arena;
 	size_t i;
-	TEE_Result res;
 
 	EXPECT(LAYERLOCK_CMD_GET_STATS, TYPES(MEMREF_OUT, NONE, NONE, NONE));
 	ll_sb_init(&s, ta->stats, sizeof(ta->stats));
@@ -414,10 +400,7 @@ static TEE_Result get_stats_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4]
 		ll_sb_str(msg, "statistics larger than the TA's buffer");
 		return TEE_ERROR_GENERIC;
 	}
-	res = ll_out_room(&p[0], s.len, 0, msg);
-	if (res == TEE_SUCCESS)
-		memcpy(p[0].memref.buffer, ta->stats, s.len);
-	return res;
+	return ll_write_out(&p[0], ta->stats, s.len, msg);
 }
 
 static TEE_Result export_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4], struct ll_sb *msg)
@@ -534,8 +517,7 @@ static void count_command(struct ll_ta *ta, uint32_t cmd)
  */
 static TEE_Result last_message(struct ll_ta *ta, uint32_t types, TEE_Param p[4])
 {
-	static const uint32_t accepted[] = { TEE_PARAM_TYPES(MEMREF_OUT, TEE_PARAM_TYPE_NONE,
-							  TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE) };
+	static const uint32_t accepted[] = { TYPES(MEMREF_OUT, NONE, NONE, NONE) };
 	char scratch[256];
 	struct ll_sb msg;
 	size_t n = strlen(ta->msg);
@@ -544,9 +526,7 @@ static TEE_Result last_message(struct ll_ta *ta, uint32_t types, TEE_Param p[4])
 	ll_sb_init(&msg, scratch, sizeof(scratch));
 	r = ll_expect_types(LAYERLOCK_CMD_LAST_MESSAGE, types, accepted, 1, &msg);
 	if (r == TEE_SUCCESS)
-		r = ll_out_room(&p[0], n, 0, &msg);
-	if (r == TEE_SUCCESS && n)
-		memcpy(p[0].memref.buffer, ta->msg, n);
+		r = ll_write_out(&p[0], ta->msg, n, &msg);
 	return r;
 }
 

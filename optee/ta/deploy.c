@@ -6,18 +6,12 @@
 #include <string.h>
 #include <layerlock_commands.h>
 #include <layerlock_deploy.h>
+#include <layerlock_handler.h>
 #include <layerlock_json.h>
 #include <layerlock_protocol.h>
 #include <llcrypto.h>
 #include <llhpke.h>
 #include <llstore.h>
-
-#define MEMREF_IN TEE_PARAM_TYPE_MEMREF_INPUT
-#define MEMREF_OUT TEE_PARAM_TYPE_MEMREF_OUTPUT
-#define VALUE_IN TEE_PARAM_TYPE_VALUE_INPUT
-#define VALUE_OUT TEE_PARAM_TYPE_VALUE_OUTPUT
-#define NONE TEE_PARAM_TYPE_NONE
-#define TYPES TEE_PARAM_TYPES
 
 /* src/tee/shared/deploy-protocol.ts */
 #define DEVICE_CREATE 0
@@ -990,22 +984,6 @@ static TEE_Result commit(struct ll_deploy *d, struct scratch *sc, uint64_t v, st
 /* ---------------------------------------------------------------------------------------- */
 /* DEVICE_INIT */
 
-#define EXPECT(cmd, ...) do { \
-		static const uint32_t accepted_[] = { __VA_ARGS__ }; \
-		TEE_Result r_ = ll_expect_types(cmd, types, accepted_, sizeof(accepted_) / sizeof(accepted_[0]), msg); \
-		if (r_ != TEE_SUCCESS) \
-			return r_; \
-	} while (0)
-
-static TEE_Result write_out(TEE_Param *p, const void *bytes, size_t n, struct ll_sb *msg)
-{
-	TEE_Result r = ll_out_room(p, n, 0, msg);
-
-	if (r == TEE_SUCCESS && n)
-		memcpy(p->memref.buffer, bytes, n);
-	return r;
-}
-
 /* signedMessage(purpose, bytes) = "layerlock/<purpose>/v1\0" ‖ bytes, built in front of bytes */
 static size_t signed_prefix(const char *purpose, char *out)
 {
@@ -1192,7 +1170,7 @@ TEE_Result ll_device_init_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4], 
 		res = TEE_ERROR_BAD_PARAMETERS;
 	}
 	if (res == TEE_SUCCESS)
-		res = write_out(&p[1], out.buf, out.len, msg);
+		res = ll_write_out(&p[1], out.buf, out.len, msg);
 	scratch_wipe(&sc);
 	return res;
 }
@@ -2196,7 +2174,7 @@ static TEE_Result unseal(struct ll_ta *ta, struct scratch *sc, TEE_Param p[4], s
 		return res;
 	ll_sb_init(&s, info, sizeof(info));
 	info_json(&s, &d->meta);
-	return write_out(&p[2], s.buf, s.len, msg);
+	return ll_write_out(&p[2], s.buf, s.len, msg);
 }
 
 TEE_Result ll_unseal_protected_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4], struct ll_sb *msg)
@@ -2205,10 +2183,7 @@ TEE_Result ll_unseal_protected_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p
 	TEE_Result res;
 
 	EXPECT(LAYERLOCK_CMD_UNSEAL_PROTECTED, TYPES(VALUE_IN, MEMREF_IN, MEMREF_OUT, NONE));
-	if (!ta->configured) {
-		ll_sb_str(msg, "the session has no partition yet (CONFIGURE first)");
-		return TEE_ERROR_BAD_STATE;
-	}
+	CONFIGURED();
 	if (ta->dep.deployed) {
 		ll_sb_str(msg, "this session already holds an unsealed model");
 		return TEE_ERROR_BAD_STATE;

@@ -70,13 +70,16 @@ TEE_Result ll_ta_invoke(struct ll_ta *ta, uint32_t session, uint32_t cmd, uint32
 const char *ll_ta_message(const struct ll_ta *ta);
 
 /*
- * For deploy.c: expectTypes of ta.ts (BAD_PARAMETERS with "X takes (…), got (…)" unless types is
- * one of accepted[0..n)), and writeOut's size rule (SHORT_BUFFER "output needs N bytes", the size
- * needed in p->memref.size; else p->memref.size = bytes).
+ * For the handlers in commands.c and deploy.c (through layerlock_handler.h's EXPECT): expectTypes
+ * of ta.ts (BAD_PARAMETERS with "X takes (…), got (…)" unless types is one of accepted[0..n)),
+ * and writeOut's size rule (SHORT_BUFFER "output needs N bytes", the size needed in
+ * p->memref.size; else p->memref.size = bytes).
  */
 TEE_Result ll_expect_types(uint32_t cmd, uint32_t types, const uint32_t *accepted, size_t n,
 			   struct ll_sb *msg);
 TEE_Result ll_out_room(TEE_Param *p, size_t bytes, int aligned, struct ll_sb *msg);
+/* writeOut: ll_out_room's rule, then the n bytes copied to p's buffer */
+TEE_Result ll_write_out(TEE_Param *p, const void *bytes, size_t n, struct ll_sb *msg);
 
 /* The protocol's name of a command id ("FORWARD", or "0x42"). */
 void ll_command_name(uint32_t cmd, char *buf, size_t size);
