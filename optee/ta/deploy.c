@@ -271,11 +271,6 @@ static int is_uuid(const char *s)
 	return 1;
 }
 
-static const char *policy_name(int p)
-{
-	return ll_policy_name(p);
-}
-
 static int policy_id(const char *s)
 {
 	return !strcmp(s, "top1") ? LAYERLOCK_POLICY_TOP1 : !strcmp(s, "topk") ? LAYERLOCK_POLICY_TOPK :
@@ -305,6 +300,27 @@ static size_t write_weights_header(uint8_t *o, uint64_t major, uint64_t minor, u
 	if (hb == 20)
 		le32(o + 16, (uint32_t)(seen >> 32));
 	return hb;
+}
+
+/* The TS side keeps an unset id as null; here it is the empty string. */
+static void str_or_null(struct ll_sb *s, const char *str)
+{
+	if (str[0])
+		ll_json_write_str(s, str);
+	else
+		ll_sb_str(s, "null");
+}
+
+/* the items of a JSON array of numbers (the caller writes the brackets) */
+static void u64_items(struct ll_sb *s, const uint64_t *a, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (i)
+			ll_sb_str(s, ",");
+		ll_sb_u64(s, a[i]);
+	}
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -487,40 +503,33 @@ static TEE_Result sealed_versions(struct ll_deploy *d, struct ll_sb *msg)
 /* ---------------------------------------------------------------------------------------- */
 /* rpmb: the anti-rollback state, as JSON (RpmbState) */
 
+/* the installed package and the anchor's key id: RpmbState and DeviceStatus list them alike */
+static void installed_fields(struct ll_sb *s, const struct ll_rpmb *r)
+{
+	ll_sb_str(s, "\"package_version\":");
+	ll_sb_u64(s, r->package_version);
+	ll_sb_str(s, ",\"package_id\":");
+	str_or_null(s, r->package_id);
+	ll_sb_str(s, ",\"server_key_id\":");
+	str_or_null(s, r->server_key_id);
+}
+
 static TEE_Result save_rpmb(struct ll_deploy *d, const struct ll_rpmb *r, struct ll_sb *msg)
 {
 	struct ll_sb s;
-	size_t i;
 	TEE_Result res;
 
 	ll_sb_init(&s, d->rpmb_io, sizeof(d->rpmb_io));
 	ll_sb_str(&s, "{\"counter\":");
 	ll_sb_u64(&s, r->counter);
-	ll_sb_str(&s, ",\"package_version\":");
-	ll_sb_u64(&s, r->package_version);
-	ll_sb_str(&s, ",\"package_id\":");
-	if (r->package_id[0])
-		ll_json_write_str(&s, r->package_id);
-	else
-		ll_sb_str(&s, "null");
-	ll_sb_str(&s, ",\"server_key_id\":");
-	if (r->server_key_id[0])
-		ll_json_write_str(&s, r->server_key_id);
-	else
-		ll_sb_str(&s, "null");
+	ll_sb_str(&s, ",");
+	installed_fields(&s, r);
 	ll_sb_str(&s, ",\"server_ed25519\":");
-	if (r->server_ed25519[0])
-		ll_json_write_str(&s, r->server_ed25519);
-	else
-		ll_sb_str(&s, "null");
+	str_or_null(&s, r->server_ed25519);
 	ll_sb_str(&s, ",\"issued\":");
 	ll_sb_u64(&s, r->issued);
 	ll_sb_str(&s, ",\"pending\":[");
-	for (i = 0; i < r->npending; i++) {
-		if (i)
-			ll_sb_str(&s, ",");
-		ll_sb_u64(&s, r->pending[i]);
-	}
+	u64_items(&s, r->pending, r->npending);
 	ll_sb_str(&s, "]}");
 	if (s.overflow) {
 		ll_sb_str(msg, "the anti-rollback state does not fit its buffer");
@@ -656,7 +665,8 @@ static void server_json(struct ll_sb *s, const struct ll_server_key *k)
 	ll_sb_str(s, "}");
 }
 
-static void meta_json(struct ll_sb *s, const struct ll_model_meta *m)
+/* ModelMeta and ModelInfo (info() of deploy.ts copies them) open with the same five fields */
+static void meta_head_json(struct ll_sb *s, const struct ll_model_meta *m)
 {
 	ll_sb_str(s, "{\"version\":");
 	ll_sb_u64(s, m->version);
@@ -671,14 +681,37 @@ static void meta_json(struct ll_sb *s, const struct ll_model_meta *m)
 	ll_sb_u64(s, m->package_version);
 	ll_sb_str(s, ",\"device_id\":");
 	ll_json_write_str(s, m->device_id);
-	ll_sb_str(s, ",\"start\":");
-	ll_sb_u64(s, m->start);
+}
+
+/* the partition's fields, in ModelMeta's and the manifest's order (the caller writes what encloses them) */
+static void partition_fields(struct ll_sb *s, uint32_t start, uint32_t end, int policy, uint32_t topk)
+{
+	ll_sb_str(s, "\"start\":");
+	ll_sb_u64(s, start);
 	ll_sb_str(s, ",\"end\":");
-	ll_sb_u64(s, m->end);
+	ll_sb_u64(s, end);
 	ll_sb_str(s, ",\"policy\":");
-	ll_json_write_str(s, policy_name(m->policy));
+	ll_json_write_str(s, ll_policy_name(policy));
 	ll_sb_str(s, ",\"topk\":");
-	ll_sb_u64(s, m->topk);
+	ll_sb_u64(s, topk);
+}
+
+/* the .weights version, in ModelMeta's and the manifest's order (the manifest adds seen) */
+static void weights_fields(struct ll_sb *s, uint64_t major, uint64_t minor, uint64_t revision)
+{
+	ll_sb_str(s, "\"major\":");
+	ll_sb_u64(s, major);
+	ll_sb_str(s, ",\"minor\":");
+	ll_sb_u64(s, minor);
+	ll_sb_str(s, ",\"revision\":");
+	ll_sb_u64(s, revision);
+}
+
+static void meta_json(struct ll_sb *s, const struct ll_model_meta *m)
+{
+	meta_head_json(s, m);
+	ll_sb_str(s, ",");
+	partition_fields(s, m->start, m->end, m->policy, m->topk);
 	ll_sb_str(s, ",\"cfg_sha256\":");
 	ll_json_write_str(s, m->cfg_sha256);
 	ll_sb_str(s, ",\"cfg_text\":");
@@ -694,12 +727,8 @@ static void meta_json(struct ll_sb *s, const struct ll_model_meta *m)
 		ll_json_write_str(s, m->next_ed25519);
 		ll_sb_str(s, "}");
 	}
-	ll_sb_str(s, ",\"weights\":{\"major\":");
-	ll_sb_u64(s, m->major);
-	ll_sb_str(s, ",\"minor\":");
-	ll_sb_u64(s, m->minor);
-	ll_sb_str(s, ",\"revision\":");
-	ll_sb_u64(s, m->revision);
+	ll_sb_str(s, ",\"weights\":{");
+	weights_fields(s, m->major, m->minor, m->revision);
 	ll_sb_str(s, "},\"created\":");
 	ll_json_write_str(s, m->created);
 	ll_sb_str(s, "}");
@@ -1100,7 +1129,6 @@ TEE_Result ll_device_init_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4], 
 	struct keys k;
 	uint32_t op;
 	char *buf;
-	size_t i;
 	TEE_Result res;
 
 	EXPECT(LAYERLOCK_CMD_DEVICE_INIT, TYPES(VALUE_IN, MEMREF_OUT, NONE, NONE));
@@ -1142,24 +1170,10 @@ TEE_Result ll_device_init_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4], 
 			ll_json_write_str(&out, k.device_id);
 			ll_sb_str(&out, ",\"model_version\":");
 			ll_sb_u64(&out, r->counter);
-			ll_sb_str(&out, ",\"package_version\":");
-			ll_sb_u64(&out, r->package_version);
-			ll_sb_str(&out, ",\"package_id\":");
-			if (r->package_id[0])
-				ll_json_write_str(&out, r->package_id);
-			else
-				ll_sb_str(&out, "null");
-			ll_sb_str(&out, ",\"server_key_id\":");
-			if (r->server_key_id[0])
-				ll_json_write_str(&out, r->server_key_id);
-			else
-				ll_sb_str(&out, "null");
+			ll_sb_str(&out, ",");
+			installed_fields(&out, r);
 			ll_sb_str(&out, ",\"sealed_versions\":[");
-			for (i = 0; i < d->nversions; i++) {
-				if (i)
-					ll_sb_str(&out, ",");
-				ll_sb_u64(&out, d->versions[i]);
-			}
+			u64_items(&out, d->versions, d->nversions);
 			ll_sb_str(&out, "],\"issued_version\":");
 			ll_sb_u64(&out, r->issued);
 			ll_sb_str(&out, "}");
@@ -2061,32 +2075,20 @@ static void sb_policy(struct ll_sb *s, int policy, uint32_t topk)
 		ll_sb_str(s, "top");
 		ll_sb_u64(s, topk);
 	} else {
-		ll_sb_str(s, policy_name(policy));
+		ll_sb_str(s, ll_policy_name(policy));
 	}
 }
 
 /* ModelInfo */
 static void info_json(struct ll_sb *s, const struct ll_model_meta *m)
 {
-	ll_sb_str(s, "{\"version\":");
-	ll_sb_u64(s, m->version);
-	ll_sb_str(s, ",\"parent\":");
-	if (m->parent)
-		ll_sb_u64(s, m->parent);
-	else
-		ll_sb_str(s, "null");
-	ll_sb_str(s, ",\"package_id\":");
-	ll_json_write_str(s, m->package_id);
-	ll_sb_str(s, ",\"package_version\":");
-	ll_sb_u64(s, m->package_version);
-	ll_sb_str(s, ",\"device_id\":");
-	ll_json_write_str(s, m->device_id);
+	meta_head_json(s, m);
 	ll_sb_str(s, ",\"range\":[");
 	ll_sb_u64(s, m->start);
 	ll_sb_str(s, ",");
 	ll_sb_u64(s, m->end);
 	ll_sb_str(s, "],\"policy\":");
-	ll_json_write_str(s, policy_name(m->policy));
+	ll_json_write_str(s, ll_policy_name(m->policy));
 	ll_sb_str(s, ",\"topk\":");
 	ll_sb_u64(s, m->topk);
 	ll_sb_str(s, ",\"server_key_id\":");
@@ -2443,20 +2445,10 @@ static TEE_Result export_model(struct ll_ta *ta, struct scratch *sc, const struc
 	ll_json_write_str(&s, mm->cfg_sha256);
 	ll_sb_str(&s, ",\"text\":");
 	ll_json_write_strn(&s, mm->cfg_text, mm->cfg_len);
-	ll_sb_str(&s, "},\"partition\":{\"start\":");
-	ll_sb_u64(&s, mm->start);
-	ll_sb_str(&s, ",\"end\":");
-	ll_sb_u64(&s, mm->end);
-	ll_sb_str(&s, ",\"policy\":");
-	ll_json_write_str(&s, policy_name(mm->policy));
-	ll_sb_str(&s, ",\"topk\":");
-	ll_sb_u64(&s, mm->topk);
-	ll_sb_str(&s, "},\"weights\":{\"major\":");
-	ll_sb_u64(&s, mm->major);
-	ll_sb_str(&s, ",\"minor\":");
-	ll_sb_u64(&s, mm->minor);
-	ll_sb_str(&s, ",\"revision\":");
-	ll_sb_u64(&s, mm->revision);
+	ll_sb_str(&s, "},\"partition\":{");
+	partition_fields(&s, mm->start, mm->end, mm->policy, mm->topk);
+	ll_sb_str(&s, "},\"weights\":{");
+	weights_fields(&s, mm->major, mm->minor, mm->revision);
 	ll_sb_str(&s, ",\"seen\":");
 	ll_sb_u64(&s, seen);
 	ll_sb_str(&s, "},\"hpke\":{\"mode\":\"base\",\"kem\":\"DHKEM(X25519, HKDF-SHA256)\",\"kdf\":\"HKDF-SHA256\",\"aead\":\"AES-256-GCM\",\"info\":\"" HPKE_INFO "\"},\"clear\":{\"offset\":0,\"bytes\":");
