@@ -20,6 +20,9 @@
 #define SEAL_NEW 0
 #define SEAL_COMMIT 1
 #define SEAL_DISCARD 2
+/* SEAL_PROTECTED's two layouts: SEAL_NEW's, and SEAL_COMMIT/SEAL_DISCARD's */
+#define SEAL_NEW_TYPES TYPES(VALUE_IN, MEMREF_IN, VALUE_OUT, NONE)
+#define SEAL_VERSION_TYPES TYPES(VALUE_IN, NONE, NONE, NONE)
 #define DEVICE_OUTPUT_BYTES (16 * 1024)
 
 /* src/tee/shared/container.ts */
@@ -59,30 +62,6 @@ static void to_hex(const uint8_t *b, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* base64 of 32 bytes: 44 characters */
-static void b64_32(const uint8_t *b, char out[45])
-{
-	size_t i, o = 0;
-
-	for (i = 0; i + 2 < 32; i += 3) {
-		uint32_t v = (uint32_t)b[i] << 16 | (uint32_t)b[i + 1] << 8 | b[i + 2];
-
-		out[o++] = B64[v >> 18];
-		out[o++] = B64[(v >> 12) & 63];
-		out[o++] = B64[(v >> 6) & 63];
-		out[o++] = B64[v & 63];
-	}
-	{
-		uint32_t v = (uint32_t)b[30] << 16 | (uint32_t)b[31] << 8;
-
-		out[o++] = B64[v >> 18];
-		out[o++] = B64[(v >> 12) & 63];
-		out[o++] = B64[(v >> 6) & 63];
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-}
-
 static void b64_sb(struct ll_sb *s, const uint8_t *b, size_t n)
 {
 	size_t i;
@@ -93,6 +72,15 @@ static void b64_sb(struct ll_sb *s, const uint8_t *b, size_t n)
 
 		ll_sb_strn(s, q, 4);
 	}
+}
+
+/* base64 of a 32-byte key: 44 characters */
+static void b64_32(const uint8_t *b, char out[45])
+{
+	struct ll_sb s;
+
+	ll_sb_init(&s, out, 45);
+	b64_sb(&s, b, 32);
 }
 
 static int b64val(char c)
@@ -136,6 +124,11 @@ static void le32(uint8_t *o, uint32_t v)
 	o[1] = (uint8_t)(v >> 8);
 	o[2] = (uint8_t)(v >> 16);
 	o[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t rd16(const uint8_t *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8;
 }
 
 static uint32_t rd32(const uint8_t *b)
@@ -244,6 +237,12 @@ static int uuid4(char out[37])
 	return 0;
 }
 
+/* lower case only: ids and hashes are compared as strings */
+static int hex_digit(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
 static int is_hex(const char *s, size_t n)
 {
 	size_t i;
@@ -251,7 +250,7 @@ static int is_hex(const char *s, size_t n)
 	if (strlen(s) != n)
 		return 0;
 	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!hex_digit(s[i]))
 			return 0;
 	return 1;
 }
@@ -265,7 +264,7 @@ static int is_uuid(const char *s)
 	for (i = 0; i < 36; i++) {
 		int dash = i == 8 || i == 13 || i == 18 || i == 23;
 
-		if (dash ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (dash ? s[i] != '-' : !hex_digit(s[i]))
 			return 0;
 	}
 	return 1;
@@ -500,6 +499,16 @@ static TEE_Result sealed_versions(struct ll_deploy *d, struct ll_sb *msg)
 	return TEE_SUCCESS;
 }
 
+/* the highest of floor and the versions sealed_versions found */
+static uint64_t max_stored(const struct ll_deploy *d, uint64_t floor)
+{
+	size_t i;
+
+	for (i = 0; i < d->nversions; i++)
+		floor = max_u64(floor, d->versions[i]);
+	return floor;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* rpmb: the anti-rollback state, as JSON (RpmbState) */
 
@@ -585,13 +594,10 @@ static TEE_Result load_rpmb(struct ll_deploy *d, struct ll_rpmb *r, struct ll_sb
 			if (res != TEE_SUCCESS)
 				return res;
 		}
-		if (has_i) {
+		if (has_i)
 			bad = ll_json_uint(iv, &r->issued);
-		} else {
-			r->issued = r->counter;
-			for (i = 0; i < d->nversions; i++)
-				r->issued = max_u64(r->issued, d->versions[i]);
-		}
+		else
+			r->issued = max_stored(d, r->counter);
 		if (has_p) {
 			while (!bad && ll_json_next(pv, &pos, NULL, &e))
 				bad = r->npending >= LL_DEPLOY_MAX_PENDING || ll_json_uint(e, &r->pending[r->npending++]);
@@ -626,17 +632,13 @@ static TEE_Result issue_version(struct ll_deploy *d, uint64_t *out, struct ll_sb
 {
 	struct ll_rpmb *r = &d->rpmb;
 	uint64_t v;
-	size_t i;
 	TEE_Result res = load_rpmb(d, r, msg);
 
 	if (res == TEE_SUCCESS)
 		res = sealed_versions(d, msg);
 	if (res != TEE_SUCCESS)
 		return res;
-	v = max_u64(r->issued, r->counter);
-	for (i = 0; i < d->nversions; i++)
-		v = max_u64(v, d->versions[i]);
-	v++;
+	v = max_stored(d, max_u64(r->issued, r->counter)) + 1;
 	/* the C TA's own bound (a fixed table): the software TA keeps any number pending */
 	if (r->npending >= LL_DEPLOY_MAX_PENDING) {
 		ll_sb_str(msg, "too many uncommitted model versions (");
@@ -782,14 +784,26 @@ static int meta_uint(struct ll_jv o, const char *key, uint64_t *out)
 	return !ll_json_get(o, key, &v) || ll_json_uint(v, out) ? -1 : 0;
 }
 
+/* A JSON string (a cfg text) unescaped into scratch and NUL-terminated; NULL when scratch has no room. */
+static const char *scratch_unescape(struct scratch *sc, struct ll_jv v, size_t *len)
+{
+	size_t n = ll_json_unescape(v, NULL, 0);
+	char *out = (char *)scratch_take(sc, n + 1);
+
+	if (!out)
+		return NULL;
+	ll_json_unescape(v, out, n);
+	out[n] = '\0';
+	*len = n;
+	return out;
+}
+
 /* A stored meta record (written by put_model; OP-TEE authenticates it). cfg_text goes to scratch. */
 static int parse_meta(struct scratch *sc, const char *text, size_t n, struct ll_model_meta *m)
 {
 	struct ll_jv root, v, srv, w, t;
 	uint64_t start = 0, end = 0, topk = 0;
 	char policy[8];
-	size_t len;
-	char *cfg;
 
 	memset(m, 0, sizeof(*m));
 	if (ll_json_parse(text, n, &root) || ll_json_kind(root) != 'o')
@@ -822,15 +836,8 @@ static int parse_meta(struct scratch *sc, const char *text, size_t n, struct ll_
 		    meta_str(t, "ed25519", m->next_ed25519, sizeof(m->next_ed25519)))
 			return -1;
 	}
-	len = ll_json_unescape(v, NULL, 0);
-	cfg = (char *)scratch_take(sc, len + 1);
-	if (!cfg)
-		return -2;
-	ll_json_unescape(v, cfg, len);
-	cfg[len] = '\0';
-	m->cfg_text = cfg;
-	m->cfg_len = len;
-	return 0;
+	m->cfg_text = scratch_unescape(sc, v, &m->cfg_len);
+	return m->cfg_text ? 0 : -2;
 }
 
 /*
@@ -876,6 +883,16 @@ static TEE_Result read_model(struct scratch *sc, uint64_t v, struct ll_model_met
 	*weights = obj + 12 + mlen;
 	*wlen = len - 12 - mlen;
 	return TEE_SUCCESS;
+}
+
+static TEE_Result remove_model(uint64_t v, struct ll_sb *msg)
+{
+	char name[LL_STORE_NAME_MAX];
+	TEE_Result r;
+
+	model_name(v, name);
+	r = ll_store_remove(name);
+	return r == TEE_SUCCESS ? r : storage_failed(r, name, msg);
 }
 
 /* openModel: model-<v> with the anti-rollback checks, and that it was stored for this device identity */
@@ -999,14 +1016,8 @@ static TEE_Result commit(struct ll_deploy *d, struct scratch *sc, uint64_t v, st
 	if (res == TEE_SUCCESS)
 		res = sealed_versions(d, msg);
 	for (i = 0; res == TEE_SUCCESS && i < d->nversions; i++)
-		if (d->versions[i] != v) {
-			char name[LL_STORE_NAME_MAX];
-
-			model_name(d->versions[i], name);
-			res = ll_store_remove(name);
-			if (res != TEE_SUCCESS)
-				res = storage_failed(res, name, msg);
-		}
+		if (d->versions[i] != v)
+			res = remove_model(d->versions[i], msg);
 	return res;
 }
 
@@ -1241,6 +1252,13 @@ struct mp {
 	int failed;
 };
 
+static void mp_init(struct mp *c, const char *what, struct ll_sb *msg)
+{
+	c->what = what;
+	c->msg = msg;
+	c->failed = 0;
+}
+
 /* fail(): "<what>: invalid manifest: <…>" — the first failure only */
 static struct ll_sb *mfail(struct mp *c)
 {
@@ -1308,11 +1326,8 @@ static uint64_t mint(struct mp *c, struct ll_jv o, const char *key, const char *
 	if (c->failed)
 		return 0;
 	if (!ll_json_get(o, key, &v) || ll_json_uint(v, &x) || x < min) {
-		struct ll_sb *m;
-
 		mfail_path(c, path, sub, idx, " is not an integer \xe2\x89\xa5 ");
-		m = c->msg;
-		ll_sb_u64(m, min);
+		ll_sb_u64(c->msg, min);
 		return 0;
 	}
 	return x;
@@ -1343,6 +1358,15 @@ static void mstr(struct mp *c, struct ll_jv o, const char *key, const char *path
 		out[0] = '\0';
 		mfail_path(c, path, sub, idx, re != S_ANY ? " is not well-formed" : " is not a string");
 	}
+}
+
+/* keyId(key) is id: a manifest names each key both ways, and the two must agree */
+static int names_key(const char *b64, const char *id)
+{
+	uint8_t raw[32];
+	char got[33];
+
+	return !unb64_32(b64, raw) && !key_id(raw, got) && !strcmp(got, id);
 }
 
 /* b64key */
@@ -1459,15 +1483,12 @@ static int parse_manifest(struct scratch *sc, const char *text, size_t n, uint64
 {
 	struct mp c;
 	struct ll_jv root, v, device, server, cfg, part, weights, hpke, clear, prot, software;
-	char policy[8], tmp[8], *cfgtext;
+	char policy[8];
 	struct ll_sb *fm;
-	size_t len;
 	uint64_t clear_off, prot_off;
 	int present;
 
-	c.what = what;
-	c.msg = msg;
-	c.failed = 0;
+	mp_init(&c, what, msg);
 	memset(m, 0, sizeof(*m));
 	if (ll_json_parse(text, n, &root)) {
 		ll_sb_str(mfail(&c), "not JSON");
@@ -1516,21 +1537,16 @@ static int parse_manifest(struct scratch *sc, const char *text, size_t n, uint64
 		ll_sb_str(mfail(&c), "cfg.text is not a string");
 		return -1;
 	}
-	len = ll_json_unescape(v, NULL, 0);
-	cfgtext = (char *)scratch_take(sc, len + 1);
-	if (!cfgtext)
+	m->cfg_text = scratch_unescape(sc, v, &m->cfg_len);
+	if (!m->cfg_text)
 		return -2;
-	ll_json_unescape(v, cfgtext, len);
-	cfgtext[len] = '\0';
-	m->cfg_text = cfgtext;
-	m->cfg_len = len;
 	mstr(&c, cfg, "sha256", "cfg.sha256", "", -1, S_HEX64, m->cfg_sha256, sizeof(m->cfg_sha256));
 	if (c.failed)
 		return -1;
 	{
 		char h[65];
 
-		if (sha_hex(cfgtext, len, h) || strcmp(h, m->cfg_sha256)) {
+		if (sha_hex(m->cfg_text, m->cfg_len, h) || strcmp(h, m->cfg_sha256)) {
 			ll_sb_str(mfail(&c), "cfg.sha256 does not match cfg.text");
 			return -1;
 		}
@@ -1582,28 +1598,20 @@ static int parse_manifest(struct scratch *sc, const char *text, size_t n, uint64
 		(void)mint(&c, root, "model_version", "model_version", "", -1, 1);
 	if (!c.failed && ll_json_get(root, "trust_next", &v)) {
 		struct ll_jv t;
-		uint8_t raw[32];
-		char id[33];
 
 		mobj(&c, root, "trust_next", "trust_next", &t);
 		mstr(&c, t, "key_id", "trust_next.key_id", "", -1, S_HEX32, m->next_key_id, sizeof(m->next_key_id));
 		mkey(&c, t, "ed25519", "trust_next.ed25519", m->next_ed25519);
-		if (!c.failed && (unb64_32(m->next_ed25519, raw) || key_id(raw, id) || strcmp(id, m->next_key_id)))
+		if (!c.failed && !names_key(m->next_ed25519, m->next_key_id))
 			ll_sb_str(mfail(&c), "trust_next.key_id does not name trust_next.ed25519");
 		m->has_trust_next = 1;
 	}
-	if (!c.failed) {
-		uint8_t raw[32];
-		char id[33];
-
-		if (unb64_32(m->server.ed25519, raw) || key_id(raw, id) || strcmp(id, m->server.key_id))
-			ll_sb_str(mfail(&c), "server.key_id does not name server.ed25519");
-	}
+	if (!c.failed && !names_key(m->server.ed25519, m->server.key_id))
+		ll_sb_str(mfail(&c), "server.key_id does not name server.ed25519");
 	if (!c.failed && m->start > m->end)
 		ll_sb_str(mfail(&c), "partition start is after its end");
 	if (!c.failed && m->nprot && m->prot[m->nprot - 1].offset + m->prot[m->nprot - 1].bytes != m->prot_bytes)
 		ll_sb_str(mfail(&c), "the protected layers do not fill their section");
-	(void)tmp;
 	return c.failed ? -1 : 0;
 }
 
@@ -1626,6 +1634,20 @@ static TEE_Result parse_cfg_as(const char *text, size_t len, struct ll_net_cfg *
 	} else {
 		ll_sb_str(msg, err);
 	}
+	return TEE_ERROR_BAD_FORMAT;
+}
+
+/* A cfg whose layers' shapes do not work out is refused in the same words as one that does not parse. */
+static TEE_Result cfg_shapes(struct ll_deploy *d, const char *lead, struct ll_sb *msg)
+{
+	struct ll_sb tmp;
+	char err[512];
+
+	ll_sb_init(&tmp, err, sizeof(err));
+	if (!ll_cfg_shapes(&d->cfg, d->shapes, &tmp))
+		return TEE_SUCCESS;
+	ll_sb_str(msg, lead);
+	ll_sb_str(msg, err);
 	return TEE_ERROR_BAD_FORMAT;
 }
 
@@ -1854,14 +1876,14 @@ static TEE_Result install(struct ll_ta *ta, struct scratch *sc, const struct key
 		ll_sb_str(msg, ": not a layerlock package (bad magic)");
 		return TEE_ERROR_SECURITY;
 	}
-	if ((signed_region[8] | signed_region[9] << 8) != 1) {
+	if (rd16(signed_region + 8) != 1) {
 		ll_sb_str(msg, what);
 		ll_sb_str(msg, ": container format ");
-		ll_sb_u64(msg, (uint64_t)(signed_region[8] | signed_region[9] << 8));
+		ll_sb_u64(msg, rd16(signed_region + 8));
 		ll_sb_str(msg, " is not supported");
 		return TEE_ERROR_SECURITY;
 	}
-	if ((signed_region[10] | signed_region[11] << 8) != KIND_PACKAGE) {
+	if (rd16(signed_region + 10) != KIND_PACKAGE) {
 		ll_sb_str(msg, what);
 		ll_sb_str(msg, ": not a layerlock package");
 		return TEE_ERROR_SECURITY;
@@ -1929,21 +1951,11 @@ static TEE_Result install(struct ll_ta *ta, struct scratch *sc, const struct key
 		return res;
 	if (ll_range_roles(&d->cfg, m->start, m->end, &roles, msg))
 		return TEE_ERROR_BAD_PARAMETERS;
-	{
-		struct ll_sb tmp;
-		char err[512];
-
-		ll_sb_init(&tmp, err, sizeof(err));
-		if (ll_cfg_shapes(&d->cfg, d->shapes, &tmp)) {
-			ll_sb_str(msg, "package: its cfg does not parse: ");
-			ll_sb_str(msg, err);
-			return TEE_ERROR_BAD_FORMAT;
-		}
-	}
+	res = cfg_shapes(d, "package: its cfg does not parse: ", msg);
+	if (res != TEE_SUCCESS)
+		return res;
 	hb = weights_header_bytes(m->major, m->minor);
-	c.what = what;
-	c.msg = msg;
-	c.failed = 0;
+	mp_init(&c, what, msg);
 	if (check_layout(m, &d->cfg, d->shapes, hb, &c))
 		return TEE_ERROR_SECURITY;
 	res = check_protected_hashes(m, p[2].memref.buffer, p[2].memref.size, what, msg);
@@ -2230,7 +2242,6 @@ static TEE_Result seal_new(struct ll_ta *ta, struct scratch *sc, TEE_Param p[4],
 
 TEE_Result ll_seal_protected_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4], struct ll_sb *msg)
 {
-	static const uint32_t NEW_TYPES = TYPES(VALUE_IN, MEMREF_IN, VALUE_OUT, NONE);
 	struct ll_deploy *d = &ta->dep;
 	struct scratch sc;
 	uint32_t op;
@@ -2238,11 +2249,11 @@ TEE_Result ll_seal_protected_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4
 	size_t i, k;
 	TEE_Result res;
 
-	EXPECT(LAYERLOCK_CMD_SEAL_PROTECTED, TYPES(VALUE_IN, MEMREF_IN, VALUE_OUT, NONE), TYPES(VALUE_IN, NONE, NONE, NONE));
+	EXPECT(LAYERLOCK_CMD_SEAL_PROTECTED, SEAL_NEW_TYPES, SEAL_VERSION_TYPES);
 	op = p[0].value.a;
 	scratch_init(&sc, ta);
 	if (op == SEAL_NEW) {
-		if (types != NEW_TYPES) {
+		if (types != SEAL_NEW_TYPES) {
 			ll_sb_str(msg, "SEAL_NEW takes (VALUE_INPUT, MEMREF_TEMP_INPUT, VALUE_OUTPUT)");
 			return TEE_ERROR_BAD_PARAMETERS;
 		}
@@ -2258,7 +2269,7 @@ TEE_Result ll_seal_protected_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4
 		scratch_wipe(&sc);
 		return res;
 	}
-	if (types != TYPES(VALUE_IN, NONE, NONE, NONE)) {
+	if (types != SEAL_VERSION_TYPES) {
 		ll_sb_str(msg, "SEAL_COMMIT and SEAL_DISCARD take (VALUE_INPUT) only");
 		return TEE_ERROR_BAD_PARAMETERS;
 	}
@@ -2290,14 +2301,8 @@ TEE_Result ll_seal_protected_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4
 			d->rpmb.pending[k++] = d->rpmb.pending[i];
 	d->rpmb.npending = k;
 	res = save_rpmb(d, &d->rpmb, msg);
-	if (res == TEE_SUCCESS) {
-		char name[LL_STORE_NAME_MAX];
-
-		model_name(v, name);
-		res = ll_store_remove(name);
-		if (res != TEE_SUCCESS)
-			res = storage_failed(res, name, msg);
-	}
+	if (res == TEE_SUCCESS)
+		res = remove_model(v, msg);
 	return res;
 }
 
@@ -2339,19 +2344,10 @@ static TEE_Result export_model(struct ll_ta *ta, struct scratch *sc, const struc
 	TEE_Result res;
 
 	res = parse_cfg_as(mm->cfg_text, mm->cfg_len, &d->cfg, "the sealed cfg", "the sealed cfg does not parse: ", msg);
+	if (res == TEE_SUCCESS)
+		res = cfg_shapes(d, "the sealed cfg does not parse: ", msg);
 	if (res != TEE_SUCCESS)
 		return res;
-	{
-		struct ll_sb tmp;
-		char err[512];
-
-		ll_sb_init(&tmp, err, sizeof(err));
-		if (ll_cfg_shapes(&d->cfg, d->shapes, &tmp)) {
-			ll_sb_str(msg, "the sealed cfg does not parse: ");
-			ll_sb_str(msg, err);
-			return TEE_ERROR_BAD_FORMAT;
-		}
-	}
 	hb = weights_header_bytes(mm->major, mm->minor);
 	if (clen < hb) {
 		ll_sb_str(msg, "the clear layers: truncated header: ");
