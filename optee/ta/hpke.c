@@ -13,9 +13,15 @@ static const char V1[] = "HPKE-v1";
 #define NK 32 /* AES-256 key */
 #define NN 12 /* nonce */
 
-static size_t slen(const char *s)
+/* 4: "HPKE-v1" ‖ suite_id ‖ label, which LabeledExtract and LabeledExpand both put before their input */
+static void hpke_label(struct ll_bytes parts[3], const uint8_t *suite, size_t suitelen, const char *label)
 {
-	return strlen(s);
+	parts[0].p = V1;
+	parts[0].n = strlen(V1);
+	parts[1].p = suite;
+	parts[1].n = suitelen;
+	parts[2].p = label;
+	parts[2].n = strlen(label);
 }
 
 /* 4: LabeledExtract(salt, label, ikm) = Extract(salt, "HPKE-v1" ‖ suite_id ‖ label ‖ ikm) */
@@ -24,12 +30,7 @@ static int labeled_extract(const uint8_t *suite, size_t suitelen, const uint8_t 
 {
 	struct ll_bytes parts[4];
 
-	parts[0].p = V1;
-	parts[0].n = slen(V1);
-	parts[1].p = suite;
-	parts[1].n = suitelen;
-	parts[2].p = label;
-	parts[2].n = slen(label);
+	hpke_label(parts, suite, suitelen, label);
 	parts[3].p = ikm;
 	parts[3].n = ikmlen;
 	return ll_hkdf_extract(salt, saltlen, parts, 4, prk);
@@ -46,12 +47,7 @@ static int labeled_expand(const uint8_t *suite, size_t suitelen, const uint8_t p
 	l2[1] = (uint8_t)len;
 	parts[0].p = l2;
 	parts[0].n = 2;
-	parts[1].p = V1;
-	parts[1].n = slen(V1);
-	parts[2].p = suite;
-	parts[2].n = suitelen;
-	parts[3].p = label;
-	parts[3].n = slen(label);
+	hpke_label(parts + 1, suite, suitelen, label);
 	parts[4].p = info;
 	parts[4].n = infolen;
 	return ll_hkdf_expand(prk, parts, 5, out, len);
