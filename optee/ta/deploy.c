@@ -281,16 +281,10 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
-/* headerByteSize of src/nn/weights.ts */
-static size_t weights_header_bytes(uint64_t major, uint64_t minor)
-{
-	return major * 10 + minor >= 2 && major < 1000 && minor < 1000 ? 20 : 16;
-}
-
 /* encodeWeights([], {major, minor, revision, seen}) */
 static size_t write_weights_header(uint8_t *o, uint64_t major, uint64_t minor, uint64_t revision, uint64_t seen)
 {
-	size_t hb = weights_header_bytes(major, minor);
+	size_t hb = ll_weights_header_bytes(major, minor);
 
 	le32(o, (uint32_t)major);
 	le32(o + 4, (uint32_t)minor);
@@ -1954,7 +1948,7 @@ static TEE_Result install(struct ll_ta *ta, struct scratch *sc, const struct key
 	res = cfg_shapes(d, "package: its cfg does not parse: ", msg);
 	if (res != TEE_SUCCESS)
 		return res;
-	hb = weights_header_bytes(m->major, m->minor);
+	hb = ll_weights_header_bytes(m->major, m->minor);
 	mp_init(&c, what, msg);
 	if (check_layout(m, &d->cfg, d->shapes, hb, &c))
 		return TEE_ERROR_SECURITY;
@@ -2214,7 +2208,7 @@ static TEE_Result seal_new(struct ll_ta *ta, struct scratch *sc, TEE_Param p[4],
 	struct ll_deploy *d = &ta->dep;
 	struct ll_model_meta meta = d->meta;
 	size_t body = ll_partition_weights_bytes(&ta->part) - 20;
-	size_t hb = weights_header_bytes(meta.major, meta.minor), room = meta_room(meta.cfg_len);
+	size_t hb = ll_weights_header_bytes(meta.major, meta.minor), room = meta_room(meta.cfg_len);
 	uint8_t *buf = scratch_take(sc, room + hb + body);
 	uint64_t v;
 	TEE_Result res;
@@ -2348,7 +2342,7 @@ static TEE_Result export_model(struct ll_ta *ta, struct scratch *sc, const struc
 		res = cfg_shapes(d, "the sealed cfg does not parse: ", msg);
 	if (res != TEE_SUCCESS)
 		return res;
-	hb = weights_header_bytes(mm->major, mm->minor);
+	hb = ll_weights_header_bytes(mm->major, mm->minor);
 	if (clen < hb) {
 		ll_sb_str(msg, "the clear layers: truncated header: ");
 		ll_sb_u64(msg, clen);

@@ -1267,6 +1267,11 @@ static uint32_t get_le32(const uint8_t *b)
 	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
+size_t ll_weights_header_bytes(uint64_t major, uint64_t minor)
+{
+	return major * 10 + minor >= 2 && major < 1000 && minor < 1000 ? 20 : 16;
+}
+
 void ll_partition_export(const struct ll_partition *p, uint8_t *out)
 {
 	size_t k, i, off = 20;
@@ -1318,8 +1323,8 @@ TEE_Result ll_partition_load(struct ll_partition *p, const uint8_t *bytes, size_
 		ll_sb_str(msg, " is negative");
 		return TEE_ERROR_BAD_PARAMETERS;
 	}
-	/* seenIsUint64 and connectedTransposed of weights.ts */
-	hsize = ((int64_t)major * 10 + minor >= 2 && major < 1000 && minor < 1000) ? 20 : 16;
+	/* connectedTransposed of weights.ts */
+	hsize = ll_weights_header_bytes((uint64_t)major, (uint64_t)minor);
 	transpose = major > 1000 || minor > 1000;
 	if (len < hsize) {
 		SOURCE(msg);

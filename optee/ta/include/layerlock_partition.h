@@ -134,6 +134,8 @@ TEE_Result ll_partition_take_loss(struct ll_partition *p, double *sum, double *c
 size_t ll_partition_weights_bytes(const struct ll_partition *p);
 TEE_Result ll_partition_check_export(const struct ll_partition *p, struct ll_sb *msg);
 void ll_partition_export(const struct ll_partition *p, uint8_t *out);
+/* headerByteSize of src/nn/weights.ts: 20 when seen is a uint64 (seenIsUint64), else 16. */
+size_t ll_weights_header_bytes(uint64_t major, uint64_t minor);
 TEE_Result ll_partition_load(struct ll_partition *p, const uint8_t *bytes, size_t len,
 			     struct ll_sb *msg);
 
