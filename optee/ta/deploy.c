@@ -447,6 +447,16 @@ static TEE_Result load_keys(struct ll_deploy *d, struct keys *k, struct ll_sb *m
 	return TEE_SUCCESS;
 }
 
+/* load_keys where only the device id or certificate is wanted: the private halves do not outlive the call */
+static TEE_Result load_public(struct ll_deploy *d, struct keys *k, struct ll_sb *msg)
+{
+	TEE_Result r = load_keys(d, k, msg);
+
+	if (r == TEE_SUCCESS)
+		keys_wipe(k);
+	return r;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* model-<v> objects and the versions present (sealedVersions) */
 
@@ -906,10 +916,9 @@ static TEE_Result open_model(struct ll_deploy *d, struct scratch *sc, uint64_t v
 	}
 	res = load_rpmb(d, r, msg);
 	if (res == TEE_SUCCESS)
-		res = load_keys(d, &k, msg);
+		res = load_public(d, &k, msg);
 	if (res != TEE_SUCCESS)
 		return res;
-	keys_wipe(&k);
 	res = read_model(sc, v, m, weights, wlen, msg);
 	if (res == TEE_ERROR_ITEM_NOT_FOUND) {
 		ll_sb_str(msg, "no sealed model version ");
@@ -1042,10 +1051,9 @@ static TEE_Result create_device(struct ll_deploy *d, struct ll_sb *cert, struct 
 	TEE_Result res;
 
 	if (ll_store_exists("device-keys")) {
-		res = load_keys(d, &k, msg);
+		res = load_public(d, &k, msg);
 		if (res != TEE_SUCCESS)
 			return res;
-		keys_wipe(&k);
 		ll_sb_str(msg, "this device already has its keys (device ");
 		ll_sb_str(msg, k.device_id);
 		ll_sb_str(msg, "); re-initialising would orphan its installed models");
@@ -1154,17 +1162,13 @@ TEE_Result ll_device_init_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4], 
 	if (op == DEVICE_CREATE) {
 		res = create_device(d, &out, msg);
 	} else if (op == DEVICE_CERT) {
-		res = load_keys(d, &k, msg);
-		if (res == TEE_SUCCESS) {
-			keys_wipe(&k);
+		res = load_public(d, &k, msg);
+		if (res == TEE_SUCCESS)
 			ll_sb_strn(&out, k.cert, k.cert_len);
-		}
 	} else if (op == DEVICE_STATUS) {
-		res = load_keys(d, &k, msg);
-		if (res == TEE_SUCCESS) {
-			keys_wipe(&k);
+		res = load_public(d, &k, msg);
+		if (res == TEE_SUCCESS)
 			res = load_rpmb(d, &d->rpmb, msg);
-		}
 		if (res == TEE_SUCCESS)
 			res = sealed_versions(d, msg);
 		if (res == TEE_SUCCESS) {
@@ -1213,11 +1217,9 @@ TEE_Result ll_device_trust_cmd(struct ll_ta *ta, uint32_t types, TEE_Param p[4],
 		return TEE_ERROR_BAD_PARAMETERS;
 	}
 	memcpy(key, p[0].memref.buffer, 32);
-	res = load_keys(d, &k, msg); /* a provisioned device only: the anchor is kept with its keys */
-	if (res != TEE_SUCCESS)
-		return res;
-	keys_wipe(&k);
-	res = load_rpmb(d, r, msg);
+	res = load_public(d, &k, msg); /* a provisioned device only: the anchor is kept with its keys */
+	if (res == TEE_SUCCESS)
+		res = load_rpmb(d, r, msg);
 	if (res != TEE_SUCCESS)
 		return res;
 	b64_32(key, b64);
