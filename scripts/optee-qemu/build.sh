@@ -524,7 +524,8 @@ step_bench() {
 	mkdir -p "$out"
 	# Only the base64 lines of the block: a kernel message printed meanwhile cannot corrupt the archive.
 	sed -n '/^LAYERLOCK_BENCH_BEGIN/,/^LAYERLOCK_BENCH_END/p' "$log" | tr -d '\r' | grep -E '^[A-Za-z0-9+/=]+$' | base64 -d | tar -xz -C "$out"
-	cp "$log" "$out/guest-console.log"
+	# the console without the archive's base64 lines (its files are beside it)
+	sed '/^LAYERLOCK_BENCH_BEGIN/,/^LAYERLOCK_BENCH_END/{/^LAYERLOCK_BENCH_\(BEGIN\|END\)/!d}' "$log" > "$out/guest-console.log"
 	# The guest has no fonts (its PNG shows boxes for letters): the chart is rendered again here from
 	# the guest's figure.svg, with the same renderer, when the TypeScript is built.
 	if [ -f "$HERE/../../dist/src/report/charts.js" ] && [ -f "$out/figure.svg" ]; then
