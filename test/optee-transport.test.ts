@@ -105,3 +105,9 @@ test('device commands take --tee optee: one line off-target, nothing written to 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('train --tee optee --secure-mem is refused (the TA\'s arena is fixed), not silently ignored', () => {
+  const r = cli(['train', '--cfg', CFG, '--epochs', '1', '--tee-last', '3', '--tee', 'optee', '--secure-mem', '8MiB', '--out', 'OUT']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^layerlock: --secure-mem cannot change OP-TEE's secure memory: it is the TA's arena/);
+});

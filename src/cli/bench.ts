@@ -3,10 +3,8 @@
 // paper's statistics. (`npm run bench` is the separate throughput benchmark, bench/main.ts.)
 import { runTeeBench, formatBench, type BenchEvent } from '../bench/tee-bench.js';
 import {
-  asUsage, DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, requireStr, secureMemOf, seedOf, str, UsageError, type CommandHelp,
+  DATA_OPTIONS, emit, flag, formatHelp, int, log, MODEL_HELP, MODEL_OPTIONS, modelFiles, num, parse, requireStr, secureMemOf, seedOf, str, teeKindOf, UsageError, type CommandHelp,
 } from './common.js';
-import type { TeeKind } from '../tee/client.js';
-import { requestedTee } from '../tee/optee.js';
 
 export const help: CommandHelp = {
   usage: 'tee --cfg F [--weights W] --out DIR [--reps 30] [--batches N] [--secure-mem 16MiB] [--tee software|optee] [data options]',
@@ -74,10 +72,7 @@ export async function run(argv: string[]): Promise<void> {
   const split = num(p, 'split') ?? 0.5;
   if (!(split > 0 && split < 1)) throw new UsageError(`--split must be in (0, 1): the benchmark fine-tunes on T (got ${split})`);
   const reps = int(p, 'reps', 2) ?? 30;
-  const tee = str(p, 'tee') !== undefined ? asUsage(() => requestedTee({ tee: str(p, 'tee') as TeeKind })) : undefined;
-  if (tee === 'optee' && str(p, 'secure-mem') !== undefined) {
-    throw new UsageError('--secure-mem cannot change OP-TEE\'s secure memory: it is the TA\'s arena, fixed when the TA is built (LAYERLOCK_OPTEE_SECURE_MEM, docs/optee.md)');
-  }
+  const tee = teeKindOf(p);
   if (tee === 'optee' && str(p, 'tee-transport') !== undefined) throw new UsageError('--tee-transport is the software TEE\'s: OP-TEE takes memory references through libteec');
   const batch = int(p, 'batch', 1);
   const subdivisions = int(p, 'subdivisions', 1);

@@ -260,6 +260,19 @@ export interface TeeChoice {
   tee: TeeKind | undefined;
 }
 
+/**
+ * --tee, checked (without it: LAYERLOCK_TEE, else the software TEE). OP-TEE's secure memory is the TA's
+ * arena, fixed when the TA is built, so --secure-mem is refused with it rather than silently ignored.
+ */
+export function teeKindOf(p: Parsed): TeeKind {
+  const given = str(p, 'tee');
+  const tee = asUsage(() => requestedTee(given !== undefined ? { tee: given as TeeKind } : {}));
+  if (tee === 'optee' && str(p, 'secure-mem') !== undefined) {
+    throw new UsageError('--secure-mem cannot change OP-TEE\'s secure memory: it is the TA\'s arena, fixed when the TA is built (LAYERLOCK_OPTEE_SECURE_MEM, docs/optee.md)');
+  }
+  return tee;
+}
+
 export function teeChoice(p: Parsed, layerCount: number): TeeChoice {
   const layers = str(p, 'tee-layers');
   const last = str(p, 'tee-last');
@@ -270,6 +283,7 @@ export function teeChoice(p: Parsed, layerCount: number): TeeChoice {
     }
     if (flag(p, 'tee-export-plaintext')) throw new UsageError('--tee-export-plaintext needs --tee-layers a:b or --tee-last k');
   }
+  const kind = teeKindOf(p);
   return {
     range,
     secureMem: secureMemOf(p),
@@ -277,7 +291,7 @@ export function teeChoice(p: Parsed, layerCount: number): TeeChoice {
     policyGiven: str(p, 'tee-output') !== undefined,
     storageDir: str(p, 'tee-storage'),
     exportPlaintext: flag(p, 'tee-export-plaintext'),
-    tee: str(p, 'tee') !== undefined ? asUsage(() => requestedTee({ tee: str(p, 'tee') as TeeKind })) : undefined,
+    tee: str(p, 'tee') !== undefined || kind === 'optee' ? kind : undefined,
   };
 }
 

@@ -7,9 +7,7 @@ import { atomicWrite } from '../util/fsutil.js';
 import type { Stepper } from '../nn/train.js';
 import type { Shape } from '../nn/layer.js';
 import { taKernelChoice } from '../tee/options.js';
-import type { TeeKind } from '../tee/client.js';
-import { requestedTee } from '../tee/optee.js';
-import { asUsage, emit, flag, formatHelp, int, log, parse, parseTeeOutput, partitionReport, requireStr, secureMemOf, str, UsageError, type CommandHelp, type Parsed } from './common.js';
+import { emit, flag, formatHelp, int, log, parse, parseTeeOutput, partitionReport, requireStr, secureMemOf, str, teeKindOf, UsageError, type CommandHelp, type Parsed } from './common.js';
 
 export const help: CommandHelp = {
   usage: '(init | trust | status | cert) --dir DEV [--trust server.pub] [--out F]',
@@ -27,12 +25,8 @@ export const help: CommandHelp = {
 /** TA options shared by the device commands: which TEE, secure memory, kernels like the normal world's, the crash hook. */
 export function deviceOptions(p: Parsed): DeviceOptions {
   const fault = process.env['LAYERLOCK_DEPLOY_FAULT'] as FaultPoint | undefined;
-  const tee = asUsage(() => requestedTee({ ...(str(p, 'tee') !== undefined ? { tee: str(p, 'tee') as TeeKind } : {}) }));
-  if (tee === 'optee' && str(p, 'secure-mem') !== undefined) {
-    throw new UsageError('--secure-mem cannot change OP-TEE\'s secure memory: it is the TA\'s arena, fixed when the TA is built (LAYERLOCK_OPTEE_SECURE_MEM, docs/optee.md)');
-  }
   return {
-    tee: { secureMem: secureMemOf(p), kernels: taKernelChoice(), tee },
+    tee: { secureMem: secureMemOf(p), kernels: taKernelChoice(), tee: teeKindOf(p) },
     // Test hook: die at a save step, exactly as a kill -9 would (the atomicity tests use it).
     ...(fault ? { fault: (point: FaultPoint) => { if (point === fault) process.kill(process.pid, 'SIGKILL'); } } : {}),
   };
