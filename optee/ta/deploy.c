@@ -4,6 +4,7 @@
  * restates; result codes and messages are theirs, word for word, unless a comment says otherwise.
  */
 #include <string.h>
+#include <layerlock_bytes.h>
 #include <layerlock_commands.h>
 #include <layerlock_deploy.h>
 #include <layerlock_handler.h>
@@ -118,27 +119,14 @@ static int unb64_32(const char *s, uint8_t out[32])
 	return 0;
 }
 
-static void le32(uint8_t *o, uint32_t v)
-{
-	o[0] = (uint8_t)v;
-	o[1] = (uint8_t)(v >> 8);
-	o[2] = (uint8_t)(v >> 16);
-	o[3] = (uint8_t)(v >> 24);
-}
-
 static uint32_t rd16(const uint8_t *b)
 {
 	return (uint32_t)b[0] | (uint32_t)b[1] << 8;
 }
 
-static uint32_t rd32(const uint8_t *b)
-{
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
 static uint64_t rd64(const uint8_t *b)
 {
-	return (uint64_t)rd32(b) | (uint64_t)rd32(b + 4) << 32;
+	return (uint64_t)ll_get_le32(b) | (uint64_t)ll_get_le32(b + 4) << 32;
 }
 
 static int sha_hex(const void *p, size_t n, char out[65])
@@ -286,12 +274,12 @@ static size_t write_weights_header(uint8_t *o, uint64_t major, uint64_t minor, u
 {
 	size_t hb = ll_weights_header_bytes(major, minor);
 
-	le32(o, (uint32_t)major);
-	le32(o + 4, (uint32_t)minor);
-	le32(o + 8, (uint32_t)revision);
-	le32(o + 12, (uint32_t)seen);
+	ll_put_le32(o, (uint32_t)major);
+	ll_put_le32(o + 4, (uint32_t)minor);
+	ll_put_le32(o + 8, (uint32_t)revision);
+	ll_put_le32(o + 12, (uint32_t)seen);
 	if (hb == 20)
-		le32(o + 16, (uint32_t)(seen >> 32));
+		ll_put_le32(o + 16, (uint32_t)(seen >> 32));
 	return hb;
 }
 
@@ -767,7 +755,7 @@ static TEE_Result put_model(const struct ll_model_meta *meta, uint8_t *buf, size
 	}
 	mlen = s.len;
 	memcpy(buf, MODEL_MAGIC, 8);
-	le32(buf + 8, (uint32_t)mlen);
+	ll_put_le32(buf + 8, (uint32_t)mlen);
 	memmove(buf + 12 + mlen, buf + room, wlen);
 	model_name(meta->version, name);
 	r = ll_store_put(name, buf, 12 + mlen + wlen);
@@ -868,7 +856,7 @@ static TEE_Result read_model(struct scratch *sc, uint64_t v, struct ll_model_met
 	if (r != TEE_SUCCESS)
 		return storage_failed(r, name, msg);
 	sc->used = (size_t)(obj - sc->base) + len;
-	mlen = len >= 12 ? rd32(obj + 8) : 0;
+	mlen = len >= 12 ? ll_get_le32(obj + 8) : 0;
 	if (len < 12 || memcmp(obj, MODEL_MAGIC, 8) || mlen > len - 12) {
 		ll_sb_str(msg, "sealed object ");
 		ll_sb_str(msg, name);
@@ -1860,7 +1848,7 @@ static TEE_Result install(struct ll_ta *ta, struct scratch *sc, const struct key
 		return TEE_ERROR_SECURITY;
 	}
 	payload = rd64(signed_region + 16);
-	if (payload > 9007199254740991ULL || HEADER_BYTES + (uint64_t)rd32(signed_region + 12) != n) {
+	if (payload > 9007199254740991ULL || HEADER_BYTES + (uint64_t)ll_get_le32(signed_region + 12) != n) {
 		ll_sb_str(msg, what);
 		ll_sb_str(msg, ": the header does not match the signed region (");
 		ll_sb_u64(msg, n);
@@ -1884,7 +1872,7 @@ static TEE_Result install(struct ll_ta *ta, struct scratch *sc, const struct key
 		ll_sb_str(msg, ": not a layerlock package");
 		return TEE_ERROR_SECURITY;
 	}
-	if (rd32(signed_region + 24) != SIGNATURE_BYTES || rd32(signed_region + 28) != 0) {
+	if (ll_get_le32(signed_region + 24) != SIGNATURE_BYTES || ll_get_le32(signed_region + 28) != 0) {
 		ll_sb_str(msg, what);
 		ll_sb_str(msg, ": corrupted header");
 		return TEE_ERROR_SECURITY;
@@ -2351,7 +2339,7 @@ static TEE_Result export_model(struct ll_ta *ta, struct scratch *sc, const struc
 		ll_sb_str(msg, " bytes, shorter than the model's .weights header");
 		return TEE_ERROR_BAD_FORMAT;
 	}
-	seen = hb == 20 ? rd64(clear + 12) : rd32(clear + 12);
+	seen = hb == 20 ? rd64(clear + 12) : ll_get_le32(clear + 12);
 	m->nclear = m->nprot = 0;
 	for (i = 0; i < d->cfg.nlayers; i++)
 		if (trainable(d->cfg.layers[i].type) && i >= mm->start && i <= mm->end)
@@ -2484,11 +2472,11 @@ static TEE_Result export_model(struct ll_ta *ta, struct scratch *sc, const struc
 		hd[9] = 0;
 		hd[10] = KIND_EXPORT;
 		hd[11] = 0;
-		le32(hd + 12, (uint32_t)mlen);
-		le32(hd + 16, (uint32_t)(clen + po));
-		le32(hd + 20, (uint32_t)((uint64_t)(clen + po) >> 32));
-		le32(hd + 24, SIGNATURE_BYTES);
-		le32(hd + 28, 0);
+		ll_put_le32(hd + 12, (uint32_t)mlen);
+		ll_put_le32(hd + 16, (uint32_t)(clen + po));
+		ll_put_le32(hd + 20, (uint32_t)((uint64_t)(clen + po) >> 32));
+		ll_put_le32(hd + 24, SIGNATURE_BYTES);
+		ll_put_le32(hd + 28, 0);
 	}
 	if (ll_ed25519_sign(k->ed_priv, k->ed_pub, sig_msg, plen + HEADER_BYTES + mlen, sig)) {
 		ll_sb_str(msg, "the export could not be signed");

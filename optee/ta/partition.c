@@ -1,6 +1,7 @@
 /* The layerlock TA's protected partition: see include/layerlock_partition.h. */
 #include <string.h>
 #include <layerlock_avgpool.h>
+#include <layerlock_bytes.h>
 #include <layerlock_cost.h>
 #include <layerlock_dropout.h>
 #include <layerlock_localavgpool.h>
@@ -1254,19 +1255,6 @@ TEE_Result ll_partition_check_export(const struct ll_partition *p, struct ll_sb 
 	return TEE_SUCCESS;
 }
 
-static void put_le32(uint8_t *o, uint32_t v)
-{
-	o[0] = (uint8_t)v;
-	o[1] = (uint8_t)(v >> 8);
-	o[2] = (uint8_t)(v >> 16);
-	o[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_le32(const uint8_t *b)
-{
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
 size_t ll_weights_header_bytes(uint64_t major, uint64_t minor)
 {
 	return major * 10 + minor >= 2 && major < 1000 && minor < 1000 ? 20 : 16;
@@ -1278,7 +1266,7 @@ void ll_partition_export(const struct ll_partition *p, uint8_t *out)
 
 	/* DARKNET_WEIGHTS_VERSION 0.2.0, seen 0 as a uint64 */
 	memset(out, 0, 20);
-	put_le32(out + 4, 2);
+	ll_put_le32(out + 4, 2);
 	for (k = 0; k < p->n; k++) {
 		float *arr[5];
 		size_t len[5], w = 0, n = file_arrays(&p->layers[k], arr, len, &w);
@@ -1309,9 +1297,9 @@ TEE_Result ll_partition_load(struct ll_partition *p, const uint8_t *bytes, size_
 		u64_msg(msg, ": not a Darknet weights file: ", len, " bytes, shorter than the smallest header (16 bytes)");
 		return TEE_ERROR_BAD_PARAMETERS;
 	}
-	major = (int32_t)get_le32(bytes);
-	minor = (int32_t)get_le32(bytes + 4);
-	revision = (int32_t)get_le32(bytes + 8);
+	major = (int32_t)ll_get_le32(bytes);
+	minor = (int32_t)ll_get_le32(bytes + 4);
+	revision = (int32_t)ll_get_le32(bytes + 8);
 	if (major < 0 || minor < 0 || revision < 0) {
 		SOURCE(msg);
 		ll_sb_str(msg, ": not a Darknet weights file: header version ");
@@ -1336,7 +1324,7 @@ TEE_Result ll_partition_load(struct ll_partition *p, const uint8_t *bytes, size_
 		return TEE_ERROR_BAD_PARAMETERS;
 	}
 	if (hsize == 20) {
-		uint64_t seen = (uint64_t)get_le32(bytes + 12) | (uint64_t)get_le32(bytes + 16) << 32;
+		uint64_t seen = (uint64_t)ll_get_le32(bytes + 12) | (uint64_t)ll_get_le32(bytes + 16) << 32;
 
 		if (seen > 9007199254740991ULL) {
 			SOURCE(msg);
