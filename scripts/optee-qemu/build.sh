@@ -422,7 +422,7 @@ step_initramfs() {
 			# In the initramfs rather than on a second disk: the kernel unpacks it into RAM (the board
 			# has 1057 MiB), so no virtio-blk or ext4 modules, no disk image tools and no mount step.
 			cp -a "$OUT/guest-node/." "$st/"
-			cp "$HERE/guest/layerlock-node.sh" "$HERE/guest/layerlock-bench.sh" "$HERE/guest/layerlock-deploy.sh" "$HERE/guest/hostile-install.mjs" "$st/usr/share/layerlock/"
+			cp "$HERE/guest/common.sh" "$HERE/guest/layerlock-node.sh" "$HERE/guest/layerlock-bench.sh" "$HERE/guest/layerlock-deploy.sh" "$HERE/guest/hostile-install.mjs" "$st/usr/share/layerlock/"
 		fi
 	fi
 	"$PYTHON3" "$HERE/mkcpio.py" "$st" "$BIN/initramfs.cpio.gz" --char /dev/console:600:5:1 --char /dev/null:666:1:3

@@ -6,11 +6,9 @@
 # The result folder goes out over the console as a base64 tar.gz between
 # LAYERLOCK_BENCH_BEGIN/END lines; build.sh bench unpacks it. Settings come from the kernel command
 # line (LAYERLOCK_BENCH_*), as build.sh bench passes them.
-cd /opt/layerlock || exit 1
-export HOME=/tmp PATH=/usr/bin:/bin:/usr/sbin:/sbin
+ME=layerlock-bench
+. /usr/share/layerlock/common.sh
 export LAYERLOCK_KERNELS="${LAYERLOCK_BENCH_KERNELS:-reference}"
-say() { echo "layerlock-bench: $*"; }
-up() { cut -d' ' -f1 /proc/uptime; }
 CFG="${LAYERLOCK_BENCH_CFG:-cfg/vgg7-mnist.cfg}"
 set -- bench tee --tee optee --cfg "$CFG" --data embedded --seed "${LAYERLOCK_BENCH_SEED:-1}" \
 	--batch "${LAYERLOCK_BENCH_BATCH:-32}" --reps "${LAYERLOCK_BENCH_REPS:-3}" \
@@ -18,10 +16,10 @@ set -- bench tee --tee optee --cfg "$CFG" --data embedded --seed "${LAYERLOCK_BE
 [ -n "${LAYERLOCK_BENCH_KMAX:-}" ] && set -- "$@" --k-max "$LAYERLOCK_BENCH_KMAX"
 say "node dist/src/cli/main.js $* (LAYERLOCK_KERNELS=$LAYERLOCK_KERNELS)"
 t0=$(up)
-node dist/src/cli/main.js "$@" > /tmp/bench.out 2> /tmp/bench.err
+$CLI "$@" > /tmp/bench.out 2> /tmp/bench.err
 st=$?
 sed 's/^/  bench: /' /tmp/bench.err /tmp/bench.out
-say "bench tee: status $st, $(echo "$(up) $t0" | awk '{ printf "%.1f", $1 - $2 }') s (emulated)"
+say "bench tee: status $st, $(since "$t0") s (emulated)"
 cp /tmp/bench.err /tmp/bench/console.txt 2>/dev/null
 cat /tmp/bench.out >> /tmp/bench/console.txt 2>/dev/null
 echo "LAYERLOCK_BENCH_BEGIN"

@@ -6,20 +6,9 @@
 # and recovered there, fine-tuning on the device with a sealed new version.
 # Runs after layerlock-node.sh, whose LeNet (/tmp/ree.weights, trained all in the REE) it packages.
 # Prints LAYERLOCK_DEPLOY PASS|FAIL (build.sh and the test grep it).
-cd /opt/layerlock || exit 1
-export HOME=/tmp PATH=/usr/bin:/bin:/usr/sbin:/sbin LAYERLOCK_KERNELS=reference
-say() { echo "layerlock-deploy: $*"; }
-up() { cut -d' ' -f1 /proc/uptime; }
-CLI="node dist/src/cli/main.js"
-run() { # name args...: runs the CLI, logs its output and the emulated seconds
-	local name="$1"; shift
-	local t=$(up)
-	$CLI "$@" > /tmp/$name.out 2> /tmp/$name.err
-	local st=$?
-	sed "s/^/  $name: /" /tmp/$name.err /tmp/$name.out
-	say "$name: status $st, $(echo "$(up) $t" | awk '{ printf "%.1f", $1 - $2 }') s (emulated)"
-	return $st
-}
+ME=layerlock-deploy
+. /usr/share/layerlock/common.sh
+export LAYERLOCK_KERNELS=reference
 jget() { node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); let v = j; for (const k of process.argv[2].split(".")) v = v?.[k]; console.log(v);' "$1" "$2"; }
 fail=0
 K=3
@@ -52,7 +41,7 @@ run package-6 package --cfg cfg/lenet-mnist.cfg --weights "$W" --tee-last $K --d
 t=$(up)
 node /usr/share/layerlock/hostile-install.mjs /tmp/lenet6.llpkg /tmp/lenet.llpkg /tmp/server/server.pub > /tmp/hostile.out 2>&1
 sed 's/^/  /' /tmp/hostile.out
-say "hostile installs: $(echo "$(up) $t" | awk '{ printf "%.1f", $1 - $2 }') s (emulated)"
+say "hostile installs: $(since "$t") s (emulated)"
 grep -q '^HOSTILE_INSTALL PASS' /tmp/hostile.out || fail=1
 run status-after device status --dir /tmp/dev --tee optee --json || fail=1
 [ "$(jget /tmp/status-after.out model_version)" = 1 ] && say "after the refused packages the device is still at model version 1" || fail=1

@@ -6,11 +6,8 @@
 # The normal world uses the reference kernels (LAYERLOCK_KERNELS=reference), which the TA's C layers
 # equal bit for bit, so weights, losses and predictions must be identical, not merely close.
 # Prints LAYERLOCK_NODE_HELP PASS|FAIL and LAYERLOCK_TRANSPORT PASS|FAIL (build.sh and the test grep them).
-cd /opt/layerlock || exit 1
-export HOME=/tmp PATH=/usr/bin:/bin:/usr/sbin:/sbin
-say() { echo "layerlock-node: $*"; }
-up() { cut -d' ' -f1 /proc/uptime; }
-CLI="node dist/src/cli/main.js"
+ME=layerlock-node
+. /usr/share/layerlock/common.sh
 K="${LAYERLOCK_GUEST_TEE_LAST:-3}"
 DATA="--cfg cfg/lenet-mnist.cfg --seed 1 --train-limit 16 --test-limit 8 --batch 4"
 
@@ -18,7 +15,7 @@ say "node $(node --version) on $(uname -m); addons: $(ls build/Release)"
 t0=$(up)
 if $CLI --help > /tmp/help.txt 2>&1; then
 	head -n 12 /tmp/help.txt | sed 's/^/  help: /'
-	say "node dist/src/cli/main.js --help: $(wc -l < /tmp/help.txt) lines in $(echo "$(up) $t0" | awk '{ printf "%.1f", $1 - $2 }') s (emulated)"
+	say "node dist/src/cli/main.js --help: $(wc -l < /tmp/help.txt) lines in $(since "$t0") s (emulated)"
 	echo "LAYERLOCK_NODE_HELP PASS"
 else
 	sed 's/^/  help: /' /tmp/help.txt; echo "LAYERLOCK_NODE_HELP FAIL"
@@ -27,15 +24,6 @@ kern=$(node -e "import('/opt/layerlock/dist/src/kernels/index.js').then((k) => c
 say "the normal world's default kernels in the guest: $kern"
 
 export LAYERLOCK_KERNELS=reference
-run() { # name args...: runs the CLI, logs its output and the emulated seconds
-	local name="$1"; shift
-	local t=$(up)
-	$CLI "$@" > /tmp/$name.out 2> /tmp/$name.err
-	local st=$?
-	sed "s/^/  $name: /" /tmp/$name.err /tmp/$name.out
-	say "$name: status $st, $(echo "$(up) $t" | awk '{ printf "%.1f", $1 - $2 }') s (emulated)"
-	return $st
-}
 fail=0
 run train-ree train $DATA --epochs 1 --out /tmp/ree.weights --json || fail=1
 run train-optee train $DATA --epochs 1 --tee-last "$K" --tee optee --tee-output full --out /tmp/optee.weights --json || fail=1
